@@ -1,0 +1,21 @@
+"""Archive a finished job's log and status to S3 and return the outcome event detail."""
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from iics_monitor import runtime
+from iics_monitor.finish import finish_job
+from iics_monitor.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    config = runtime.archive_config()
+    return finish_job(
+        event,
+        source=runtime.iics_client(config.secret_name),
+        archiver=runtime.log_archiver(config.bucket, config.prefix),
+        now=datetime.now(UTC),
+    )

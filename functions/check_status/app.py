@@ -1,0 +1,21 @@
+"""Check an IICS export job's status once; the state machine loops on the result."""
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from iics_monitor import runtime
+from iics_monitor.check import check_job
+from iics_monitor.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    config = runtime.check_config()
+    return check_job(
+        event,
+        source=runtime.iics_client(config.secret_name),
+        config=config,
+        now=datetime.now(UTC),
+    )

@@ -1,0 +1,133 @@
+"""Stream an export log from IICS to S3 with bounded memory, and keep the final status beside it.
+
+The log goes up through boto3's transfer manager (multipart past 8 MiB) straight from the HTTP
+response, hashed on the way. S3 metadata is fixed when an upload starts, so the sha256 is added
+afterwards by copying the object onto itself, which S3 does server-side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO, TypeVar
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+
+from iics_monitor.errors import IicsError
+from iics_monitor.observability import logger
+from iics_monitor.validation import parse_job_id
+
+MIB = 1024 * 1024
+LOG_CONTENT_TYPE = "text/plain; charset=utf-8"
+# Memory stays near (in-memory chunks + concurrency) x chunk size = 32 MiB, whatever the log size.
+CHUNK_BYTES = 8 * MIB
+FETCH_ATTEMPTS = 3
+MAX_RETRY_SLEEP_SECONDS = 10.0
+
+T = TypeVar("T")
+
+
+def transfer_config() -> TransferConfig:
+    config = TransferConfig(
+        multipart_threshold=CHUNK_BYTES,
+        multipart_chunksize=CHUNK_BYTES,
+        max_concurrency=2,
+        use_threads=True,
+    )
+    # s3transfer's default buffers 10 chunks of a non-seekable stream; two keep memory flat.
+    config.max_in_memory_upload_chunks = 2
+    return config
+
+
+class HashingReader:
+    """A read-only stream that counts and hashes what passes through it."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+
+@dataclass(frozen=True)
+class ArchivedLog:
+    bucket: str
+    key: str
+    size_bytes: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bucket": self.bucket, "key": self.key, "sizeBytes": self.size_bytes, "sha256": self.sha256}
+
+
+def with_retries(call: Callable[[], T], *, attempts: int = FETCH_ATTEMPTS, sleep=time.sleep) -> T:
+    """``call()``, tried again on a transient IICS error (honouring Retry-After, briefly)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except IicsError as error:
+            if not error.transient or attempt == attempts:
+                raise
+            delay = getattr(error, "retry_after", None) or float(2 ** (attempt - 1))
+            logger.warning("IICS call failed; trying again", extra={"error": type(error).__name__})
+            sleep(min(delay, MAX_RETRY_SLEEP_SECONDS))
+    raise AssertionError("unreachable")
+
+
+class LogArchiver:
+    """Writes ``<prefix>YYYY/MM/DD/<jobId>/export.log`` and ``status.json`` to one bucket."""
+
+    def __init__(self, bucket: str, prefix: str, s3_client: Any | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self._s3 = s3_client or boto3.client("s3")
+        self._config = transfer_config()
+
+    def folder(self, job_id: str, when: datetime) -> str:
+        return f"{self.prefix}{when:%Y/%m/%d}/{parse_job_id(job_id)}/"
+
+    def put_log(self, job_id: str, state: str, stream: BinaryIO, when: datetime) -> ArchivedLog:
+        key = self.folder(job_id, when) + "export.log"
+        reader = HashingReader(stream)
+        metadata = {"job-id": job_id, "state": state}
+        self._s3.upload_fileobj(
+            reader,
+            self.bucket,
+            key,
+            ExtraArgs={"ContentType": LOG_CONTENT_TYPE, "Metadata": metadata},
+            Config=self._config,
+        )
+        digest = reader.sha256.hexdigest()
+        self._s3.copy(
+            {"Bucket": self.bucket, "Key": key},
+            self.bucket,
+            key,
+            ExtraArgs={
+                "ContentType": LOG_CONTENT_TYPE,
+                "Metadata": metadata | {"sha256": digest},
+                "MetadataDirective": "REPLACE",
+            },
+            Config=self._config,
+        )
+        return ArchivedLog(bucket=self.bucket, key=key, size_bytes=reader.size, sha256=digest)
+
+    def put_status(self, job_id: str, body: dict[str, Any], when: datetime) -> str:
+        key = self.folder(job_id, when) + "status.json"
+        self._s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps(body, indent=2).encode(),
+            ContentType="application/json",
+            Metadata={"job-id": job_id},
+        )
+        return key

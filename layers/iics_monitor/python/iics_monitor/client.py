@@ -1,0 +1,259 @@
+"""IICS REST client on urllib3: v3 login, export status and the export log.
+
+One client lives per warm Lambda container and keeps its session. On a 401 it logs in again once
+and retries once. A refused login is never retried: repeated failures lock the IICS account.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import urllib3
+
+from iics_monitor.credentials import Credentials, check_service_url
+from iics_monitor.errors import (
+    AccessDenied,
+    BadRequest,
+    ConfigError,
+    IicsError,
+    IicsUnavailable,
+    JobNotFound,
+    LoginFailed,
+    SessionExpired,
+    Throttled,
+)
+from iics_monitor.validation import parse_job_id
+
+DEFAULT_TIMEOUT = urllib3.Timeout(connect=5.0, read=30.0)
+SESSION_HEADER = "INFA-SESSION-ID"
+MAX_RETRY_AFTER_SECONDS = 3600
+_MAX_ERROR_BODY = 64 * 1024
+_MAX_SESSION_ID = 16_000  # JWT session ids reach this size
+_TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    base_api_url: str
+
+    def __repr__(self) -> str:  # the session id never reaches a log line
+        return f"Session(base_api_url={self.base_api_url!r})"
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), bounded; None if absent."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """(code, message, requestId) from a v3 nested body, a v2 flat body, or an HTML/text page."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        nested = data.get("error")
+        if isinstance(nested, dict):  # v3: {"error": {"code", "message", "requestId", "details"}}
+            return _text(nested.get("code")), _text(nested.get("message")), _text(nested.get("requestId"))
+        if "code" in data or data.get("@type") == "error":  # v2: {"@type": "error", "code", "description"}
+            return _text(data.get("code")), _text(data.get("description") or data.get("message")), None
+    title = _TITLE.search(body)
+    if title:
+        return None, _text(title.group(1).decode("utf-8", "replace")), None
+    text = body.decode("utf-8", "replace").strip()
+    return None, _text(text) if text and not text.startswith("<") else None, None
+
+
+def _text(value: Any, limit: int = 300) -> str | None:
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return text[:limit] or None
+
+
+def error_from_response(status: int, headers: Any, body: bytes, *, during_login: bool = False) -> IicsError:
+    """The typed error for an IICS error answer. The one place HTTP answers become error types."""
+    code, message, request_id = _error_fields(body)
+    fields = {"status": status, "code": code, "request_id": request_id}
+    text = message or f"IICS answered HTTP {status}"
+    if status in (429, 503) or b"too many requests" in body.lower():
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        return Throttled(text, retry_after=retry_after, **fields)
+    if status >= 500:
+        return IicsUnavailable(text, **fields)
+    if during_login:
+        return LoginFailed(f"IICS login refused: {text}", **fields)
+    if status == 401:
+        return SessionExpired(text, **fields)
+    if status == 403:
+        return AccessDenied(text, **fields)
+    if status == 404:
+        return JobNotFound(text, **fields)
+    return BadRequest(text, **fields)
+
+
+class IicsClient:
+    """Talks to one IICS org. ``credentials`` is called only when a login is needed."""
+
+    def __init__(
+        self,
+        credentials: Callable[[], Credentials],
+        http: urllib3.PoolManager | None = None,
+        timeout: urllib3.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._credentials = credentials
+        self._http = http or urllib3.PoolManager(retries=False, timeout=timeout)
+        self._timeout = timeout
+        self._session: Session | None = None
+        self.logins = 0  # successful logins; visible to metrics and tests
+
+    # --- public calls ---------------------------------------------------------------------
+
+    def get_status(self, job_id: str, *, expand_objects: bool = False) -> dict[str, Any]:
+        """The export job's status body, optionally with per-object status."""
+        query = "?expand=objects" if expand_objects else ""
+        response = self._call("GET", f"/public/core/v3/export/{parse_job_id(job_id)}{query}")
+        return _json_object(response)
+
+    def open_log(self, job_id: str) -> LogStream:
+        """The export log as an unread stream; use it as a context manager."""
+        return LogStream(self._call("GET", f"/public/core/v3/export/{parse_job_id(job_id)}/log", stream=True))
+
+    def login(self) -> Session:
+        """v3 login. Raises ``LoginFailed`` on a refusal, which callers must not retry."""
+        creds = self._credentials()
+        self._session = None
+        response = self._send(
+            "POST",
+            f"{creds.login_url}/saas/public/core/v3/login",
+            body=json.dumps({"username": creds.username, "password": creds.password}).encode(),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        if response.status != 200:
+            raise error_from_response(response.status, response.headers, response.data, during_login=True)
+        self._session = _session_from_login(_json_object(response))
+        self.logins += 1
+        return self._session
+
+    def logout(self) -> None:
+        """End the session (the CLI does this; Lambda keeps its session for the next poll)."""
+        if self._session is None:
+            return
+        session, self._session = self._session, None
+        creds = self._credentials()
+        self._send("POST", f"{creds.login_url}/saas/public/core/v3/logout", headers=_auth(session))
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, stream: bool = False) -> urllib3.BaseHTTPResponse:
+        fresh = self._session is None
+        session = self._session or self.login()
+        response = self._send(method, session.base_api_url + path, headers=_auth(session), stream=stream)
+        if response.status == 401 and not fresh:
+            _discard(response)
+            session = self.login()  # the cached session expired: one fresh login, one retry
+            response = self._send(method, session.base_api_url + path, headers=_auth(session), stream=stream)
+        if response.status >= 400:
+            body = response.read(_MAX_ERROR_BODY) if stream else response.data
+            _discard(response)
+            if response.status == 401:
+                self._session = None
+            raise error_from_response(response.status, response.headers, body)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+    ) -> urllib3.BaseHTTPResponse:
+        try:
+            return self._http.request(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                preload_content=not stream,
+                timeout=self._timeout,
+                retries=False,
+                redirect=False,
+            )
+        except urllib3.exceptions.HTTPError as error:
+            # The message names the failure, never the URL's query or any header.
+            raise IicsUnavailable(f"could not reach IICS: {type(error).__name__}") from None
+
+
+class LogStream:
+    """A response body read in pieces. A network failure mid-read becomes ``IicsUnavailable``."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self._response = response
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self._response.read(None if size is None or size < 0 else size)
+        except urllib3.exceptions.HTTPError as error:
+            raise IicsUnavailable(f"the log stream broke off: {type(error).__name__}") from None
+
+    def close(self) -> None:
+        _discard(self._response)
+
+    def __enter__(self) -> LogStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _auth(session: Session) -> dict[str, str]:
+    return {SESSION_HEADER: session.session_id, "Accept": "application/json"}
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    response.drain_conn()
+    response.release_conn()
+
+
+def _json_object(response: urllib3.BaseHTTPResponse) -> dict[str, Any]:
+    try:
+        data = json.loads(response.data)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise IicsUnavailable("IICS sent a body that is not a JSON object", status=response.status)
+    return data
+
+
+def _session_from_login(body: dict[str, Any]) -> Session:
+    try:
+        session_id = body["userInfo"]["sessionId"]
+        base_api_url = body["products"][0]["baseApiUrl"]
+    except (KeyError, IndexError, TypeError):
+        raise IicsUnavailable("IICS login answer lacks userInfo.sessionId or products[0].baseApiUrl") from None
+    if not isinstance(session_id, str) or not 0 < len(session_id) <= _MAX_SESSION_ID:
+        raise IicsUnavailable("IICS login answer has an unusable session id")
+    try:
+        return Session(session_id=session_id, base_api_url=check_service_url(base_api_url, "baseApiUrl"))
+    except ConfigError:
+        raise IicsUnavailable("IICS login answer has an unusable baseApiUrl") from None

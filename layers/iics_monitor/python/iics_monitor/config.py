@@ -1,0 +1,78 @@
+"""Typed configuration, read from the environment once at cold start.
+
+The template sets every variable; a missing or bad one fails with a message that names it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from iics_monitor.errors import ConfigError, InvalidInput
+from iics_monitor.validation import MonitorSettings
+
+# The state machine's guard: ~10 history events per poll keeps 2,000 polls far below 25,000.
+MAX_POLLS_CEILING = 2000
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX = re.compile(r"([A-Za-z0-9!_.*'()-]+/)*")
+
+
+def _require(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set")
+    return value
+
+
+def _whole_number(env: Mapping[str, str], name: str) -> int:
+    text = _require(env, name)
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be a whole number, got {text[:20]!r}") from None
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """What functions/check_status needs."""
+
+    secret_name: str
+    defaults: MonitorSettings
+    max_polls: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CheckConfig:
+        try:
+            defaults = MonitorSettings(
+                initial_wait_seconds=_whole_number(env, "DEFAULT_INITIAL_WAIT_SECONDS"),
+                max_wait_seconds=_whole_number(env, "DEFAULT_MAX_WAIT_SECONDS"),
+                timeout_seconds=_whole_number(env, "DEFAULT_TIMEOUT_SECONDS"),
+            )
+        except InvalidInput as error:
+            raise ConfigError(f"poll defaults: {error}") from None
+        max_polls = _whole_number(env, "MAX_POLLS")
+        if not 1 <= max_polls <= MAX_POLLS_CEILING:
+            raise ConfigError(f"environment variable MAX_POLLS must be from 1 to {MAX_POLLS_CEILING}")
+        return cls(secret_name=_require(env, "IICS_SECRET_NAME"), defaults=defaults, max_polls=max_polls)
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    """What functions/archive_log needs."""
+
+    secret_name: str
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
+        bucket = _require(env, "ARCHIVE_BUCKET")
+        if not _BUCKET.fullmatch(bucket):
+            raise ConfigError("environment variable ARCHIVE_BUCKET is not a valid bucket name")
+        prefix = env.get("ARCHIVE_PREFIX", "")
+        if not _PREFIX.fullmatch(prefix):
+            raise ConfigError(
+                "environment variable ARCHIVE_PREFIX must be empty or end with '/', using letters, digits and !_.*'()-"
+            )
+        return cls(secret_name=_require(env, "IICS_SECRET_NAME"), bucket=bucket, prefix=prefix)

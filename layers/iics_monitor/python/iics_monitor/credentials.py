@@ -1,0 +1,73 @@
+"""IICS credentials, kept in a Secrets Manager secret as JSON {"username", "password", "loginUrl"}."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from aws_lambda_powertools.utilities import parameters
+
+from iics_monitor.errors import ConfigError
+
+# Powertools caches the secret this long, so a rotated password is picked up within minutes.
+SECRET_MAX_AGE_SECONDS = 300
+_MAX_FIELD = 255
+
+
+def is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def check_service_url(url: Any, what: str) -> str:
+    """Return ``url`` without a trailing slash if it is https (http only on loopback, for emulators)."""
+    if not isinstance(url, str) or not url:
+        raise ConfigError(f"{what} must be a URL such as https://dm-us.informaticacloud.com")
+    parts = urlsplit(url)
+    allowed = parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
+    if not allowed or not parts.hostname or parts.query or parts.fragment or parts.username:
+        raise ConfigError(f"{what} must be an https URL such as https://dm-us.informaticacloud.com")
+    return url.rstrip("/")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+    login_url: str
+
+    @classmethod
+    def from_mapping(cls, data: Any, source: str = "the IICS secret") -> Credentials:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source} must be a JSON object with username, password and loginUrl")
+        for name in ("username", "password", "loginUrl"):
+            value = data.get(name)
+            if not isinstance(value, str) or not value or len(value) > _MAX_FIELD:
+                raise ConfigError(f"{source} field {name} is missing, empty or longer than {_MAX_FIELD}")
+        return cls(
+            username=data["username"],
+            password=data["password"],
+            login_url=check_service_url(data["loginUrl"], f"{source} field loginUrl"),
+        )
+
+
+def secret_credentials(secret_name: str) -> Callable[[], Credentials]:
+    """A provider that reads the secret (cached by Powertools) each time a login needs it."""
+
+    def provide() -> Credentials:
+        try:
+            data = parameters.get_secret(secret_name, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
+        except parameters.exceptions.TransformParameterError:
+            raise ConfigError(f"secret {secret_name} is not valid JSON") from None
+        except parameters.exceptions.GetParameterError as error:
+            raise ConfigError(f"secret {secret_name} could not be read: {type(error.__cause__).__name__}") from None
+        return Credentials.from_mapping(data, source=f"secret {secret_name}")
+
+    return provide

@@ -1,0 +1,40 @@
+"""The real adapters, built lazily once per warm container and shared by the handlers.
+
+Tests call ``reset()`` so that each scenario starts cold, as a new container would.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from iics_monitor.archive import LogArchiver
+from iics_monitor.client import IicsClient
+from iics_monitor.config import ArchiveConfig, CheckConfig
+from iics_monitor.credentials import secret_credentials
+
+
+@functools.cache
+def check_config() -> CheckConfig:
+    return CheckConfig.from_env(os.environ)
+
+
+@functools.cache
+def archive_config() -> ArchiveConfig:
+    return ArchiveConfig.from_env(os.environ)
+
+
+@functools.cache
+def iics_client(secret_name: str) -> IicsClient:
+    """One client, and so one IICS session, per container and secret."""
+    return IicsClient(secret_credentials(secret_name))
+
+
+@functools.cache
+def log_archiver(bucket: str, prefix: str) -> LogArchiver:
+    return LogArchiver(bucket, prefix)
+
+
+def reset() -> None:
+    for cached in (check_config, archive_config, iics_client, log_archiver):
+        cached.cache_clear()

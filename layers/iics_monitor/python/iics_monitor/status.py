@@ -1,0 +1,137 @@
+"""The export status body, parsed, and IICS state values normalised.
+
+Unknown state values count as running until the deadline and are logged with their raw value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from iics_monitor.observability import logger
+
+_TEXT_LIMIT = 500  # bounds what one IICS string can add to a state payload or event
+
+
+class JobState(StrEnum):
+    SUCCESSFUL = "SUCCESSFUL"
+    FAILED = "FAILED"
+    RUNNING = "RUNNING"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not JobState.RUNNING
+
+
+_KNOWN = {
+    "SUCCESSFUL": JobState.SUCCESSFUL,
+    "SUCCESS": JobState.SUCCESSFUL,
+    "FAILED": JobState.FAILED,
+    "IN_PROGRESS": JobState.RUNNING,
+    "NOT_STARTED": JobState.RUNNING,
+    "QUEUED": JobState.RUNNING,
+}
+
+
+def _lookup(raw: object) -> JobState | None:
+    return _KNOWN.get(raw.strip().upper().replace(" ", "_")) if isinstance(raw, str) else None
+
+
+def normalise_state(raw: object) -> JobState:
+    """Map a raw IICS state ("SUCCESSFUL", "Success", "In Progress", ...) to a ``JobState``."""
+    state = _lookup(raw)
+    if state is None:
+        logger.warning("Unknown IICS state; treating it as running", extra={"iicsState": repr(raw)[:100]})
+        return JobState.RUNNING
+    return state
+
+
+def text(value: Any, limit: int = _TEXT_LIMIT) -> str | None:
+    """An IICS string field as bounded text; None stays None."""
+    if value is None:
+        return None
+    return str(value)[:limit]
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An IICS ISO-8601 timestamp ("2017-10-26T08:15:48.502Z"), or None if absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ExportObject:
+    id: str | None
+    name: str | None
+    path: str | None
+    type: str | None
+    state: JobState
+    message: str | None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "path": self.path,
+            "type": self.type,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What the monitor uses of ``GET /public/core/v3/export/<id>[?expand=objects]``."""
+
+    name: str | None
+    raw_state: str | None
+    state: JobState
+    message: str | None
+    start_time: str | None
+    end_time: str | None
+    objects: tuple[ExportObject, ...]
+
+    @classmethod
+    def parse(cls, body: Mapping[str, Any]) -> JobStatus:
+        status = body.get("status") if isinstance(body.get("status"), Mapping) else {}
+        raw_state = status.get("state")
+        objects = body.get("objects") if isinstance(body.get("objects"), list) else []
+        return cls(
+            name=text(body.get("name")),
+            raw_state=text(raw_state, 100),
+            state=normalise_state(raw_state),
+            message=text(status.get("message")),
+            start_time=text(body.get("startTime"), 40),
+            end_time=text(body.get("endTime"), 40),
+            objects=tuple(_parse_object(o) for o in objects if isinstance(o, Mapping)),
+        )
+
+    @property
+    def duration_seconds(self) -> float | None:
+        start, end = parse_time(self.start_time), parse_time(self.end_time)
+        if start is None or end is None:
+            return None
+        return round((end - start).total_seconds(), 3)
+
+
+def _parse_object(item: Mapping[str, Any]) -> ExportObject:
+    status = item.get("status") if isinstance(item.get("status"), Mapping) else {}
+    return ExportObject(
+        id=text(item.get("id"), 100),
+        name=text(item.get("name")),
+        path=text(item.get("path")),
+        type=text(item.get("type"), 100),
+        state=_object_state(status.get("state")),
+        message=text(status.get("message")),
+    )
+
+
+def _object_state(raw: object) -> JobState:
+    # Per-object states use the same vocabulary; an unknown one is not worth a warning per object.
+    return _lookup(raw) or JobState.RUNNING

@@ -1,0 +1,98 @@
+"""Parse untrusted input at the edge: job ids, trigger events and ``monitor`` overrides.
+
+Past this module, code trusts its types. Nothing unvalidated reaches a URL or an S3 key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from iics_monitor.errors import InvalidInput, InvalidJobId
+
+# IICS ids are 22-character base62 strings in practice; allow a little slack, never anything else.
+_JOB_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+_MAX_NAME = 255
+_SHOWN = 40  # how much of a rejected value an error message repeats
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "...'"
+
+
+def parse_job_id(value: Any) -> str:
+    """Return ``value`` if it is an IICS job id, else raise ``InvalidJobId``."""
+    if not isinstance(value, str) or not _JOB_ID.fullmatch(value):
+        raise InvalidJobId(f"jobId must be 1-64 letters and digits, got {_shown(value)}")
+    return value
+
+
+def _parse_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > _MAX_NAME or not value.isprintable():
+        raise InvalidInput(f"name must be printable text of at most {_MAX_NAME} characters")
+    return value
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """How one job is watched: first wait, longest wait, and how long before TIMED_OUT."""
+
+    initial_wait_seconds: int
+    max_wait_seconds: int
+    timeout_seconds: int
+
+    # field name in events -> (attribute, lowest, highest)
+    FIELDS = {
+        "initialWaitSeconds": ("initial_wait_seconds", 0, 3600),
+        "maxWaitSeconds": ("max_wait_seconds", 0, 3600),
+        "timeoutSeconds": ("timeout_seconds", 1, 30 * 24 * 3600),
+    }
+
+    def __post_init__(self) -> None:
+        for name, (attr, low, high) in self.FIELDS.items():
+            value = getattr(self, attr)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidInput(f"monitor.{name} must be a whole number from {low} to {high}")
+        if self.max_wait_seconds < self.initial_wait_seconds:
+            raise InvalidInput("monitor.maxWaitSeconds must not be less than monitor.initialWaitSeconds")
+
+    def overridden_by(self, overrides: Any) -> MonitorSettings:
+        """These settings with a ``monitor`` object's values applied (validated)."""
+        if overrides is None:
+            return self
+        if not isinstance(overrides, Mapping):
+            raise InvalidInput("monitor must be an object")
+        unknown = sorted(set(overrides) - set(self.FIELDS))
+        if unknown:
+            raise InvalidInput(f"monitor has unknown fields: {', '.join(_shown(k) for k in unknown[:5])}")
+        return replace(self, **{self.FIELDS[k][0]: v for k, v in overrides.items()})
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: getattr(self, attr) for name, (attr, _, _) in self.FIELDS.items()}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """A request to watch one export job, from the trigger event or a bare input."""
+
+    job_id: str
+    name: str | None
+    settings: MonitorSettings
+
+
+def parse_request(raw: Any, defaults: MonitorSettings) -> ExportRequest:
+    """Parse ``{"jobId", "name"?, "monitor"?}`` (the trigger event's detail, or a bare input)."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("input must be an object with a jobId")
+    if "jobId" not in raw:
+        raise InvalidInput("input has no jobId")
+    return ExportRequest(
+        job_id=parse_job_id(raw["jobId"]),
+        name=_parse_name(raw.get("name")),
+        settings=defaults.overridden_by(raw.get("monitor")),
+    )
