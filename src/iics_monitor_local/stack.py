@@ -1,0 +1,472 @@
+"""An emulated AWS account (moto) built from ``template.yaml`` itself.
+
+The template is translated by aws-sam-translator, exactly as ``sam deploy`` would after
+``sam package``, and created by moto's CloudFormation. Every function name, handler, environment
+variable, layer, rule and definition substitution comes from the template; nothing here is a copy.
+
+moto's gaps, and how this harness closes each (search for ``GAP`` below):
+- GAP lambda: moto runs Lambda code in Docker. Invocations run the real handler in-process instead,
+  with the function's environment variables from the template and its layer importable.
+- GAP sfn: moto's CloudFormation creates state machines in a backend that does not execute them and
+  ignores ``DefinitionSubstitutions``. The harness substitutes the template's values and creates the
+  same state machine (same name, so the same ARN) in the executing backend.
+- GAP layer: moto's CloudFormation gives a layer version an empty physical id, so functions lose
+  their ``Layers``. The harness attaches the layers each function names in the template.
+- GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
+  also delivers to Step Functions, SNS and Lambda targets of any matching rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+from moto.awslambda.models import LambdaFunction
+from moto.events.models import Rule
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = PROJECT_ROOT / "template.yaml"
+ARTIFACT_BUCKET = "iics-monitor-local-artifacts"
+REGION = "us-east-1"
+STACK_NAME = "iics-export-monitor"
+# Local path properties that `sam package` turns into S3 locations.
+_LOCAL_URIS = {
+    "AWS::Serverless::Function": "CodeUri",
+    "AWS::Serverless::LayerVersion": "ContentUri",
+    "AWS::Serverless::StateMachine": "DefinitionUri",
+}
+_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclass
+class LambdaInvocation:
+    function_name: str
+    event: Any
+    result: Any
+    errored: bool
+    logs: str
+
+
+@dataclass
+class _Registry:
+    """What the in-process Lambda runner needs: code folders by artifact key, and a record of calls."""
+
+    code_dirs: dict[str, Path] = field(default_factory=dict)
+    invocations: list[LambdaInvocation] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_registry = _Registry()
+
+
+class _LambdaContext:
+    def __init__(self, fn: LambdaFunction) -> None:
+        self.function_name = fn.function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = fn.function_arn
+        self.memory_limit_in_mb = int(fn.memory_size)
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{fn.function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + int(fn.timeout)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _load_handler(code_dir: Path, handler: str):
+    module_name, func_name = handler.rsplit(".", 1)
+    unique = "local_lambda_" + "_".join(code_dir.relative_to(PROJECT_ROOT).parts) + "_" + module_name
+    module = sys.modules.get(unique)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(unique, code_dir / f"{module_name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        spec.loader.exec_module(module)
+    return getattr(module, func_name)
+
+
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _invoke_in_process(self: LambdaFunction, event: str | None = None) -> tuple[str, bool, str]:
+    """GAP lambda: run the real handler in this process, as the Lambda runtime would."""
+    code_dir = _registry.code_dirs[self.code["S3Key"]]
+    for layer in self.layers:
+        layer_key = layer["Arn"].rsplit(":", 2)[-2]  # layer name, registered at packaging time
+        layer_dir = _registry.code_dirs.get(f"layer:{layer_key}")
+        if layer_dir and str(layer_dir) not in sys.path:
+            sys.path.insert(0, str(layer_dir))
+    payload = json.loads(event) if isinstance(event, str) else (event or {})
+    env = {
+        **{k: str(v) for k, v in (self.environment_vars or {}).items()},
+        "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_size),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    # One invocation at a time: handlers read os.environ, which the process shares.
+    with _registry.lock, _environment(env):
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                handler = _load_handler(code_dir, self.handler)
+                result = handler(payload, _LambdaContext(self))
+            errored = False
+        except Exception as error:  # noqa: BLE001 - reported the way the Lambda runtime reports it
+            result = {
+                "errorMessage": str(error),
+                "errorType": type(error).__name__,
+                "stackTrace": traceback.format_tb(error.__traceback__),
+            }
+            errored = True
+        logs = out.getvalue()
+        _registry.invocations.append(LambdaInvocation(self.function_name, payload, result, errored, logs))
+    return json.dumps(result), errored, logs
+
+
+_original_send_to_targets = Rule.send_to_targets
+
+
+def _send_to_all_targets(self: Rule, original_event: dict, transform_input: bool = True) -> None:
+    """GAP events: after moto's own delivery, deliver to Step Functions, SNS and Lambda targets."""
+    _original_send_to_targets(self, original_event, transform_input)
+    if not self.event_pattern.matches_event(original_event):
+        return
+    for target in self.targets:
+        arn = target["Arn"]
+        service = arn.split(":")[2]
+        body = json.dumps(original_event)
+        if service == "states":
+            name = f"{original_event.get('id', uuid.uuid4())}"[:80]
+            boto3.client("stepfunctions", region_name=self.region_name).start_execution(
+                stateMachineArn=arn, name=name, input=body
+            )
+        elif service == "sns":
+            boto3.client("sns", region_name=self.region_name).publish(TopicArn=arn, Message=body)
+        elif service == "lambda":
+            boto3.client("lambda", region_name=self.region_name).invoke(
+                FunctionName=arn, InvocationType="Event", Payload=body.encode()
+            )
+
+
+def _zip_dir(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*.py")):
+            archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+class LocalStack:
+    """The template, deployed into moto. Use as a context manager.
+
+    ``parameters`` overrides template Parameters, as ``sam deploy --parameter-overrides`` would.
+    """
+
+    def __init__(self, parameters: Mapping[str, Any] | None = None, template: Path = TEMPLATE) -> None:
+        self.template_path = template
+        self.parameters = {k: str(v) for k, v in (parameters or {}).items()}
+        self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        self._patches: contextlib.ExitStack | None = None
+        self.outputs: dict[str, str] = {}
+        self.resources: dict[str, str] = {}
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalStack:
+        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            os.environ.setdefault(name, "testing")
+        self._patches = contextlib.ExitStack()
+        self._patches.enter_context(self._mock)
+        self._patches.enter_context(_patched(LambdaFunction, "_invoke_lambda", _invoke_in_process))
+        self._patches.enter_context(_patched(Rule, "send_to_targets", _send_to_all_targets))
+        _cold_start()
+        self._deploy()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._patches is not None:
+            self._patches.close()
+        _cold_start()
+
+    def client(self, service: str):
+        return boto3.client(service, region_name=REGION)
+
+    # --- deployment -------------------------------------------------------------------------
+
+    def _deploy(self) -> None:
+        sam = yaml_parse(self.template_path.read_text())
+        self._package(sam)
+        cfn = transform(sam, self.parameters, _NoManagedPolicies())
+        cfn_client = self.client("cloudformation")
+        cfn_client.create_stack(
+            StackName=STACK_NAME,
+            TemplateBody=json.dumps(cfn),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        stack = cfn_client.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        self.stack_parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+        summaries = cfn_client.list_stack_resources(StackName=STACK_NAME)["StackResourceSummaries"]
+        self.resources = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
+        self._register_layers()
+        self._attach_layers(cfn)
+        for logical_id, resource in cfn["Resources"].items():
+            if resource["Type"] == "AWS::StepFunctions::StateMachine":
+                self._create_executable_state_machine(logical_id, resource["Properties"])
+
+    def _package(self, sam: dict) -> None:
+        """What `sam package` does: upload local code and definitions, point the template at S3."""
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+        self._definitions: dict[str, Path] = {}
+        self._layer_dirs: dict[str, Path] = {}
+        for logical_id, resource in sam["Resources"].items():
+            prop = _LOCAL_URIS.get(resource["Type"])
+            local = resource.get("Properties", {}).get(prop) if prop else None
+            if not isinstance(local, str) or local.startswith("s3://"):
+                continue
+            path = (self.template_path.parent / local).resolve()
+            key = path.relative_to(PROJECT_ROOT).as_posix()
+            if path.is_dir():
+                s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=_zip_dir(path))
+                _registry.code_dirs[key] = path
+            else:
+                s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=path.read_bytes())
+                self._definitions[logical_id] = path
+            if resource["Type"] == "AWS::Serverless::LayerVersion":
+                self._layer_dirs[logical_id] = path
+            resource["Properties"][prop] = f"s3://{ARTIFACT_BUCKET}/{key}"
+
+    def _register_layers(self) -> None:
+        """Functions name their layers by ARN; map each deployed layer back to its source folder."""
+        for layer in self.client("lambda").list_layers()["Layers"]:
+            for source_id, folder in self._layer_dirs.items():
+                if f"-{source_id}" in layer["LayerName"]:
+                    _registry.code_dirs[f"layer:{layer['LayerName']}"] = folder
+
+    def _attach_layers(self, cfn: dict) -> None:
+        """GAP layer: moto gives a LayerVersion an empty physical id, so its functions lose their Layers.
+        Attach the layers each function names in the template."""
+        latest = {
+            layer["LayerName"]: layer["LatestMatchingVersion"]["LayerVersionArn"]
+            for layer in self.client("lambda").list_layers()["Layers"]
+        }
+        for logical_id, resource in cfn["Resources"].items():
+            refs = resource.get("Properties", {}).get("Layers") if resource["Type"] == "AWS::Lambda::Function" else None
+            if not refs:
+                continue
+            arns = [next(arn for name, arn in latest.items() if f"-{ref['Ref']}-" in name) for ref in refs]
+            self.client("lambda").update_function_configuration(FunctionName=self.resources[logical_id], Layers=arns)
+
+    def _create_executable_state_machine(self, logical_id: str, props: dict) -> None:
+        """GAP sfn: the same state machine, with the template's substitutions, in moto's interpreter."""
+        arn = self.resources[logical_id]
+        source_id = next(sid for sid in self._definitions if logical_id.startswith(sid))
+        definition = self._definitions[source_id].read_text()
+        for name, value in (props.get("DefinitionSubstitutions") or {}).items():
+            definition = definition.replace("${" + name + "}", self._resolve(value))
+        role_arn = self._resolve(props["RoleArn"])
+        self.client("stepfunctions").create_state_machine(
+            name=arn.rsplit(":", 1)[-1], definition=definition, roleArn=role_arn, type="STANDARD"
+        )
+        self.definition = json.loads(definition)
+
+    def _resolve(self, value: Any) -> str:
+        """The few intrinsic functions the template's substitutions use: Ref and Fn::GetAtt."""
+        if isinstance(value, str):
+            return value
+        if "Ref" in value:
+            ref = value["Ref"]
+            if ref in self.stack_parameters:
+                return self.stack_parameters[ref]
+            return self.resources[ref]
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            physical = self.resources[logical_id]
+            if attribute == "Arn" and physical.startswith("arn:"):
+                return physical
+            if attribute == "Arn":
+                kind = _ARN_LOOKUPS[logical_id_type(self, logical_id)]
+                return kind(self, physical)
+        raise ValueError(f"cannot resolve {value!r} locally")
+
+    # --- using the stack ----------------------------------------------------------------------
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.outputs["StateMachineArn"]
+
+    @property
+    def bucket(self) -> str:
+        return self.outputs["ArchiveBucketName"]
+
+    @property
+    def bus_name(self) -> str:
+        return self.outputs["EventBusName"]
+
+    @property
+    def lambda_invocations(self) -> list[LambdaInvocation]:
+        return list(_registry.invocations)
+
+    def put_iics_secret(self, username: str, password: str, login_url: str) -> None:
+        self.client("secretsmanager").create_secret(
+            Name=self.stack_parameters["IicsSecretName"],
+            SecretString=json.dumps({"username": username, "password": password, "loginUrl": login_url}),
+        )
+
+    def submit(self, detail: Mapping[str, Any]) -> None:
+        """Announce an export the way the upstream system does: an event on the bus."""
+        response = self.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "iics.export",
+                    "DetailType": "IICS Export Job Submitted",
+                    "Detail": json.dumps(detail),
+                    "EventBusName": self.bus_name,
+                }
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"put_events failed: {response['Entries']}")
+
+    def start(self, execution_input: Any, name: str | None = None) -> str:
+        """Start an execution directly, with a bare or event-shaped input."""
+        return self.client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=name or uuid.uuid4().hex,
+            input=json.dumps(execution_input),
+        )["executionArn"]
+
+    def executions(self) -> list[dict]:
+        return self.client("stepfunctions").list_executions(stateMachineArn=self.state_machine_arn)["executions"]
+
+    def wait(self, execution_arn: str, timeout: float = 60.0) -> dict:
+        """Block until the execution ends; return describe_execution's answer."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            described = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] in _TERMINAL:
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution still {described['status']} after {timeout}s")
+            time.sleep(0.05)
+
+    def history(self, execution_arn: str) -> list[dict]:
+        sfn = self.client("stepfunctions")
+        events, token = [], None
+        while True:
+            page = sfn.get_execution_history(executionArn=execution_arn, **({"nextToken": token} if token else {}))
+            events.extend(page["events"])
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def path(self, execution_arn: str) -> list[str]:
+        """The states the execution entered, in order."""
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.history(execution_arn)
+            if "stateEnteredEventDetails" in e
+        ]
+
+    def capture_events(self, source: str = "iics.export.monitor") -> OutcomeCapture:
+        """Route events of ``source`` on the bus to an SQS queue, as a consumer's rule would."""
+        return OutcomeCapture(self, source)
+
+
+class OutcomeCapture:
+    """An EventBridge rule -> SQS queue, read back as a list of events."""
+
+    def __init__(self, stack: LocalStack, source: str) -> None:
+        self._sqs = stack.client("sqs")
+        self.queue_url = self._sqs.create_queue(QueueName=f"capture-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        queue_arn = self._sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events = stack.client("events")
+        rule = f"capture-{uuid.uuid4().hex[:8]}"
+        events.put_rule(Name=rule, EventBusName=stack.bus_name, EventPattern=json.dumps({"source": [source]}))
+        events.put_targets(Rule=rule, EventBusName=stack.bus_name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        self.events: list[dict] = []
+
+    def drain(self) -> list[dict]:
+        while True:
+            messages = self._sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return self.events
+            for message in messages:
+                self.events.append(json.loads(message["Body"]))
+                self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class _NoManagedPolicies:
+    """aws-sam-translator asks for AWS managed policy ARNs by name; offline, none are known."""
+
+    def load(self) -> dict:
+        return {}
+
+
+def logical_id_type(stack: LocalStack, logical_id: str) -> str:
+    summaries = stack.client("cloudformation").list_stack_resources(StackName=STACK_NAME)["StackResourceSummaries"]
+    return next(r["ResourceType"] for r in summaries if r["LogicalResourceId"] == logical_id)
+
+
+_ARN_LOOKUPS = {
+    "AWS::Lambda::Function": lambda stack, name: stack.client("lambda").get_function(FunctionName=name)[
+        "Configuration"
+    ]["FunctionArn"],
+    "AWS::IAM::Role": lambda stack, name: stack.client("iam").get_role(RoleName=name)["Role"]["Arn"],
+    "AWS::Logs::LogGroup": lambda stack, name: f"arn:aws:logs:{REGION}:123456789012:log-group:{name}",
+}
+
+
+@contextlib.contextmanager
+def _patched(owner: type, name: str, replacement: Any) -> Iterator[None]:
+    original = getattr(owner, name)
+    setattr(owner, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+def _cold_start() -> None:
+    """Forget loaded handlers and the layer's module state, as new Lambda containers would."""
+    parameters.clear_caches()
+    for name in list(sys.modules):
+        if name.startswith(("local_lambda_", "iics_monitor.")) or name == "iics_monitor":
+            del sys.modules[name]
+    _registry.invocations.clear()
