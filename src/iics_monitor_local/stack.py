@@ -19,9 +19,11 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import io
 import json
+import logging
 import os
 import sys
 import threading
@@ -105,6 +107,25 @@ def _load_handler(code_dir: Path, handler: str):
 
 
 @contextlib.contextmanager
+def _captured_output(buffer: io.StringIO, service: str | None) -> Iterator[None]:
+    """Collect what the handler prints (EMF metrics) and logs, as CloudWatch Logs would.
+
+    Powertools binds its log handler to the stream of the first Logger created for a service, so
+    redirecting stdout alone would miss log lines; the handlers' streams are swapped too.
+    """
+    handlers = [
+        h for h in logging.getLogger(service or "service_undefined").handlers if isinstance(h, logging.StreamHandler)
+    ]
+    saved = [h.setStream(buffer) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        for handler, stream in zip(handlers, saved, strict=True):
+            handler.setStream(stream)
+
+
+@contextlib.contextmanager
 def _environment(variables: Mapping[str, str]) -> Iterator[None]:
     saved = {k: os.environ.get(k) for k in variables}
     os.environ.update(variables)
@@ -137,7 +158,7 @@ def _invoke_in_process(self: LambdaFunction, event: str | None = None) -> tuple[
     with _registry.lock, _environment(env):
         out = io.StringIO()
         try:
-            with contextlib.redirect_stdout(out):
+            with _captured_output(out, env.get("POWERTOOLS_SERVICE_NAME")):
                 handler = _load_handler(code_dir, self.handler)
                 result = handler(payload, _LambdaContext(self))
             errored = False
@@ -157,22 +178,26 @@ _original_send_to_targets = Rule.send_to_targets
 
 
 def _send_to_all_targets(self: Rule, original_event: dict, transform_input: bool = True) -> None:
-    """GAP events: after moto's own delivery, deliver to Step Functions, SNS and Lambda targets."""
-    _original_send_to_targets(self, original_event, transform_input)
-    if not self.event_pattern.matches_event(original_event):
+    """GAP events: moto delivers to SQS, logs and buses (and raises for other targets); this
+    delivers to Step Functions, SNS and Lambda targets too, with the whole event as input."""
+    ours = [t for t in self.targets if t["Arn"].split(":")[2] in ("states", "sns", "lambda")]
+    theirs = copy.copy(self)
+    theirs.targets = [t for t in self.targets if t not in ours]
+    _original_send_to_targets(theirs, original_event, transform_input)
+    if not ours or not self.event_pattern.matches_event(original_event):
         return
-    for target in self.targets:
+    body = json.dumps(original_event)
+    for target in ours:
         arn = target["Arn"]
         service = arn.split(":")[2]
-        body = json.dumps(original_event)
         if service == "states":
-            name = f"{original_event.get('id', uuid.uuid4())}"[:80]
+            name = str(original_event.get("id") or uuid.uuid4())[:80]
             boto3.client("stepfunctions", region_name=self.region_name).start_execution(
                 stateMachineArn=arn, name=name, input=body
             )
         elif service == "sns":
             boto3.client("sns", region_name=self.region_name).publish(TopicArn=arn, Message=body)
-        elif service == "lambda":
+        else:
             boto3.client("lambda", region_name=self.region_name).invoke(
                 FunctionName=arn, InvocationType="Event", Payload=body.encode()
             )

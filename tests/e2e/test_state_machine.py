@@ -1,0 +1,313 @@
+"""The whole pipeline: statemachine/export_monitor.asl.json run by moto's interpreter, in an account
+built from template.yaml, with the real handlers invoked in-process against the IICS emulator.
+
+Each test tells one story: a job is announced, IICS behaves a certain way, and we check what a
+user would see: the path through the states, the bytes in S3, and the outcome event on the bus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from iics_monitor_local.emulator import Fault
+from iics_monitor_local.reference import LOG_TEXT, STATUS_SUCCESSFUL_WITH_OBJECTS
+from iics_monitor_local.stack import LocalStack
+from tests.conftest import PASSWORD, USERNAME, assert_valid_outcome
+
+FAST = {"InitialWaitSeconds": 0, "MaxWaitSeconds": 1}
+FAILED_OBJECTS = [
+    {
+        "id": "aaaaaaaaaaaaaaaaaaaaa1",
+        "name": "m_orders",
+        "path": "/Sales",
+        "type": "DTEMPLATE",
+        "status": {"state": "SUCCESSFUL"},
+    },
+    {
+        "id": "aaaaaaaaaaaaaaaaaaaaa2",
+        "name": "mt_orders",
+        "path": "/Sales",
+        "type": "MTT",
+        "status": {"state": "FAILED", "message": "Connection conn_sf is missing"},
+    },
+    {
+        "id": "aaaaaaaaaaaaaaaaaaaaa3",
+        "name": "tf_nightly",
+        "path": "/Sales",
+        "type": "TASKFLOW",
+        "status": {"state": "FAILED", "message": "Dependency not found"},
+    },
+]
+
+
+@dataclass
+class Run:
+    stack: LocalStack
+    execution_arn: str
+    status: str
+    path: list[str]
+    events: list[dict]
+
+    @property
+    def outcome(self) -> dict:
+        assert len(self.events) == 1, f"expected exactly one outcome event, got {len(self.events)}"
+        event = self.events[0]
+        assert event["source"] == "iics.export.monitor"
+        assert event["detail-type"] == "IICS Export Job State Change"
+        assert_valid_outcome(event["detail"])
+        return event["detail"]
+
+    def archived(self, key: str) -> bytes:
+        return self.stack.client("s3").get_object(Bucket=self.stack.bucket, Key=key)["Body"].read()
+
+
+class Pipeline:
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.capture = stack.capture_events()
+
+    def _finish(self, execution_arn: str) -> Run:
+        described = self.stack.wait(execution_arn, timeout=60)
+        return Run(
+            stack=self.stack,
+            execution_arn=execution_arn,
+            status=described["status"],
+            path=self.stack.path(execution_arn),
+            events=self.capture.drain(),
+        )
+
+    def start(self, execution_input) -> Run:
+        return self._finish(self.stack.start(execution_input))
+
+    def submit(self, detail: dict) -> Run:
+        """Through the front door: the upstream event on the bus, routed by the template's rule."""
+        self.stack.submit(detail)
+        (execution,) = self.stack.executions()
+        return self._finish(execution["executionArn"])
+
+
+def _pipeline(emulator, **parameters) -> Pipeline:
+    stack = LocalStack(FAST | parameters).__enter__()
+    stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
+    return Pipeline(stack)
+
+
+@pytest.fixture
+def pipeline(emulator):
+    p = _pipeline(emulator)
+    yield p
+    p.stack.__exit__(None, None, None)
+
+
+def polls_in(run: Run) -> int:
+    return run.path.count("CheckStatus")
+
+
+def test_success_after_several_polls_archives_the_log_and_announces_it(pipeline, emulator):
+    # Given the reference job, still running for three polls
+    job_id = emulator.add_reference_job(states=["IN_PROGRESS"] * 3 + ["SUCCESSFUL"])
+
+    # When the upstream system announces it on the bus
+    run = pipeline.submit({"jobId": job_id, "name": "testJob1"})
+
+    # Then the execution polled four times and took the success path
+    assert run.status == "SUCCEEDED"
+    assert run.path == [
+        "NormaliseInput",
+        "FromTriggerEvent",
+        "StartPolling",
+        *["CheckStatus", "IsFinished", "WaitBeforeNextPoll"] * 3,
+        "CheckStatus",
+        "IsFinished",
+        "ArchiveLog",
+        "EmitOutcome",
+        "WasItAnError",
+        "Done",
+    ]
+    # and the archived log is the served log, byte for byte
+    detail = run.outcome
+    assert detail["state"] == "SUCCESSFUL"
+    assert detail["iicsState"] == "SUCCESSFUL"
+    assert detail["jobId"] == job_id and detail["jobName"] == "testJob1"
+    assert detail["polls"] == 4
+    assert detail["objects"] == {"total": 13, "successful": 13, "failed": 0}
+    assert detail["durationSeconds"] == 1.0
+    assert detail["executionArn"] == run.execution_arn
+    log = detail["log"]
+    assert log["key"].startswith("iics-export-logs/") and log["key"].endswith(f"/{job_id}/export.log")
+    body = run.archived(log["key"])
+    assert body == LOG_TEXT.encode()
+    assert log["sizeBytes"] == len(body)
+    assert log["sha256"] == hashlib.sha256(body).hexdigest()
+    head = pipeline.stack.client("s3").head_object(Bucket=log["bucket"], Key=log["key"])
+    assert head["ContentType"] == "text/plain; charset=utf-8"
+    assert head["Metadata"] == {"job-id": job_id, "state": "SUCCESSFUL", "sha256": log["sha256"]}
+    # and the final status sits beside it
+    status_key = log["key"].rsplit("/", 1)[0] + "/status.json"
+    assert json.loads(run.archived(status_key)) == STATUS_SUCCESSFUL_WITH_OBJECTS
+    # and IICS saw one login and four status calls
+    assert emulator.logins == 1
+    assert [r.route for r in emulator.requests].count("status") == 5  # 4 polls + the final expand=objects
+
+
+def test_failed_job_reports_its_failed_objects(pipeline, emulator):
+    job_id = emulator.add_job(name="nightly-export", states=["IN_PROGRESS", "FAILED"], objects=FAILED_OBJECTS)
+
+    run = pipeline.start({"jobId": job_id})
+
+    assert run.status == "SUCCEEDED"  # the monitor did its job; the export failed
+    assert "FromBareInput" in run.path
+    detail = run.outcome
+    assert detail["state"] == "FAILED"
+    assert detail["objects"] == {"total": 3, "successful": 1, "failed": 2}
+    assert [o["id"] for o in detail["failedObjects"]] == ["aaaaaaaaaaaaaaaaaaaaa2", "aaaaaaaaaaaaaaaaaaaaa3"]
+    assert detail["failedObjects"][0]["message"] == "Connection conn_sf is missing"
+    archived = run.archived(detail["log"]["key"])
+    assert b"ERROR" in archived and b"Status: FAILED" in archived
+
+
+def test_job_that_never_ends_times_out_at_its_deadline(pipeline, emulator):
+    job_id = emulator.add_job(states=["IN_PROGRESS"])
+
+    run = pipeline.start(
+        {"jobId": job_id, "monitor": {"initialWaitSeconds": 1, "maxWaitSeconds": 1, "timeoutSeconds": 2}}
+    )
+
+    assert run.status == "SUCCEEDED"
+    detail = run.outcome
+    assert detail["state"] == "TIMED_OUT"
+    assert detail["iicsState"] == "IN_PROGRESS"
+    assert "deadline" in detail["reason"]
+    assert 2 <= detail["polls"] <= 4
+    assert run.path[-4:] == ["ArchiveLog", "EmitOutcome", "WasItAnError", "Done"]
+
+
+def test_unknown_state_counts_as_running_and_is_logged_raw(pipeline, emulator):
+    job_id = emulator.add_job(states=["WEIRD_STATE", "WEIRD_STATE", "SUCCESSFUL"])
+
+    run = pipeline.start({"jobId": job_id})
+
+    detail = run.outcome
+    assert detail["state"] == "SUCCESSFUL"
+    assert polls_in(run) == 3
+    check_logs = [i.logs for i in pipeline.stack.lambda_invocations if "CheckStatus" in i.function_name]
+    warnings = [json.loads(line) for logs in check_logs for line in logs.splitlines() if "WEIRD_STATE" in line]
+    assert len(warnings) == 2
+    assert warnings[0]["level"] == "WARNING" and warnings[0]["correlation_id"] == job_id
+
+
+def test_session_expiry_mid_run_logs_in_again_once(pipeline, emulator):
+    job_id = emulator.add_job(states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"])
+    emulator.add_fault(Fault(route="status", kind="invalidate_session", after=1))
+
+    run = pipeline.start({"jobId": job_id})
+
+    assert run.outcome["state"] == "SUCCESSFUL"
+    assert emulator.logins == 2
+    statuses = [r.status for r in emulator.requests if r.route == "status"]
+    assert statuses.count(401) == 1
+
+
+def test_failing_log_endpoint_still_announces_the_outcome(pipeline, emulator):
+    job_id = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"])
+    emulator.add_fault(Fault(route="log", status=500, times=None))
+
+    run = pipeline.start({"jobId": job_id})
+
+    assert run.status == "SUCCEEDED"
+    detail = run.outcome
+    assert detail["state"] == "SUCCESSFUL"
+    assert detail["log"] is None
+    assert "log not fetched" in detail["logError"]
+    listed = pipeline.stack.client("s3").list_objects_v2(Bucket=pipeline.stack.bucket).get("Contents", [])
+    assert [o["Key"].rsplit("/", 1)[-1] for o in listed] == ["status.json"]
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "error_type"),
+    [
+        ({"jobId": "../../etc/passwd"}, "InvalidJobId"),
+        ({"jobId": "abc%2F..%2F"}, "InvalidJobId"),
+        ({"jobId": "x" * 65}, "InvalidJobId"),
+        ({"jobId": "jöb"}, "InvalidJobId"),
+        ({"name": "no id"}, "InvalidInput"),
+        ({"jobId": "abc", "monitor": {"timeoutSeconds": -1}}, "InvalidInput"),
+        ({"jobId": "abc", "monitor": {"pollEverySecond": True}}, "InvalidInput"),
+        ({"detail": {"jobId": 42}}, "InvalidJobId"),
+    ],
+)
+def test_bad_input_yields_an_error_outcome_and_no_request(pipeline, emulator, execution_input, error_type):
+    run = pipeline.start(execution_input)
+
+    assert run.status == "FAILED"
+    assert run.path[-4:] == ["BuildErrorOutcome", "EmitOutcome", "WasItAnError", "MonitorFailed"]
+    detail = run.outcome
+    assert detail["state"] == "ERROR"
+    assert detail["errorType"] == error_type
+    assert detail["reason"] and len(detail["reason"]) < 200
+    assert detail["log"] is None and detail["logError"]
+    assert emulator.requests == []
+
+
+def test_wrong_password_fails_once_without_retrying_the_login(emulator):
+    p = _pipeline(emulator)
+    try:
+        p.stack.client("secretsmanager").put_secret_value(
+            SecretId=p.stack.stack_parameters["IicsSecretName"],
+            SecretString=json.dumps({"username": USERNAME, "password": "wrong", "loginUrl": emulator.url}),
+        )
+        job_id = emulator.add_job(states=["SUCCESSFUL"])
+
+        run = p.start({"jobId": job_id})
+
+        detail = run.outcome
+        assert detail["state"] == "ERROR" and detail["errorType"] == "LoginFailed"
+        assert "HTTP 400" in detail["reason"]
+        assert emulator.logins == 1
+    finally:
+        p.stack.__exit__(None, None, None)
+
+
+def test_poll_budget_guard_ends_the_loop(emulator):
+    p = _pipeline(emulator, MaxPolls=3)
+    try:
+        job_id = emulator.add_job(states=["IN_PROGRESS"])
+
+        run = p.start({"jobId": job_id})
+
+        detail = run.outcome
+        assert detail["state"] == "TIMED_OUT"
+        assert "poll budget" in detail["reason"]
+        assert polls_in(run) == 3 and detail["polls"] == 3
+        assert "PollBudgetUsedUp" in run.path
+    finally:
+        p.stack.__exit__(None, None, None)
+
+
+def test_no_secret_reaches_history_events_or_s3(pipeline, emulator):
+    job_id = emulator.add_reference_job(states=["IN_PROGRESS", "SUCCESSFUL"])
+    emulator.add_fault(Fault(route="status", kind="invalidate_session", after=1))
+
+    run = pipeline.submit({"jobId": job_id})
+
+    session_ids = {r.headers.get("INFA-SESSION-ID") for r in emulator.requests} - {None}
+    assert session_ids, "the client should have used a session"
+    stack = pipeline.stack
+    s3 = stack.client("s3")
+    stored = [
+        s3.get_object(Bucket=stack.bucket, Key=o["Key"]) for o in s3.list_objects_v2(Bucket=stack.bucket)["Contents"]
+    ]
+    captured = "\n".join(
+        [
+            json.dumps(stack.history(run.execution_arn), default=str),
+            json.dumps(run.events),
+            *(json.dumps(o["Metadata"]) + o["Body"].read().decode() for o in stored),
+            *(i.logs + json.dumps(i.result, default=str) for i in stack.lambda_invocations),
+        ]
+    )
+    for secret in [PASSWORD, *session_ids]:
+        assert secret not in captured
