@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from iics_monitor import runtime
 from iics_monitor.finish import finish_job
 from iics_monitor.observability import logger, metrics, tracer

@@ -1,0 +1,66 @@
+"""The ASL and the template agree with the code: error names, substitutions, retry policy."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from samtranslator.yaml_helper import yaml_parse
+
+from iics_monitor.errors import MONITOR_ERROR_NAMES
+from tests.conftest import ROOT
+
+ASL_TEXT = (ROOT / "statemachine" / "export_monitor.asl.json").read_text()
+ASL = json.loads(ASL_TEXT)
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+LAMBDA_TASKS = ["CheckStatus", "ArchiveLog"]
+
+
+def test_definition_is_jsonpath_not_jsonata():
+    assert "QueryLanguage" not in ASL_TEXT
+    assert all(state.get("QueryLanguage", "JSONPath") == "JSONPath" for state in ASL["States"].values())
+
+
+def test_every_monitor_error_is_caught_and_turned_into_an_error_outcome():
+    for name in LAMBDA_TASKS:
+        first, last = ASL["States"][name]["Catch"]
+        assert sorted(first["ErrorEquals"]) == sorted(MONITOR_ERROR_NAMES)
+        assert first["Next"] == "ReadErrorCause"
+        assert last["ErrorEquals"] == ["States.ALL"] and last["Next"] == "DescribeUnexpectedError"
+
+
+def test_lambda_service_errors_are_retried_with_backoff_and_full_jitter():
+    for name in LAMBDA_TASKS:
+        (retry,) = ASL["States"][name]["Retry"]
+        assert "Lambda.ServiceException" in retry["ErrorEquals"]
+        assert "Lambda.TooManyRequestsException" in retry["ErrorEquals"]
+        assert retry["JitterStrategy"] == "FULL" and retry["BackoffRate"] >= 2 and retry["MaxAttempts"] >= 3
+
+
+def test_substitutions_in_the_definition_are_exactly_those_the_template_provides():
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL_TEXT))
+    state_machine = TEMPLATE["Resources"]["ExportMonitorStateMachine"]["Properties"]
+    assert state_machine["DefinitionUri"] == "statemachine/export_monitor.asl.json"
+    assert placeholders == set(state_machine["DefinitionSubstitutions"])
+
+
+def test_outcome_is_emitted_with_the_direct_putevents_integration():
+    emit = ASL["States"]["EmitOutcome"]
+    assert emit["Resource"] == "arn:aws:states:::events:putEvents"
+    (entry,) = emit["Parameters"]["Entries"]
+    assert entry["Source"] == "iics.export.monitor"
+    assert entry["DetailType"] == "IICS Export Job State Change"
+
+
+def test_error_outcome_has_every_field_the_schema_requires():
+    schema = json.loads((ROOT / "events" / "outcome.schema.json").read_text())
+    built = {key.removesuffix(".$") for key in ASL["States"]["BuildErrorOutcome"]["Parameters"]}
+    assert set(schema["required"]) <= built
+    assert set(built) <= set(schema["properties"])
+
+
+def test_trigger_rule_matches_the_upstream_event():
+    events = TEMPLATE["Resources"]["ExportMonitorStateMachine"]["Properties"]["Events"]
+    pattern = events["ExportSubmitted"]["Properties"]["Pattern"]
+    trigger = json.loads((ROOT / "events" / "trigger.json").read_text())
+    assert pattern == {"source": [trigger["source"]], "detail-type": [trigger["detail-type"]]}
