@@ -1,0 +1,1093 @@
+"""A local HTTP server that plays Informatica IICS for the export-job resources.
+
+It speaks the v3 (and v2) login, the export status, log and package resources with the field sets,
+value formats and error bodies described in /work/shared/reference, so the monitor's client can be
+exercised end to end without the internet: schedules drive job states, faults inject the failures
+the real service and its proxies produce, and every request is recorded for assertions.
+
+    with IicsEmulator(username="alice", password="s3cret") as emu:
+        emu.add_job(job_id="7evG9CokA1whk8ehF3opKM", states=["IN_PROGRESS", "SUCCESSFUL"])
+        emu.add_fault(Fault(route="status", status=429, retry_after=1))
+        ...  # point the client at emu.url
+
+Command line: ``python -m iics_monitor_local.emulator --port 0 [--scenario FILE]``.
+The scenario format is documented in docs/emulator.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import logging
+import math
+import re
+import secrets
+import socket
+import string
+import struct
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+from iics_monitor_local import reference
+
+logger = logging.getLogger(__name__)
+
+LOGIN_PATH = "/saas/public/core/v3/login"
+LOGOUT_PATH = "/saas/public/core/v3/logout"
+V2_LOGIN_PATH = "/ma/api/v2/user/login"
+# A real pod serves the API from another host than the login host. A different path prefix on the
+# same port plays that role, so a client that ignores the returned baseApiUrl gets 404s here too.
+API_PREFIX = "/na1/saas"
+EXPORT_PATH = "/public/core/v3/export"
+
+REFERENCE_JOB_ID = reference.STATUS_IN_PROGRESS["id"]
+
+# States after which a job no longer changes: endTime is set, objects show their final states and
+# the package can be downloaded. Anything else (NOT_STARTED, made-up states) counts as running.
+TERMINAL_STATES = frozenset({"SUCCESSFUL", "FAILED", "SUCCESS", "PARTIAL_SUCCESS"})
+_STATE_MESSAGES = {
+    "NOT_STARTED": "Not Started.",
+    "IN_PROGRESS": "In Progress.",
+    "SUCCESSFUL": "Export completed successfully.",
+    "SUCCESS": "Export completed successfully.",
+    "PARTIAL_SUCCESS": "Export completed with errors.",
+    "FAILED": "Export failed.",
+}
+# The export reply carries this message without the trailing period (observed).
+_EXPORT_STARTED_MESSAGE = "In Progress"
+
+# Asset types a package keeps under SYS/ rather than under the project tree in Explore/.
+_SYS_TYPES = frozenset({"SAAS_CONNECTION", "Connection", "SAAS_RUNTIME_ENVIRONMENT", "AgentGroup"})
+
+# Informatica publishes few error codes. IDS_085 and UI_10000 appear in the sample bodies of
+# iics-api-notes.md; the rest are unverified or the emulator's own. Clients must branch on the HTTP
+# status, never on codes.
+_CODE_BAD_CREDENTIALS = "IDS_085"
+_CODE_BAD_SESSION = "AUTH_01"  # unverified
+_CODE_V2_LOGIN = "UI_10000"
+_CODE_BAD_REQUEST = "MigrationSvc_001"  # invented
+_CODE_JOB_NOT_FOUND = "MigrationSvc_004"  # invented
+_CODE_NO_PACKAGE = "MigrationSvc_005"  # invented
+_CODE_THROTTLED = "MigrationSvc_429"  # invented
+_CODE_NOT_FOUND = "APP_404"  # invented: a path the emulator does not serve
+_CODE_INJECTED = "APP_500"  # invented: an injected HTTP fault without a more specific meaning
+
+# A reply cut off mid-body, as a dropped proxy connection leaves it.
+_TRUNCATED_JSON = b'{ "id": "7evG9CokA1whk8ehF3opKM", "status": { "state": "IN_PRO'
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+_ID_LENGTH = 22
+_MAX_CREDENTIAL_LENGTH = 255
+# How often the serving thread checks for stop(); the standard 0.5 s would slow every test down.
+_STOP_POLL_SECONDS = 0.02
+
+FAULT_ROUTES = frozenset({"login", "logout", "export", "status", "log", "package", "any"})
+FAULT_KINDS = frozenset({"http", "reset", "slow", "malformed_json", "invalidate_session"})
+
+
+# --- Public value types -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected failure, matched against requests on `route` in the order faults were added.
+
+    `after` matching requests pass untouched, then the next `times` (None: all) get the fault.
+    Kinds: "http" answers `status` (a v3 error body, or a proxy's HTML page when `html`); "reset"
+    closes the socket without a reply; "slow" waits `delay_seconds` and then serves normally;
+    "malformed_json" answers a truncated JSON body; "invalidate_session" drops every session and
+    answers 401. `retry_after` adds a Retry-After header (fractions allowed, to keep tests fast).
+    """
+
+    route: str = "any"
+    status: int | None = None
+    kind: str = "http"
+    times: int | None = 1
+    after: int = 0
+    retry_after: float | None = None
+    html: bool = False
+    delay_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.route not in FAULT_ROUTES:
+            raise ValueError(f"Fault route {self.route!r} is not one of {sorted(FAULT_ROUTES)}")
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"Fault kind {self.kind!r} is not one of {sorted(FAULT_KINDS)}")
+        if self.kind == "http" and self.status is None:
+            raise ValueError("An http fault needs a status")
+        if (self.times is not None and self.times < 1) or self.after < 0:
+            raise ValueError("Fault times must be None or at least 1, and after at least 0")
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    path: str  # with the query string
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class RecordedRequest(_Request):
+    """A request as the emulator saw it. `status` is None when the connection was reset."""
+
+    route: str
+    status: int | None
+    time: float
+
+
+# --- Small helpers ------------------------------------------------------------------------------
+
+
+def _new_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
+
+
+def _iso_millis(epoch: float) -> str:
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def _log_footer_time(epoch: float) -> str:
+    """The footer's observed clock format, e.g. "9/26/21 9:06 AM"."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return f"{moment.month}/{moment.day}/{moment:%y} {moment.hour % 12 or 12}:{moment:%M %p}"
+
+
+def _page_json(document: Any) -> bytes:
+    """Serialise as the reference page prints JSON, `{ "id": "x", "objects": null }`.
+
+    The page's examples are pretty-printed JSON flattened onto one line; doing the same here makes
+    the reference job's replies equal to the page's text byte for byte. Raw newlines only occur
+    between tokens (json escapes them inside strings), so collapsing them is safe.
+    """
+    return re.sub(r"\n *", " ", json.dumps(document, indent=1)).encode()
+
+
+def _state_message(state: str) -> str:
+    return _STATE_MESSAGES.get(state, f"Export state {state}.")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """Look a header up case-insensitively, as HTTP requires."""
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), None)
+
+
+def _session_id(headers: Mapping[str, str]) -> str:
+    """The session id a request carries: v3 and v2 header names are both accepted, as by IICS."""
+    return _header(headers, "INFA-SESSION-ID") or _header(headers, "icSessionId") or ""
+
+
+def _reject_unknown_keys(spec: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    unknown = set(spec) - set(allowed)
+    if unknown:
+        raise ValueError(f"Unknown {where} keys {sorted(unknown)}; allowed: {sorted(allowed)}")
+
+
+def _zip_bytes(entries: Mapping[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+# --- Responses ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+# Returned instead of a response when the connection must be reset without a reply.
+_RESET = object()
+
+
+def _json_response(status: int, document: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Response:
+    return _Response(status, _page_json(document), "application/json", headers)
+
+
+def _v3_error(status: int, code: str, message: str, headers: tuple[tuple[str, str], ...] = ()) -> _Response:
+    body = {"error": {"code": code, "message": message, "requestId": _new_id(), "details": None}}
+    return _json_response(status, body, headers)
+
+
+def _v2_error(status: int, description: str) -> _Response:
+    body = {"@type": "error", "code": _CODE_V2_LOGIN, "description": description, "statusCode": status}
+    return _json_response(status, body)
+
+
+def _session_rejected(headers: tuple[tuple[str, str], ...] = ()) -> _Response:
+    return _v3_error(HTTPStatus.UNAUTHORIZED, _CODE_BAD_SESSION, "Invalid or expired session id.", headers)
+
+
+def _throttled(headers: tuple[tuple[str, str], ...]) -> _Response:
+    # Informatica documents only the words "too many requests" for its dynamic rate limit.
+    return _v3_error(HTTPStatus.TOO_MANY_REQUESTS, _CODE_THROTTLED, "too many requests", headers)
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _proxy_html_error(status: int, headers: tuple[tuple[str, str], ...]) -> _Response:
+    """The kind of page a load balancer answers with when the service behind it fails."""
+    title = f"{status} {_status_phrase(status)}"
+    page = (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+        "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+    return _Response(status, page.encode(), "text/html", headers)
+
+
+def _retry_after_header(seconds: float | None) -> tuple[tuple[str, str], ...]:
+    return () if seconds is None else (("Retry-After", f"{seconds:g}"),)
+
+
+def _injected_http_error(fault: Fault) -> _Response:
+    assert fault.status is not None  # guaranteed by Fault.__post_init__ for kind "http"
+    headers = _retry_after_header(fault.retry_after)
+    if fault.html:
+        return _proxy_html_error(fault.status, headers)
+    if fault.status == HTTPStatus.TOO_MANY_REQUESTS:
+        return _throttled(headers)
+    if fault.status == HTTPStatus.UNAUTHORIZED:
+        return _session_rejected(headers)
+    return _v3_error(fault.status, _CODE_INJECTED, _status_phrase(fault.status), headers)
+
+
+# --- Faults, throttling -------------------------------------------------------------------------
+
+
+@dataclass
+class _ArmedFault:
+    fault: Fault
+    seen: int = 0
+    fired: int = 0
+
+    def claims(self, route: str) -> bool:
+        """Count a request if it is on this fault's route, and say whether the fault takes it."""
+        if self.fault.route not in ("any", route):
+            return False
+        self.seen += 1
+        exhausted = self.fault.times is not None and self.fired >= self.fault.times
+        if self.seen <= self.fault.after or exhausted:
+            return False
+        self.fired += 1
+        return True
+
+
+class _TokenBucket:
+    """Allows `rate` requests per second with bursts of one second's worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(rate, 1.0)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def take(self) -> float:
+        """Spend a token. Returns 0 on success, else the seconds until a token is available."""
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+# --- Jobs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PollSchedule:
+    """The Nth status poll sees states[N-1]; the last state repeats."""
+
+    states: tuple[str, ...]
+
+    def state_at(self, polls: int, elapsed: float) -> str:
+        return self.states[min(max(polls, 1), len(self.states)) - 1]
+
+
+@dataclass(frozen=True)
+class _TimedSchedule:
+    """Each step lasts its seconds from job creation; the last step lasts forever."""
+
+    steps: tuple[tuple[str, float], ...]
+
+    def state_at(self, polls: int, elapsed: float) -> str:
+        for state, seconds in self.steps:
+            if elapsed < seconds:
+                return state
+            elapsed -= seconds
+        return self.steps[-1][0]
+
+
+def _poll_schedule(states: Sequence[str]) -> _PollSchedule:
+    if isinstance(states, str) or not states or not all(isinstance(s, str) for s in states):
+        raise ValueError(f"states must be a non-empty list of strings, got {states!r}")
+    return _PollSchedule(tuple(states))
+
+
+def _timed_schedule(steps: Sequence[Mapping[str, Any]]) -> _TimedSchedule:
+    if not steps:
+        raise ValueError("schedule must list at least one step")
+    parsed = []
+    for index, step in enumerate(steps):
+        _reject_unknown_keys(step, ("state", "seconds"), "schedule step")
+        is_last = index == len(steps) - 1
+        seconds = step.get("seconds", math.inf if is_last else None)
+        if not isinstance(step.get("state"), str) or not isinstance(seconds, int | float):
+            raise ValueError(f"schedule step {step!r} needs a state and (unless last) seconds")
+        parsed.append((step["state"], math.inf if is_last else float(seconds)))
+    return _TimedSchedule(tuple(parsed))
+
+
+class _JobTimes(NamedTuple):
+    create_time: str
+    update_time: str
+    start_time: str
+    end_time: str | None
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> _JobTimes:
+        return cls(body["createTime"], body["updateTime"], body["startTime"], body["endTime"])
+
+
+@dataclass(frozen=True)
+class _ExportObject:
+    id: str
+    name: str
+    path: str | None
+    type: str
+    description: str | None
+    final_status: Mapping[str, Any] | None  # None: the object ends in the job's own final state
+
+    def status_in(self, job_state: str) -> dict[str, Any]:
+        if job_state not in TERMINAL_STATES:
+            return {"state": "IN_PROGRESS", "message": None}
+        if self.final_status is None:
+            return {"state": job_state, "message": None}
+        return {"state": self.final_status["state"], "message": self.final_status.get("message")}
+
+    def status_entry(self, job_state: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "path": self.path,
+            "type": self.type,
+            "description": self.description,
+            "status": self.status_in(job_state),
+        }
+
+    @property
+    def asset_path(self) -> str:
+        """Where the asset sits in a package and in log lines: SYS/<name> or Explore/<path>/<name>."""
+        if self.type in _SYS_TYPES:
+            return f"SYS/{self.name}"
+        folder = (self.path or "/").strip("/")
+        return "/".join(part for part in ("Explore", folder, self.name) if part)
+
+    def failed_in(self, job_state: str) -> bool:
+        return self.status_in(job_state)["state"] == "FAILED"
+
+
+def _export_object(spec: Mapping[str, Any]) -> _ExportObject:
+    _reject_unknown_keys(spec, ("id", "name", "path", "type", "description", "status"), "object")
+    if not isinstance(spec.get("name"), str) or not isinstance(spec.get("type"), str):
+        raise ValueError(f"object {spec!r} needs a name and a type")
+    status = spec.get("status")
+    if status is not None and not isinstance(status.get("state"), str):
+        raise ValueError(f"object status {status!r} needs a state")
+    return _ExportObject(
+        id=spec.get("id") or _new_id(),
+        name=spec["name"],
+        path=spec.get("path"),
+        type=spec["type"],
+        description=spec.get("description"),
+        final_status=status,
+    )
+
+
+_DEFAULT_OBJECT = {"name": "m_example", "path": "/Default", "type": "DTEMPLATE", "description": ""}
+
+
+class _Job:
+    """One export job: its schedule, and the timestamps of the state changes clients observed."""
+
+    def __init__(
+        self,
+        job_id: str,
+        name: str,
+        schedule: _PollSchedule | _TimedSchedule,
+        objects: list[_ExportObject],
+        log: bytes | None,
+        pinned_times: tuple[_JobTimes, _JobTimes] | None = None,
+    ) -> None:
+        self.id = job_id
+        self.name = name
+        self.schedule = schedule
+        self.objects = objects
+        self.log = log
+        # (while running, once terminal): lets the reference job reproduce the page's timestamps.
+        self.pinned_times = pinned_times
+        self.created_at = time.time()
+        self._created_monotonic = time.monotonic()
+        self.polls = 0
+        self.state = schedule.state_at(0, 0.0)
+        self.updated_at = self.created_at
+        self.ended_at = self.created_at if self.state in TERMINAL_STATES else None
+
+    def observe(self, *, poll: bool) -> str:
+        """The job's state now. Only status GETs count as polls for a poll-count schedule."""
+        if poll:
+            self.polls += 1
+        state = self.schedule.state_at(self.polls, time.monotonic() - self._created_monotonic)
+        if state != self.state:
+            self.state = state
+            self.updated_at = time.time()
+            self.ended_at = self.updated_at if state in TERMINAL_STATES else None
+        return state
+
+    def times(self, state: str) -> _JobTimes:
+        if self.pinned_times is not None:
+            return self.pinned_times[state in TERMINAL_STATES]
+        created = _iso_millis(self.created_at)
+        ended = None if self.ended_at is None else _iso_millis(self.ended_at)
+        return _JobTimes(created, _iso_millis(self.updated_at), created, ended)
+
+    def status_body(self, state: str, *, expand: bool) -> dict[str, Any]:
+        times = self.times(state)
+        return {
+            "id": self.id,
+            "createTime": times.create_time,
+            "updateTime": times.update_time,
+            "name": self.name,
+            "startTime": times.start_time,
+            "endTime": times.end_time,
+            "status": {"state": state, "message": _state_message(state)},
+            "objects": [o.status_entry(state) for o in self.objects] if expand else None,
+        }
+
+
+# --- Generated log and package ------------------------------------------------------------------
+
+
+def _generated_log(job: _Job, state: str, org_name: str, user: str) -> bytes:
+    """A log in the observed format: OIE_002 header, a line per object, OIE_003 footer.
+
+    No public sample of a failed export log exists; failed objects get an ERROR line with the
+    emulator's own code OIE_005. While the job runs only the header exists.
+    """
+    started = _iso_millis(job.created_at)
+    lines = [
+        f"> OIE_002 INFO {started} Starting export operation.",
+        "Execution Client: API",
+        f"Job Name: {job.name}",
+        f"Organization: {org_name}",
+        f"RequestId: {job.id}",
+        f"User: {user}",
+    ]
+    if state in TERMINAL_STATES:
+        ended_at = job.ended_at
+        assert ended_at is not None  # observe() sets it whenever the state is terminal
+        lines += [_object_log_line(o, state, _iso_millis(ended_at)) for o in job.objects]
+        lines += [
+            f"> OIE_003 INFO {_iso_millis(ended_at)} Finished export operation.",
+            f"Job Name: {job.name}",
+            f"Start Time: {_log_footer_time(job.created_at)}",
+            f"End Time: {_log_footer_time(ended_at)}",
+            f"Started by: {user}",
+            "Start Method: API",
+            f"Source Organization: {org_name}",
+            f"Status: {state}",
+        ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _object_log_line(obj: _ExportObject, job_state: str, stamp: str) -> str:
+    subject = f"object [/{obj.asset_path}] of type [{obj.type}] id [{obj.id}]"
+    if obj.failed_in(job_state):
+        reason = obj.status_in(job_state)["message"] or "Export failed."
+        return f"> OIE_005 ERROR {stamp} Failed to export {subject}: {reason}"
+    return f"> OIE_004 INFO {stamp} Successfully exported {subject}"
+
+
+def _asset_zip(obj: _ExportObject) -> bytes:
+    document = {"id": obj.id, "name": obj.name, "path": obj.path, "type": obj.type}
+    return _zip_bytes({f"{obj.name}.json": json.dumps(document).encode()})
+
+
+def _package_csv(objects: Sequence[_ExportObject]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["Object Name", "Object Type", "Object Path", "Object Id"])
+    writer.writerows([o.name, o.type, o.path or "", o.id] for o in objects)
+    return text.getvalue().encode()
+
+
+def _package(job: _Job, state: str, org_id: str) -> bytes:
+    """The export ZIP: a zip per exported asset, the metadata, checksums and a contents CSV."""
+    exported = [o for o in job.objects if not o.failed_in(state)]
+    entries = {f"{o.asset_path}.{o.type}.zip": _asset_zip(o) for o in exported}
+    metadata = {
+        "id": job.id,
+        "name": job.name,
+        "sourceOrgId": org_id,
+        "exportedObjects": [
+            {"objectGuid": o.id, "objectName": o.name, "objectType": o.type, "path": o.path} for o in exported
+        ],
+    }
+    entries["exportMetadata.v2.json"] = json.dumps(metadata, indent=2).encode()
+    checksums = [f"{name}={hashlib.sha256(data).hexdigest()}" for name, data in entries.items()]
+    entries["exportPackage.chksum"] = ("\n".join(checksums) + "\n").encode()
+    entries[f"ContentsofExportPackage_{job.name}.csv"] = _package_csv(exported)
+    return _zip_bytes(entries)
+
+
+# --- Routing ------------------------------------------------------------------------------------
+
+
+# A resource: the emulator, the request, and the job its path names. Job resources are only called
+# with an existing job (the pipeline answers 404 otherwise), so they take a `_Job`.
+Handler = Callable[["IicsEmulator", _Request, "_Job | None"], _Response]
+
+
+@dataclass(frozen=True)
+class _Route:
+    name: str
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    needs_session: bool
+    rate_limited: bool
+
+
+# --- The emulator -------------------------------------------------------------------------------
+
+
+class IicsEmulator:
+    """IICS on 127.0.0.1: create it, add jobs and faults, start() it, point a client at `url`."""
+
+    def __init__(
+        self,
+        username: str = "alice",
+        password: str = "s3cret",  # noqa: S107 - a made-up credential for a local test server
+        session_idle_seconds: float = 1800,
+        port: int = 0,
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.session_idle_seconds = session_idle_seconds
+        # Poll-count states of jobs created through POST /export.
+        self.export_states: list[str] = ["IN_PROGRESS", "SUCCESSFUL"]
+        self.org_id = _new_id()
+        self.org_name = "iics-emulator-org"
+        self._user_id = _new_id()
+        self._parent_org_id = _new_id()
+        self._port = port
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}
+        self._faults: list[_ArmedFault] = []
+        self._sessions: dict[str, float] = {}  # session id -> monotonic time of last use
+        self._requests: list[RecordedRequest] = []
+        self._logins = 0
+        self._bucket: _TokenBucket | None = None
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # Lifecycle
+
+    def start(self) -> IicsEmulator:
+        if self._server is not None:
+            raise RuntimeError("The emulator is already running")
+        self._server = _Server(self, self._port)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": _STOP_POLL_SECONDS},
+            name="iics-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.close_open_connections()
+        self._server.server_close()
+        assert self._thread is not None
+        self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> IicsEmulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The login URL clients configure."""
+        if self._server is None:
+            raise RuntimeError("The emulator is not running; call start() first")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def base_api_url(self) -> str:
+        return f"{self.url}{API_PREFIX}"
+
+    # Jobs and faults
+
+    def add_job(
+        self,
+        job_id: str | None = None,
+        name: str | None = None,
+        states: Sequence[str] | None = None,
+        schedule: Sequence[Mapping[str, Any]] | None = None,
+        objects: Sequence[Mapping[str, Any]] | None = None,
+        log: bytes | str | None = None,
+    ) -> str:
+        """Add an export job and return its id. Give `states` (per poll) or `schedule` (timed)."""
+        job = _Job(
+            job_id=job_id or _new_id(),
+            name=name or _default_job_name(),
+            schedule=_schedule(states, schedule),
+            objects=[_export_object(o) for o in (objects if objects is not None else [_DEFAULT_OBJECT])],
+            log=log.encode() if isinstance(log, str) else log,
+        )
+        self._register(job)
+        return job.id
+
+    def add_reference_job(
+        self,
+        states: Sequence[str] | None = None,
+        schedule: Sequence[Mapping[str, Any]] | None = None,
+    ) -> str:
+        """Add job 7evG9CokA1whk8ehF3opKM ("testJob1"), which answers exactly the page's examples."""
+        finished = reference.STATUS_SUCCESSFUL_WITH_OBJECTS
+        job = _Job(
+            job_id=REFERENCE_JOB_ID,
+            name=finished["name"],
+            schedule=_schedule(states, schedule),
+            objects=[_export_object(o) for o in finished["objects"]],
+            log=reference.LOG_TEXT.encode(),
+            pinned_times=(_JobTimes.of(reference.STATUS_IN_PROGRESS), _JobTimes.of(finished)),
+        )
+        self._register(job)
+        return job.id
+
+    def _register(self, job: _Job) -> None:
+        with self._lock:
+            if job.id in self._jobs:
+                raise ValueError(f"A job with id {job.id} already exists")
+            self._jobs[job.id] = job
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(_ArmedFault(fault))
+
+    def invalidate_sessions(self) -> None:
+        with self._lock:
+            self._sessions.clear()
+
+    @property
+    def rate_limit_per_second(self) -> float | None:
+        """Requests per second the org may make to the API (None: unlimited)."""
+        with self._lock:
+            return None if self._bucket is None else self._bucket.rate
+
+    @rate_limit_per_second.setter
+    def rate_limit_per_second(self, rate: float | None) -> None:
+        with self._lock:
+            self._bucket = None if rate is None else _TokenBucket(rate)
+
+    # Observations
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of every request answered so far, in the order they were answered."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def logins(self) -> int:
+        """Login attempts (v2 and v3), whether they succeeded, failed or met a fault."""
+        with self._lock:
+            return self._logins
+
+    # Scenarios
+
+    def load_scenario(self, source: str | Path | Mapping[str, Any]) -> None:
+        """Apply a scenario (a dict, or a JSON or YAML file); the format is in docs/emulator.md."""
+        spec = source if isinstance(source, Mapping) else _read_scenario_file(Path(source))
+        _reject_unknown_keys(spec, _SCENARIO_KEYS, "scenario")
+        for setting in ("username", "password", "session_idle_seconds", "rate_limit_per_second"):
+            if setting in spec:
+                setattr(self, setting, spec[setting])
+        if "export_states" in spec:
+            self.export_states = list(_poll_schedule(spec["export_states"]).states)
+        reference_job = spec.get("reference_job")
+        if reference_job:
+            reference_spec = {} if reference_job is True else reference_job
+            _reject_unknown_keys(reference_spec, ("states", "schedule"), "reference_job")
+            self.add_reference_job(**reference_spec)
+        for job in spec.get("jobs", []):
+            _reject_unknown_keys(job, _JOB_KEYS, "job")
+            self.add_job(job_id=job.get("id"), **{k: v for k, v in job.items() if k != "id"})
+        for fault in spec.get("faults", []):
+            _reject_unknown_keys(fault, [f.name for f in fields(Fault)], "fault")
+            self.add_fault(Fault(**fault))
+
+    # Request pipeline: route, fault, session, rate limit, resource. Called from server threads.
+
+    def _handle(self, request: _Request) -> _Response | object:
+        received = time.time()
+        route, job_id = _match_route(request.method, request.path)
+        with self._lock:
+            if route.name == "login":
+                self._logins += 1
+            fault = next((armed.fault for armed in self._faults if armed.claims(route.name)), None)
+        if fault is None:
+            outcome = self._serve(route, request, job_id)
+        else:
+            outcome = self._inject(fault, route, request, job_id)
+        status = outcome.status if isinstance(outcome, _Response) else None
+        recorded = RecordedRequest(**vars(request), route=route.name, status=status, time=received)
+        with self._lock:
+            self._requests.append(recorded)
+        return outcome
+
+    def _inject(self, fault: Fault, route: _Route, request: _Request, job_id: str | None) -> _Response | object:
+        if fault.kind == "reset":
+            return _RESET
+        if fault.kind == "slow":
+            time.sleep(fault.delay_seconds)
+            return self._serve(route, request, job_id)
+        if fault.kind == "malformed_json":
+            return _Response(fault.status or HTTPStatus.OK, _TRUNCATED_JSON, "application/json")
+        if fault.kind == "invalidate_session":
+            self.invalidate_sessions()
+            return _session_rejected()
+        return _injected_http_error(fault)
+
+    def _serve(self, route: _Route, request: _Request, job_id: str | None) -> _Response:
+        with self._lock:
+            if route.needs_session and not self._touch_session(request.headers):
+                return _session_rejected()
+            if route.rate_limited and self._bucket is not None:
+                wait = self._bucket.take()
+                if wait:
+                    # Retry-After takes whole seconds; never advertise 0, which invites a hot loop.
+                    return _throttled(_retry_after_header(max(1, math.ceil(wait))))
+            job = None if job_id is None else self._jobs.get(job_id)
+            if job_id is not None and job is None:
+                return _v3_error(HTTPStatus.NOT_FOUND, _CODE_JOB_NOT_FOUND, f"Export job [{job_id}] was not found.")
+            return route.handler(self, request, job)
+
+    def _touch_session(self, headers: Mapping[str, str]) -> bool:
+        """Whether the request carries a live session id; using a session keeps it alive."""
+        session_id = _session_id(headers)
+        last_used = self._sessions.get(session_id)
+        now = time.monotonic()
+        if last_used is None or now - last_used > self.session_idle_seconds:
+            self._sessions.pop(session_id, None)
+            return False
+        self._sessions[session_id] = now
+        return True
+
+    def _open_session(self) -> str:
+        session_id = _new_id()
+        self._sessions[session_id] = time.monotonic()
+        return session_id
+
+    # Resources. Each runs with the lock held.
+
+    def _login_v3(self, request: _Request, job: _Job | None) -> _Response:
+        credentials = _credentials(request.body)
+        if credentials is None:
+            return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_REQUEST, "Body must be JSON with username, password.")
+        if credentials != (self.username, self.password):
+            return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_CREDENTIALS, "Invalid username or password.")
+        user_info = {
+            "sessionId": self._open_session(),
+            "id": self._user_id,
+            "name": self.username,
+            "parentOrgId": self._parent_org_id,
+            "orgId": self.org_id,
+            "orgName": self.org_name,
+            "groups": {},
+            "status": "Active",
+        }
+        products = [{"name": "Integration Cloud", "baseApiUrl": self.base_api_url}]
+        return _json_response(HTTPStatus.OK, {"products": products, "userInfo": user_info})
+
+    def _login_v2(self, request: _Request, job: _Job | None) -> _Response:
+        credentials = _credentials(request.body, login_type="login")
+        if credentials is None:
+            return _v2_error(HTTPStatus.BAD_REQUEST, 'Body must be JSON with "@type": "login", username, password.')
+        if credentials != (self.username, self.password):
+            return _v2_error(HTTPStatus.FORBIDDEN, "Invalid user name or password.")
+        user = {
+            "@type": "user",
+            "id": self._user_id,
+            "orgId": self.org_id,
+            "name": self.username,
+            "icSessionId": self._open_session(),
+            "serverUrl": self.base_api_url,
+        }
+        return _json_response(HTTPStatus.OK, user)
+
+    def _logout(self, request: _Request, job: _Job | None) -> _Response:
+        self._sessions.pop(_session_id(request.headers), None)
+        return _Response(HTTPStatus.OK)
+
+    def _start_export(self, request: _Request, job: _Job | None) -> _Response:
+        spec = _export_request(request.body)
+        if spec is None:
+            return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_REQUEST, 'Body must be JSON with "objects": [{"id"}].')
+        name, object_ids = spec
+        objects = [_ExportObject(i, i, "/Default", "DTEMPLATE", "", None) for i in object_ids]
+        schedule = _poll_schedule(self.export_states)
+        job = _Job(_new_id(), name or _default_job_name(), schedule, objects, log=None)
+        self._jobs[job.id] = job
+        body = job.status_body("IN_PROGRESS", expand=False)
+        body["status"]["message"] = _EXPORT_STARTED_MESSAGE
+        return _json_response(HTTPStatus.OK, body)
+
+    def _export_status(self, request: _Request, job: _Job) -> _Response:
+        expand = "objects" in parse_qs(urlsplit(request.path).query).get("expand", [])
+        return _json_response(HTTPStatus.OK, job.status_body(job.observe(poll=True), expand=expand))
+
+    def _export_log(self, request: _Request, job: _Job) -> _Response:
+        state = job.observe(poll=False)
+        log = job.log if job.log is not None else _generated_log(job, state, self.org_name, self.username)
+        return _Response(HTTPStatus.OK, log, "text/plain; charset=utf-8")
+
+    def _export_package(self, request: _Request, job: _Job) -> _Response:
+        state = job.observe(poll=False)
+        if state not in TERMINAL_STATES or state == "FAILED":
+            message = f"Export job [{job.id}] has no package: its state is {state}."
+            return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_NO_PACKAGE, message)
+        disposition = (("Content-Disposition", f'attachment; filename="{job.name}.zip"'),)
+        return _Response(HTTPStatus.OK, _package(job, state, self.org_id), "application/zip", disposition)
+
+    def _not_found(self, request: _Request, job: _Job | None) -> _Response:
+        return _v3_error(HTTPStatus.NOT_FOUND, _CODE_NOT_FOUND, f"No resource at {request.method} {request.path}.")
+
+
+def _schedule(
+    states: Sequence[str] | None, schedule: Sequence[Mapping[str, Any]] | None
+) -> _PollSchedule | _TimedSchedule:
+    if states is not None and schedule is not None:
+        raise ValueError("Give a job either states (per poll) or schedule (timed), not both")
+    if schedule is not None:
+        return _timed_schedule(schedule)
+    return _poll_schedule(states if states is not None else ["IN_PROGRESS", "SUCCESSFUL"])
+
+
+def _default_job_name() -> str:
+    return f"job-{int(time.time() * 1000)}"
+
+
+def _credentials(body: bytes, login_type: str | None = None) -> tuple[str, str] | None:
+    """(username, password) from a login body, or None when the body is not a valid login."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or (login_type and document.get("@type") != login_type):
+        return None
+    username, password = document.get("username"), document.get("password")
+    valid = all(isinstance(v, str) and len(v) <= _MAX_CREDENTIAL_LENGTH for v in (username, password))
+    return (username, password) if valid else None
+
+
+def _export_request(body: bytes) -> tuple[str | None, list[str]] | None:
+    """(name, object ids) from an export body, or None when the body is not a valid export."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    objects = document.get("objects") if isinstance(document, dict) else None
+    if not objects or not isinstance(objects, list):
+        return None
+    ids = [o.get("id") for o in objects if isinstance(o, dict)]
+    if len(ids) != len(objects) or not all(isinstance(i, str) and i for i in ids):
+        return None
+    name = document.get("name")
+    return (name if isinstance(name, str) else None), ids
+
+
+def _pattern(path_regex: str) -> re.Pattern[str]:
+    return re.compile(path_regex + r"(?:\?.*)?")  # any query string; only status reads one
+
+
+_EXPORT = re.escape(API_PREFIX + EXPORT_PATH)
+_JOB = _EXPORT + "/(?P<job_id>[^/?]+)"
+_PUBLIC = {"needs_session": False, "rate_limited": False}
+# The export resource is the one Informatica rate-limits, per org.
+_API = {"needs_session": True, "rate_limited": True}
+_ROUTES = (
+    _Route("login", "POST", _pattern(re.escape(LOGIN_PATH)), IicsEmulator._login_v3, **_PUBLIC),
+    _Route("login", "POST", _pattern(re.escape(V2_LOGIN_PATH)), IicsEmulator._login_v2, **_PUBLIC),
+    _Route("logout", "POST", _pattern(re.escape(LOGOUT_PATH)), IicsEmulator._logout, True, False),
+    _Route("export", "POST", _pattern(_EXPORT), IicsEmulator._start_export, **_API),
+    _Route("status", "GET", _pattern(_JOB), IicsEmulator._export_status, **_API),
+    _Route("log", "GET", _pattern(_JOB + "/log"), IicsEmulator._export_log, **_API),
+    _Route("package", "GET", _pattern(_JOB + "/package"), IicsEmulator._export_package, **_API),
+)
+_UNKNOWN_ROUTE = _Route("unknown", "*", re.compile(".*"), IicsEmulator._not_found, **_PUBLIC)
+
+
+def _match_route(method: str, path: str) -> tuple[_Route, str | None]:
+    """The route serving a request, and the job id its path names (if any)."""
+    for route in _ROUTES:
+        match = route.pattern.fullmatch(path)
+        if match and route.method == method:
+            return route, match.groupdict().get("job_id")
+    return _UNKNOWN_ROUTE, None
+
+
+_SCENARIO_KEYS = (
+    "username", "password", "session_idle_seconds", "rate_limit_per_second",
+    "export_states", "reference_job", "jobs", "faults",
+)  # fmt: skip
+_JOB_KEYS = ("id", "name", "states", "schedule", "objects", "log")
+
+
+def _read_scenario_file(path: Path) -> Mapping[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        return json.loads(text)
+    try:
+        import yaml  # imported here: PyYAML is optional and JSON scenarios must work without it
+    except ImportError as error:
+        raise RuntimeError(f"{path} is YAML but PyYAML is not installed; use a JSON scenario") from error
+    return yaml.safe_load(text)
+
+
+# --- HTTP plumbing ------------------------------------------------------------------------------
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    # HTTP/1.1 keeps connections alive, as clients with connection pools expect from the service.
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm the second one waits for
+    # the client's delayed ACK, adding ~40 ms to every reply.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = _Request(self.command, self.path, dict(self.headers.items()), body)
+        outcome = self.server.emulator._handle(request)
+        if isinstance(outcome, _Response):
+            self._send(outcome)
+        else:
+            self._reset_connection()
+
+    def _send(self, response: _Response) -> None:
+        self.send_response(response.status)
+        if response.content_type:
+            self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def _reset_connection(self) -> None:
+        # A zero linger time makes close() send RST instead of FIN: the client sees a reset.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.info("%s %s", self.address_string(), format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, emulator: IicsEmulator, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _RequestHandler)
+        self.emulator = emulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_open_connections(self) -> None:
+        """End kept-alive connections, so a stopped emulator stops answering on them too."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # the client closed it already
+
+
+# --- Command line -------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve an IICS emulator on 127.0.0.1 until Ctrl-C.")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
+    parser.add_argument("--scenario", type=Path, help="JSON or YAML scenario file (see docs/emulator.md)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    emulator = IicsEmulator(port=args.port)
+    if args.scenario:
+        emulator.load_scenario(args.scenario)
+    with emulator:
+        print(f"IICS emulator listening on {emulator.url}", flush=True)
+        print(f"  login: POST {emulator.url}{LOGIN_PATH} as {emulator.username} / {emulator.password}")
+        print(f"  baseApiUrl: {emulator.base_api_url}")
+        print("Press Ctrl-C to stop.", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("Stopping.")
+
+
+if __name__ == "__main__":
+    main()
