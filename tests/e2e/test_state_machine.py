@@ -149,6 +149,21 @@ def test_success_after_several_polls_archives_the_log_and_announces_it(pipeline,
     # and the final status sits beside it
     status_key = log["key"].rsplit("/", 1)[0] + "/status.json"
     assert json.loads(run.archived(status_key)) == STATUS_SUCCESSFUL_WITH_OBJECTS
+    # and the functions published EMF metrics under the template's namespace
+    emf = [
+        json.loads(line)
+        for invocation in pipeline.stack.lambda_invocations
+        for line in invocation.logs.splitlines()
+        if '"_aws"' in line
+    ]
+    assert {m["_aws"]["CloudWatchMetrics"][0]["Namespace"] for m in emf} == {"IicsExportMonitor"}
+
+    def total(name: str) -> float:  # EMF carries each metric's values as a list
+        return sum(sum(m.get(name, [])) for m in emf)
+
+    assert total("Polls") == 4
+    assert total("OutcomeSuccessful") == 1
+    assert total("LogBytes") == len(body)
     # and IICS saw one login and four status calls
     assert emulator.logins == 1
     assert [r.route for r in emulator.requests].count("status") == 5  # 4 polls + the final expand=objects
