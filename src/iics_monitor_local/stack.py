@@ -40,6 +40,7 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
+from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
@@ -73,6 +74,8 @@ class _Registry:
 
     code_dirs: dict[str, Path] = field(default_factory=dict)
     invocations: list[LambdaInvocation] = field(default_factory=list)
+    # function name -> Lambda service errors (code, HTTP status) its next invocations meet
+    service_faults: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -139,8 +142,19 @@ def _environment(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+class LambdaServiceError(JsonRESTError):
+    """An error of the Lambda service itself (throttling, 5xx), not of the function's code."""
+
+    def __init__(self, error_code: str, status: int) -> None:
+        super().__init__(error_code, f"injected by the local stack: {error_code}")
+        self.code = status
+
+
 def _invoke_in_process(self: LambdaFunction, event: str | None = None) -> tuple[str, bool, str]:
     """GAP lambda: run the real handler in this process, as the Lambda runtime would."""
+    pending = _registry.service_faults.get(self.function_name)
+    if pending:
+        raise LambdaServiceError(*pending.pop(0))
     code_dir = _registry.code_dirs[self.code["S3Key"]]
     for layer in self.layers:
         layer_key = layer["Arn"].rsplit(":", 2)[-2]  # layer name, registered at packaging time
@@ -365,6 +379,13 @@ class LocalStack:
     def lambda_invocations(self) -> list[LambdaInvocation]:
         return list(_registry.invocations)
 
+    def fail_lambda(
+        self, logical_id: str, error_code: str = "TooManyRequestsException", status: int = 429, times: int = 1
+    ):
+        """Make the next ``times`` invocations of a template function meet a Lambda service error."""
+        faults = _registry.service_faults.setdefault(self.resources[logical_id], [])
+        faults.extend([(error_code, status)] * times)
+
     def put_iics_secret(self, username: str, password: str, login_url: str) -> None:
         self.client("secretsmanager").create_secret(
             Name=self.stack_parameters["IicsSecretName"],
@@ -495,3 +516,4 @@ def _cold_start() -> None:
         if name.startswith(("local_lambda_", "iics_monitor.")) or name == "iics_monitor":
             del sys.modules[name]
     _registry.invocations.clear()
+    _registry.service_faults.clear()

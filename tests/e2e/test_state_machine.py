@@ -326,3 +326,20 @@ def test_no_secret_reaches_history_events_or_s3(pipeline, emulator):
     )
     for secret in [PASSWORD, *session_ids]:
         assert secret not in captured
+
+
+def test_lambda_service_errors_are_retried(pipeline, emulator):
+    job_id = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"])
+    pipeline.stack.fail_lambda("CheckStatusFunction", "TooManyRequestsException", 429, times=1)
+    pipeline.stack.fail_lambda("ArchiveLogFunction", "ServiceException", 500, times=1)
+
+    run = pipeline.start({"jobId": job_id})
+
+    assert run.status == "SUCCEEDED"
+    assert run.outcome["state"] == "SUCCESSFUL"
+    failures = [
+        e["taskFailedEventDetails"]["error"]
+        for e in pipeline.stack.history(run.execution_arn)
+        if e["type"] == "TaskFailed"
+    ]
+    assert failures == ["Lambda.TooManyRequestsException", "Lambda.ServiceException"]

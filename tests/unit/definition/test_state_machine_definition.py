@@ -54,7 +54,7 @@ def test_outcome_is_emitted_with_the_direct_putevents_integration():
 
 def test_error_outcome_has_every_field_the_schema_requires():
     schema = json.loads((ROOT / "events" / "outcome.schema.json").read_text())
-    built = {key.removesuffix(".$") for key in ASL["States"]["BuildErrorOutcome"]["Parameters"]}
+    built = {key.removesuffix(".$") for key in ASL["States"]["BuildErrorOutcome"]["Parameters"]["detail"]}
     assert set(schema["required"]) <= built
     assert set(built) <= set(schema["properties"])
 
