@@ -450,9 +450,12 @@ def test_the_rate_limit_answers_429_with_retry_after_beyond_the_burst(emu):
     session = session_of(emu)
     emu.rate_limit_per_second = 2  # a burst of two, then one more every half second
 
-    codes = [status(emu, session, "j1").status for _ in range(4)]
+    codes = [status(emu, session, "j1").status for _ in range(6)]
 
-    assert codes == [200, 200, 429, 429]
+    # The burst passes; beyond it, requests faster than the rate are refused. (Not exact counts: a
+    # slow machine may earn a token back between two requests.)
+    assert codes[:2] == [200, 200]
+    assert codes[2:].count(429) >= 2
     throttled = status(emu, session, "j1")
     assert throttled.headers["Retry-After"] == "1"
     assert assert_v3_error(throttled, 429)["message"] == "too many requests"

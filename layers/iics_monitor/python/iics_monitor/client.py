@@ -35,6 +35,7 @@ SESSION_HEADER = "INFA-SESSION-ID"
 MAX_RETRY_AFTER_SECONDS = 3600
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_SESSION_ID = 16_000  # JWT session ids reach this size
+_SECONDS = re.compile(r"\d{1,30}(\.\d{1,6})?")
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -52,13 +53,15 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _SECONDS.fullmatch(value):  # RFC 9110 says whole seconds; proxies and emulators send fractions
         seconds = float(value)
     else:
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
+        if when.tzinfo is None:  # "-0000" means UTC with no zone claimed
+            when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
@@ -171,7 +174,7 @@ class IicsClient:
             _discard(response)
             session = self.login()  # the cached session expired: one fresh login, one retry
             response = self._send(method, session.base_api_url + path, headers=_auth(session), stream=stream)
-        if response.status >= 400:
+        if response.status >= 300:  # redirects are not followed: a 3xx is not the resource
             body = response.read(_MAX_ERROR_BODY) if stream else response.data
             _discard(response)
             if response.status == 401:

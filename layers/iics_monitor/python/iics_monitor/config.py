@@ -14,6 +14,11 @@ from iics_monitor.validation import MonitorSettings
 
 # The state machine's guard: ~10 history events per poll keeps 2,000 polls far below 25,000.
 MAX_POLLS_CEILING = 2000
+_DEFAULT_VARIABLES = {
+    "DEFAULT_INITIAL_WAIT_SECONDS": "initialWaitSeconds",
+    "DEFAULT_MAX_WAIT_SECONDS": "maxWaitSeconds",
+    "DEFAULT_TIMEOUT_SECONDS": "timeoutSeconds",
+}
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PREFIX = re.compile(r"([A-Za-z0-9!_.*'()-]+/)*")
 
@@ -43,14 +48,18 @@ class CheckConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CheckConfig:
+        values = {}
+        for variable, field_name in _DEFAULT_VARIABLES.items():
+            attribute, low, high = MonitorSettings.FIELDS[field_name]
+            values[attribute] = _whole_number(env, variable)
+            if not low <= values[attribute] <= high:
+                raise ConfigError(f"environment variable {variable} must be from {low} to {high}")
         try:
-            defaults = MonitorSettings(
-                initial_wait_seconds=_whole_number(env, "DEFAULT_INITIAL_WAIT_SECONDS"),
-                max_wait_seconds=_whole_number(env, "DEFAULT_MAX_WAIT_SECONDS"),
-                timeout_seconds=_whole_number(env, "DEFAULT_TIMEOUT_SECONDS"),
-            )
-        except InvalidInput as error:
-            raise ConfigError(f"poll defaults: {error}") from None
+            defaults = MonitorSettings(**values)
+        except InvalidInput:
+            raise ConfigError(
+                "environment variable DEFAULT_MAX_WAIT_SECONDS must not be less than DEFAULT_INITIAL_WAIT_SECONDS"
+            ) from None
         max_polls = _whole_number(env, "MAX_POLLS")
         if not 1 <= max_polls <= MAX_POLLS_CEILING:
             raise ConfigError(f"environment variable MAX_POLLS must be from 1 to {MAX_POLLS_CEILING}")

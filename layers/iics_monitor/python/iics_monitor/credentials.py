@@ -67,7 +67,9 @@ def secret_credentials(secret_name: str) -> Callable[[], Credentials]:
         except parameters.exceptions.TransformParameterError:
             raise ConfigError(f"secret {secret_name} is not valid JSON") from None
         except parameters.exceptions.GetParameterError as error:
-            raise ConfigError(f"secret {secret_name} could not be read: {type(error.__cause__).__name__}") from None
+            # Powertools wraps the botocore error; its text names the failure, never the secret value.
+            cause = error.__cause__ or error.__context__ or error
+            raise ConfigError(f"secret {secret_name} could not be read: {str(cause)[:300]}") from None
         return Credentials.from_mapping(data, source=f"secret {secret_name}")
 
     return provide

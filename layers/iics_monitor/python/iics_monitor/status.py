@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -61,9 +61,10 @@ def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # IICS times are UTC
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class JobStatus:
     @property
     def duration_seconds(self) -> float | None:
         start, end = parse_time(self.start_time), parse_time(self.end_time)
-        if start is None or end is None:
+        if start is None or end is None or end < start:
             return None
         return round((end - start).total_seconds(), 3)
 

@@ -1,0 +1,375 @@
+"""check: one poll of an export job, and what the state machine should do next."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from iics_monitor.check import MAX_CONSECUTIVE_TRANSIENT_ERRORS, check_job
+from iics_monitor.client import SESSION_HEADER, IicsClient
+from iics_monitor.config import CheckConfig
+from iics_monitor.credentials import Credentials
+from iics_monitor.errors import (
+    IicsUnavailable,
+    InvalidInput,
+    InvalidJobId,
+    JobNotFound,
+    LoginFailed,
+    SessionExpired,
+    Throttled,
+)
+from iics_monitor.validation import MonitorSettings
+from iics_monitor_local import reference
+from iics_monitor_local.emulator import REFERENCE_JOB_ID, Fault
+from tests.conftest import PASSWORD, USERNAME
+
+JOB_ID = REFERENCE_JOB_ID
+CONFIG = CheckConfig(
+    secret_name="iics/export-monitor",
+    defaults=MonitorSettings(initial_wait_seconds=10, max_wait_seconds=120, timeout_seconds=3600),
+    max_polls=500,
+)
+STARTED = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)
+SOON = STARTED + timedelta(seconds=30)
+DEADLINE = STARTED + timedelta(seconds=3600)
+RUNNING = reference.STATUS_IN_PROGRESS
+SUCCESSFUL = reference.STATUS_SUCCESSFUL_WITH_OBJECTS | {"objects": None}
+FAILED = RUNNING | {"endTime": "2017-10-26T08:16:00.000Z", "status": {"state": "FAILED", "message": "Export failed."}}
+
+
+class FakeStatusSource:
+    """Answers get_status from a script of bodies and errors, and records each call."""
+
+    def __init__(self, *answers) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[str, bool]] = []
+
+    def get_status(self, job_id: str, *, expand_objects: bool = False) -> dict:
+        self.calls.append((job_id, expand_objects))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def event(poll: dict | None = None, request: dict | None = None, started_at: str = "2026-11-28T09:00:00Z") -> dict:
+    return {
+        "request": request if request is not None else {"jobId": JOB_ID},
+        "poll": poll if poll is not None else {"polls": 0, "transientErrors": 0},
+        "startedAt": started_at,
+    }
+
+
+def check(source, now=SOON, **kwargs) -> dict:
+    return check_job(event(**kwargs), source=source, config=CONFIG, now=now)
+
+
+# --- the job is running -----------------------------------------------------------------------------------------------
+
+
+def test_a_running_job_means_wait_and_poll_again():
+    source = FakeStatusSource(RUNNING)
+
+    result = check(source)
+
+    assert source.calls == [(JOB_ID, False)]
+    assert result == {
+        "jobId": JOB_ID,
+        "jobName": "testJob1",
+        "state": "RUNNING",
+        "iicsState": "IN_PROGRESS",
+        "message": "In Progress.",
+        "terminal": False,
+        "outcome": None,
+        "reason": None,
+        "nextWaitSeconds": 10,
+        "polls": 1,
+        "maxPolls": 500,
+        "deadline": "2026-11-28T10:00:00+00:00",
+        "transientErrors": 0,
+        "lastError": None,
+        "settings": {"initialWaitSeconds": 10, "maxWaitSeconds": 120, "timeoutSeconds": 3600},
+    }
+
+
+def test_the_wait_grows_with_the_poll_count_carried_in_the_poll_record():
+    result = check(FakeStatusSource(RUNNING), poll={"polls": 4, "transientErrors": 0})
+
+    assert (result["polls"], result["nextWaitSeconds"]) == (5, 51)
+
+
+def test_the_wait_stops_at_the_deadline():
+    result = check(FakeStatusSource(RUNNING), now=DEADLINE - timedelta(seconds=4))
+
+    assert result["nextWaitSeconds"] == 4
+    assert result["outcome"] is None
+
+
+def test_the_requests_monitor_settings_drive_the_wait_and_the_deadline():
+    request = {"jobId": JOB_ID, "name": "nightly", "monitor": {"initialWaitSeconds": 45, "timeoutSeconds": 600}}
+
+    result = check(FakeStatusSource(RUNNING | {"name": None}), request=request)
+
+    assert result["nextWaitSeconds"] == 45
+    assert result["deadline"] == "2026-11-28T09:10:00+00:00"
+    assert result["jobName"] == "nightly"  # IICS gave no name: the request's
+    assert result["settings"] == {"initialWaitSeconds": 45, "maxWaitSeconds": 120, "timeoutSeconds": 600}
+
+
+def test_the_trigger_events_start_time_anchors_the_deadline_in_any_zone():
+    result = check(FakeStatusSource(RUNNING), started_at="2026-11-28T10:00:00+01:00")
+
+    assert result["deadline"] == "2026-11-28T11:00:00+01:00"
+    assert result["nextWaitSeconds"] == 10
+
+
+def test_an_unknown_state_is_polled_again_and_reported_raw():
+    result = check(FakeStatusSource(RUNNING | {"status": {"state": "PAUSED", "message": None}}))
+
+    assert (result["state"], result["iicsState"], result["outcome"]) == ("RUNNING", "PAUSED", None)
+    assert result["nextWaitSeconds"] == 10
+
+
+# --- the job ended ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome", "raw"),
+    [(SUCCESSFUL, "SUCCESSFUL", "SUCCESSFUL"), (FAILED, "FAILED", "FAILED")],
+)
+def test_a_terminal_job_ends_the_loop_with_its_outcome(body, outcome, raw):
+    result = check(FakeStatusSource(body), poll={"polls": 7, "transientErrors": 0})
+
+    assert result["terminal"] is True
+    assert (result["outcome"], result["state"], result["iicsState"]) == (outcome, outcome, raw)
+    assert (result["nextWaitSeconds"], result["polls"], result["reason"]) == (0, 8, None)
+
+
+@pytest.mark.parametrize("raw", ["SUCCESS", "Success", "Failed"])
+def test_state_variants_end_the_loop_too(raw):
+    result = check(FakeStatusSource(RUNNING | {"status": {"state": raw, "message": None}}))
+
+    assert result["terminal"] is True
+    assert result["iicsState"] == raw
+
+
+def test_a_job_that_ends_after_the_deadline_still_reports_its_own_outcome():
+    result = check(FakeStatusSource(SUCCESSFUL), now=DEADLINE + timedelta(hours=1))
+
+    assert (result["terminal"], result["outcome"]) == (True, "SUCCESSFUL")
+
+
+# --- the deadline -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("now", [DEADLINE, DEADLINE + timedelta(days=3)])
+def test_a_job_still_running_at_the_deadline_is_timed_out_with_a_reason(now):
+    result = check(FakeStatusSource(RUNNING), now=now, poll={"polls": 41, "transientErrors": 0})
+
+    assert result["outcome"] == "TIMED_OUT"
+    assert result["nextWaitSeconds"] == 0
+    assert result["state"] == "RUNNING"
+    assert "IN_PROGRESS" in result["reason"]
+    assert "3600s" in result["reason"]
+    assert "42 polls" in result["reason"]
+
+
+# --- transient IICS errors --------------------------------------------------------------------------------------------
+
+
+def test_a_transient_error_is_not_raised_but_counted_and_described():
+    previous = {"polls": 3, "transientErrors": 0, "jobName": "testJob1", "iicsState": "IN_PROGRESS", "message": "x"}
+
+    result = check(FakeStatusSource(IicsUnavailable("502 Bad Gateway", status=502)), poll=previous)
+
+    assert result["transientErrors"] == 1
+    assert result["lastError"] == {"type": "IicsUnavailable", "message": "502 Bad Gateway | HTTP 502"}
+    assert (result["outcome"], result["terminal"], result["polls"]) == (None, False, 4)
+    assert (result["state"], result["jobName"], result["iicsState"], result["message"]) == (
+        "RUNNING",
+        "testJob1",
+        "IN_PROGRESS",
+        "x",
+    )
+    assert result["nextWaitSeconds"] == 34
+
+
+def test_consecutive_transient_errors_add_up():
+    result = check(FakeStatusSource(Throttled("too many requests")), poll={"polls": 5, "transientErrors": 4})
+
+    assert result["transientErrors"] == 5
+    assert result["lastError"]["type"] == "Throttled"
+
+
+def test_a_good_answer_resets_the_transient_error_count():
+    result = check(FakeStatusSource(RUNNING), poll={"polls": 5, "transientErrors": 6})
+
+    assert (result["transientErrors"], result["lastError"]) == (0, None)
+
+
+def test_retry_after_from_throttling_is_honoured_above_the_backoff_and_the_cap():
+    result = check(FakeStatusSource(Throttled("too many requests", status=429, retry_after=300)))
+
+    assert result["nextWaitSeconds"] == 300
+
+
+def test_retry_after_does_not_run_past_the_deadline():
+    throttled = Throttled("too many requests", status=429, retry_after=3000)
+
+    result = check(FakeStatusSource(throttled), now=DEADLINE - timedelta(seconds=20))
+
+    assert result["nextWaitSeconds"] == 20
+
+
+def test_a_transient_error_at_the_deadline_times_out_with_the_error_as_reason():
+    result = check(FakeStatusSource(IicsUnavailable("could not reach IICS: ProtocolError")), now=DEADLINE)
+
+    assert result["outcome"] == "TIMED_OUT"
+    assert result["reason"] == "IICS unavailable at the deadline: could not reach IICS: ProtocolError"
+    assert result["nextWaitSeconds"] == 0
+
+
+def test_the_ninth_consecutive_transient_error_is_still_absorbed():
+    previous = {"polls": 20, "transientErrors": MAX_CONSECUTIVE_TRANSIENT_ERRORS - 2}
+
+    result = check(FakeStatusSource(IicsUnavailable("down")), poll=previous)
+
+    assert result["transientErrors"] == MAX_CONSECUTIVE_TRANSIENT_ERRORS - 1
+
+
+@pytest.mark.parametrize("error", [IicsUnavailable("down", status=500), Throttled("slow down", status=429)])
+def test_the_tenth_consecutive_transient_error_is_raised(error):
+    assert MAX_CONSECUTIVE_TRANSIENT_ERRORS == 10
+    previous = {"polls": 20, "transientErrors": 9}
+
+    with pytest.raises(type(error)) as caught:
+        check(FakeStatusSource(error), poll=previous)
+
+    assert caught.value is error
+
+
+# --- permanent errors and bad input -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        JobNotFound("Export job [x] was not found.", status=404),
+        LoginFailed("IICS login refused", status=400),
+        SessionExpired("Invalid or expired session id.", status=401),
+    ],
+)
+def test_a_permanent_error_is_raised_at_once(error):
+    with pytest.raises(type(error)) as caught:
+        check(FakeStatusSource(error))
+
+    assert caught.value is error
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error_type"),
+    [
+        ({"request": {"jobId": "../x"}}, InvalidJobId),
+        ({"request": {"jobId": "%2e%2e"}}, InvalidJobId),
+        ({"request": {"jobId": None}}, InvalidJobId),
+        ({"request": {"name": "no id"}}, InvalidInput),
+        ({"request": {"jobId": JOB_ID, "monitor": {"initialWaitSeconds": True}}}, InvalidInput),
+        ({"request": {"jobId": JOB_ID, "monitor": {"pollEvery": 1}}}, InvalidInput),
+        ({"poll": {"polls": -1, "transientErrors": 0}}, InvalidInput),
+        ({"poll": {"polls": "3", "transientErrors": 0}}, InvalidInput),
+        ({"poll": {"polls": 3, "transientErrors": True}}, InvalidInput),
+        ({"started_at": "yesterday"}, InvalidInput),
+        ({"started_at": "2026-11-28T09:00:00"}, InvalidInput),
+    ],
+)
+def test_invalid_input_is_raised_before_any_call_to_iics(kwargs, error_type):
+    source = FakeStatusSource(RUNNING)
+
+    with pytest.raises(error_type):
+        check(source, **kwargs)
+
+    assert source.calls == []
+
+
+def test_an_event_without_a_request_is_invalid_input():
+    source = FakeStatusSource(RUNNING)
+
+    with pytest.raises(InvalidInput):
+        check_job({"startedAt": "2026-11-28T09:00:00Z"}, source=source, config=CONFIG, now=SOON)
+
+    assert source.calls == []
+
+
+def test_the_state_machines_first_poll_record_is_accepted():
+    """StartPolling in the ASL seeds the poll record with nulls."""
+    first = {"jobId": None, "jobName": None, "iicsState": None, "message": None, "outcome": None}
+
+    result = check(FakeStatusSource(RUNNING), poll=first | {"polls": 0, "transientErrors": 0})
+
+    assert result["polls"] == 1
+
+
+# --- against the emulator ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client(emulator):
+    credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
+    return IicsClient(lambda: credentials)
+
+
+def session_ids(emulator) -> set[str]:
+    return {v for r in emulator.requests for k, v in r.headers.items() if k.lower() == SESSION_HEADER.lower()}
+
+
+def test_polling_the_reference_job_to_its_end(emulator, client):
+    emulator.add_reference_job(states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"])
+    poll = {"polls": 0, "transientErrors": 0}
+    results = []
+
+    for minute in range(3):
+        poll = check(client, now=STARTED + timedelta(minutes=minute), poll=poll)
+        results.append(poll)
+
+    assert [(r["iicsState"], r["outcome"], r["nextWaitSeconds"]) for r in results] == [
+        ("IN_PROGRESS", None, 10),
+        ("IN_PROGRESS", None, 15),
+        ("SUCCESSFUL", "SUCCESSFUL", 0),
+    ]
+    assert [(r.route, r.status) for r in emulator.requests] == [("login", 200)] + [("status", 200)] * 3
+
+
+def test_a_throttled_poll_against_the_emulator_waits_as_asked(emulator, client):
+    emulator.add_reference_job()
+    emulator.add_fault(Fault(route="status", status=429, retry_after=90))
+
+    result = check(client)
+
+    assert (result["transientErrors"], result["nextWaitSeconds"]) == (1, 90)
+    assert result["lastError"]["type"] == "Throttled"
+
+
+def test_invalid_input_reaches_no_iics_endpoint(emulator, client):
+    with pytest.raises(InvalidJobId):
+        check(client, request={"jobId": "../../saas/public/core/v3/login"})
+
+    assert emulator.requests == []
+
+
+def test_no_result_carries_the_session_id(emulator, client):
+    emulator.add_reference_job(states=["IN_PROGRESS", "SUCCESSFUL"])
+    # The second poll's session is dropped, and its retry after a fresh login meets a proxy's 502.
+    emulator.add_fault(Fault(route="status", kind="invalidate_session", after=1))
+    emulator.add_fault(Fault(route="status", status=502, html=True, after=1))
+    results = [check(client, poll={"polls": n, "transientErrors": 0}) for n in range(4)]
+    emulator.add_fault(Fault(route="status", status=401, times=None))
+    with pytest.raises(SessionExpired) as caught:
+        check(client)
+
+    seen = session_ids(emulator)
+    assert len(seen) >= 2
+    text = json.dumps(results) + str(caught.value)
+    assert [r["transientErrors"] for r in results] == [0, 1, 0, 0]
+    assert not [s for s in seen if s in text]

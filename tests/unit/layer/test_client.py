@@ -1,0 +1,859 @@
+"""client: the IICS REST client against the emulator on 127.0.0.1 (and a scripted pool where the emulator
+cannot misbehave the way a test needs). Also the credentials it logs in with."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+import urllib3
+from moto import mock_aws
+
+from iics_monitor.client import (
+    MAX_RETRY_AFTER_SECONDS,
+    SESSION_HEADER,
+    IicsClient,
+    LogStream,
+    Session,
+    error_from_response,
+    parse_retry_after,
+)
+from iics_monitor.credentials import Credentials, check_service_url, secret_credentials
+from iics_monitor.errors import (
+    AccessDenied,
+    BadRequest,
+    ConfigError,
+    IicsError,
+    IicsUnavailable,
+    InvalidJobId,
+    JobNotFound,
+    LoginFailed,
+    SessionExpired,
+    Throttled,
+)
+from iics_monitor_local import reference
+from iics_monitor_local.emulator import API_PREFIX, REFERENCE_JOB_ID, Fault, IicsEmulator
+from tests.conftest import PASSWORD, USERNAME
+
+JOB_PATH = f"{API_PREFIX}/public/core/v3/export/{REFERENCE_JOB_ID}"
+LOG_BYTES = reference.LOG_TEXT.encode()
+
+
+def credentials_for(login_url: str, password: str = PASSWORD) -> Credentials:
+    return Credentials.from_mapping({"username": USERNAME, "password": password, "loginUrl": login_url})
+
+
+def client_for(emulator: IicsEmulator, password: str = PASSWORD, **kwargs) -> IicsClient:
+    credentials = credentials_for(emulator.url, password)
+    return IicsClient(lambda: credentials, **kwargs)
+
+
+@pytest.fixture
+def client(emulator):
+    return client_for(emulator)
+
+
+@pytest.fixture
+def ref_job(emulator):
+    return emulator.add_reference_job(states=["IN_PROGRESS", "SUCCESSFUL"])
+
+
+def header(recorded, name: str) -> str | None:
+    return next((v for k, v in recorded.headers.items() if k.lower() == name.lower()), None)
+
+
+def calls(emulator, route: str | None = None) -> list[tuple[str, int | None]]:
+    """(route, status) of each request the emulator answered, optionally on one route only."""
+    return [(r.route, r.status) for r in emulator.requests if route in (None, r.route)]
+
+
+def session_ids(emulator) -> set[str]:
+    return {header(r, SESSION_HEADER) for r in emulator.requests} - {None}
+
+
+def assert_no_secrets(emulator, *things) -> None:
+    """No password or session id the emulator saw appears in the str/repr of anything given."""
+    secrets = {PASSWORD, *session_ids(emulator)}
+    for thing in things:
+        text = f"{thing!s} {thing!r} {getattr(thing, 'args', '')}"
+        if isinstance(thing, BaseException):
+            text += f" {vars(thing)}"
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{type(thing).__name__} shows a secret"
+
+
+def prime(client: IicsClient, emulator) -> None:
+    """One successful status call, so the client holds a session when a fault is armed."""
+    client.get_status(REFERENCE_JOB_ID)
+    assert emulator.logins == 1
+
+
+# --- login and routing ------------------------------------------------------------------------------------------------
+
+
+def test_login_posts_v3_credentials_and_later_calls_use_the_returned_base_api_url(emulator, client, ref_job):
+    client.get_status(REFERENCE_JOB_ID)
+
+    login, status = emulator.requests
+    assert (login.method, login.path, login.route, login.status) == ("POST", "/saas/public/core/v3/login", "login", 200)
+    assert json.loads(login.body) == {"username": USERNAME, "password": PASSWORD}
+    assert header(login, "Content-Type") == "application/json"
+    assert header(login, SESSION_HEADER) is None
+    assert (status.method, status.path, status.status) == ("GET", JOB_PATH, 200)
+    assert re.fullmatch(r"[A-Za-z0-9]{22}", header(status, SESSION_HEADER))
+
+
+def test_only_the_login_request_carries_the_password(emulator, client, ref_job):
+    client.get_status(REFERENCE_JOB_ID)
+    with client.open_log(REFERENCE_JOB_ID) as log:
+        log.read()
+
+    later = [r for r in emulator.requests if r.route != "login"]
+    assert [r.route for r in later] == ["status", "log"]
+    assert all(PASSWORD not in f"{r.path} {r.headers} {r.body!r}" for r in later)
+
+
+def test_the_status_bodies_equal_the_reference_pages_examples(emulator, client, ref_job):
+    running = client.get_status(REFERENCE_JOB_ID)
+    finished = client.get_status(REFERENCE_JOB_ID, expand_objects=True)
+
+    assert running == reference.STATUS_IN_PROGRESS
+    assert finished == reference.STATUS_SUCCESSFUL_WITH_OBJECTS
+    assert [r.path for r in emulator.requests[1:]] == [JOB_PATH, JOB_PATH + "?expand=objects"]
+
+
+def test_the_log_streams_the_reference_log_byte_for_byte(emulator, client, ref_job):
+    with client.open_log(REFERENCE_JOB_ID) as log:
+        pieces = iter(lambda: log.read(100), b"")
+        received = b"".join(pieces)
+
+    assert received == LOG_BYTES
+    assert emulator.requests[-1].path == JOB_PATH + "/log"
+
+
+def test_the_log_can_be_read_whole(emulator, client, ref_job):
+    with client.open_log(REFERENCE_JOB_ID) as log:
+        assert log.read() == LOG_BYTES
+        assert log.read() == b""
+
+
+def test_the_session_is_kept_between_calls(emulator, client, ref_job):
+    client.get_status(REFERENCE_JOB_ID)
+    client.get_status(REFERENCE_JOB_ID, expand_objects=True)
+    with client.open_log(REFERENCE_JOB_ID) as log:
+        log.read()
+
+    assert emulator.logins == 1
+    assert client.logins == 1
+    assert len(session_ids(emulator)) == 1
+
+
+def test_credentials_are_asked_for_only_when_a_login_is_needed(emulator, ref_job):
+    asked = []
+    credentials = credentials_for(emulator.url)
+
+    def provide() -> Credentials:
+        asked.append(1)
+        return credentials
+
+    client = IicsClient(provide)
+    assert asked == []
+
+    client.get_status(REFERENCE_JOB_ID)
+    client.get_status(REFERENCE_JOB_ID)
+
+    assert len(asked) == 1
+
+
+def test_logout_ends_the_session_and_the_next_call_logs_in_again(emulator, client, ref_job):
+    prime(client, emulator)
+
+    client.logout()
+    client.logout()  # nothing to end the second time
+    client.get_status(REFERENCE_JOB_ID)
+
+    assert [route for route, _ in calls(emulator)] == ["login", "status", "logout", "login", "status"]
+    logout = next(r for r in emulator.requests if r.route == "logout")
+    assert logout.path == "/saas/public/core/v3/logout"
+    assert header(logout, SESSION_HEADER) == header(emulator.requests[1], SESSION_HEADER)
+
+
+# --- 401: one fresh login, one retry ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(Fault(route="status", kind="invalidate_session"), id="session-invalidated"),
+        pytest.param(Fault(route="status", status=401), id="http-401"),
+    ],
+)
+def test_a_401_mid_run_means_exactly_one_relogin_and_one_retry(emulator, client, ref_job, fault):
+    prime(client, emulator)
+    emulator.add_fault(fault)
+
+    body = client.get_status(REFERENCE_JOB_ID, expand_objects=True)
+
+    assert body == reference.STATUS_SUCCESSFUL_WITH_OBJECTS
+    assert calls(emulator) == [("login", 200), ("status", 200), ("status", 401), ("login", 200), ("status", 200)]
+    assert client.logins == 2
+    first, refused, retried = (r for r in emulator.requests if r.route == "status")
+    assert header(refused, SESSION_HEADER) == header(first, SESSION_HEADER) != header(retried, SESSION_HEADER)
+
+
+def test_a_401_on_the_log_also_means_one_relogin_and_one_retry(emulator, client, ref_job):
+    prime(client, emulator)
+    emulator.add_fault(Fault(route="log", kind="invalidate_session"))
+
+    with client.open_log(REFERENCE_JOB_ID) as log:
+        assert log.read() == LOG_BYTES
+
+    assert calls(emulator)[2:] == [("log", 401), ("login", 200), ("log", 200)]
+
+
+def test_a_session_that_idles_out_is_renewed_once():
+    with IicsEmulator(username=USERNAME, password=PASSWORD, session_idle_seconds=0.2) as emulator:
+        emulator.add_reference_job()
+        client = client_for(emulator)
+        client.get_status(REFERENCE_JOB_ID)
+        time.sleep(0.3)
+
+        client.get_status(REFERENCE_JOB_ID)
+
+        assert calls(emulator) == [("login", 200), ("status", 200), ("status", 401), ("login", 200), ("status", 200)]
+
+
+def test_a_401_that_persists_raises_session_expired_without_looping(emulator, client, ref_job):
+    prime(client, emulator)
+    emulator.add_fault(Fault(route="status", status=401, times=None))
+
+    with pytest.raises(SessionExpired) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert calls(emulator)[2:] == [("status", 401), ("login", 200), ("status", 401)]
+    assert caught.value.status == 401
+    assert caught.value.code == "AUTH_01"
+    assert_no_secrets(emulator, caught.value)
+
+
+def test_after_session_expired_the_next_call_starts_with_one_fresh_login_and_no_retry(emulator, client, ref_job):
+    prime(client, emulator)
+    emulator.add_fault(Fault(route="status", status=401, times=None))
+    with pytest.raises(SessionExpired):
+        client.get_status(REFERENCE_JOB_ID)
+    before = len(emulator.requests)
+
+    with pytest.raises(SessionExpired):
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert calls(emulator)[before:] == [("login", 200), ("status", 401)]
+
+
+def test_a_fresh_session_refused_at_once_is_not_retried(emulator, client, ref_job):
+    emulator.add_fault(Fault(route="status", status=401))
+
+    with pytest.raises(SessionExpired):
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert calls(emulator) == [("login", 200), ("status", 401)]
+
+
+# --- login refused ----------------------------------------------------------------------------------------------------
+
+
+def test_a_wrong_password_raises_login_failed_after_exactly_one_attempt(emulator, ref_job):
+    wrong = "not-the-password-at-all"
+    client = client_for(emulator, password=wrong)
+
+    with pytest.raises(LoginFailed) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    error = caught.value
+    assert (error.status, error.code) == (400, "IDS_085")
+    assert "Invalid username or password." in error.message
+    assert re.fullmatch(r"[A-Za-z0-9]{22}", error.request_id)
+    assert emulator.logins == 1
+    assert calls(emulator) == [("login", 400)]
+    assert client.logins == 0
+    assert wrong not in f"{error} {error!r} {error.args}"
+
+
+def test_a_refused_login_is_not_an_error_to_retry():
+    assert LoginFailed("x").transient is False
+
+
+def test_every_call_after_a_refused_login_tries_only_once_more(emulator, ref_job):
+    client = client_for(emulator, password="wrong")
+
+    for _ in range(3):
+        with pytest.raises(LoginFailed):
+            client.get_status(REFERENCE_JOB_ID)
+
+    assert emulator.logins == 3
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_type"),
+    [
+        (Fault(route="login", kind="reset"), IicsUnavailable),
+        (Fault(route="login", status=502, html=True), IicsUnavailable),
+        (Fault(route="login", status=429, retry_after=5), Throttled),
+        (Fault(route="login", kind="malformed_json"), IicsUnavailable),
+    ],
+)
+def test_a_login_that_fails_on_the_way_is_transient_and_tried_once(emulator, client, ref_job, fault, error_type):
+    emulator.add_fault(fault)
+
+    with pytest.raises(error_type) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert caught.value.transient is True
+    assert emulator.logins == 1
+    assert [route for route, _ in calls(emulator)] == ["login"]
+
+
+# --- IICS errors become typed errors ----------------------------------------------------------------------------------
+
+
+def test_an_unknown_job_raises_job_not_found_with_the_v3_error_fields(emulator, client):
+    with pytest.raises(JobNotFound) as caught:
+        client.get_status("NoSuchJob0000000000000")
+
+    error = caught.value
+    assert error.status == 404
+    assert error.code == "MigrationSvc_004"
+    assert re.fullmatch(r"Export job .*\[NoSuchJob0000000000000\] was not found\.", error.message)
+    assert re.fullmatch(r"[A-Za-z0-9]{22}", error.request_id)
+    assert str(error) == f"{error.message} | HTTP 404 | code MigrationSvc_004 | requestId {error.request_id}"
+
+
+def test_an_unknown_jobs_log_raises_job_not_found(emulator, client):
+    with pytest.raises(JobNotFound):
+        client.open_log("NoSuchJob0000000000000")
+
+
+def test_a_proxys_html_502_raises_iics_unavailable_with_the_page_title(emulator, client, ref_job):
+    emulator.add_fault(Fault(route="status", status=502, html=True))
+
+    with pytest.raises(IicsUnavailable) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert (caught.value.message, caught.value.status, caught.value.code) == ("502 Bad Gateway", 502, None)
+
+
+def test_a_429_with_retry_after_raises_throttled_carrying_the_wait(emulator, client, ref_job):
+    emulator.add_fault(Fault(route="status", status=429, retry_after=7))
+
+    with pytest.raises(Throttled) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert caught.value.retry_after == 7.0
+    assert (caught.value.status, caught.value.code, caught.value.message) == (
+        429,
+        "MigrationSvc_429",
+        "too many requests",
+    )
+
+
+@pytest.mark.parametrize("html", [False, True])
+def test_a_503_raises_throttled(emulator, client, ref_job, html):
+    emulator.add_fault(Fault(route="status", status=503, html=html))
+
+    with pytest.raises(Throttled) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert (caught.value.status, caught.value.retry_after) == (503, None)
+
+
+def test_a_500_raises_iics_unavailable(emulator, client, ref_job):
+    emulator.add_fault(Fault(route="status", status=500))
+
+    with pytest.raises(IicsUnavailable) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert (caught.value.status, caught.value.code) == (500, "APP_500")
+
+
+def test_a_403_raises_access_denied(emulator, client, ref_job):
+    emulator.add_fault(Fault(route="status", status=403))
+
+    with pytest.raises(AccessDenied):
+        client.get_status(REFERENCE_JOB_ID)
+
+
+def test_a_connection_reset_raises_iics_unavailable(emulator, client, ref_job):
+    prime(client, emulator)
+    emulator.add_fault(Fault(route="status", kind="reset"))
+
+    with pytest.raises(IicsUnavailable) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert "could not reach IICS" in str(caught.value)
+    assert client.get_status(REFERENCE_JOB_ID)["id"] == REFERENCE_JOB_ID  # the pool recovers
+
+
+def test_a_malformed_json_body_raises_iics_unavailable(emulator, client, ref_job):
+    emulator.add_fault(Fault(route="status", kind="malformed_json"))
+
+    with pytest.raises(IicsUnavailable, match="not a JSON object") as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert caught.value.status == 200
+
+
+def test_a_read_timeout_raises_iics_unavailable_quickly(emulator, ref_job):
+    client = client_for(emulator, timeout=urllib3.Timeout(connect=1, read=0.2))
+    prime(client, emulator)
+    emulator.add_fault(Fault(route="status", kind="slow", delay_seconds=1.0))
+
+    started = time.monotonic()
+    with pytest.raises(IicsUnavailable, match="ReadTimeoutError"):
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert time.monotonic() - started < 0.9
+
+
+def test_a_slow_answer_inside_the_timeout_is_served(emulator, ref_job):
+    client = client_for(emulator, timeout=urllib3.Timeout(connect=1, read=1.0))
+    emulator.add_fault(Fault(route="status", kind="slow", delay_seconds=0.1))
+
+    assert client.get_status(REFERENCE_JOB_ID) == reference.STATUS_IN_PROGRESS
+
+
+def test_a_log_stream_that_breaks_off_raises_iics_unavailable():
+    class BreakingResponse:
+        def read(self, amount=None):
+            raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
+
+    with pytest.raises(IicsUnavailable, match="the log stream broke off: ProtocolError"):
+        LogStream(BreakingResponse()).read(1024)
+
+
+# --- error_from_response: the one place answers become error types ----------------------------------------------------
+
+
+def v3_body(code="IDS_085", message="Invalid username or password.", request_id="3Rl2D4BZR4vjHHAJSmcUqg") -> bytes:
+    return json.dumps({"error": {"code": code, "message": message, "requestId": request_id, "details": None}}).encode()
+
+
+NO_HEADERS = urllib3.HTTPHeaderDict()
+
+
+def test_a_v3_nested_error_body_is_parsed():
+    error = error_from_response(404, NO_HEADERS, v3_body("MigrationSvc_004", "Not here.", "abc123"))
+
+    assert isinstance(error, JobNotFound)
+    assert (error.status, error.code, error.message, error.request_id) == (
+        404,
+        "MigrationSvc_004",
+        "Not here.",
+        "abc123",
+    )
+
+
+def test_a_v2_flat_error_body_is_parsed():
+    body = b'{"@type": "error", "code": "UI_10000", "description": "Invalid user name or password.", "statusCode": 403}'
+
+    error = error_from_response(403, NO_HEADERS, body)
+
+    assert isinstance(error, AccessDenied)
+    assert (error.code, error.message, error.request_id) == ("UI_10000", "Invalid user name or password.", None)
+
+
+def test_a_v2_flat_error_during_login_is_a_refused_login():
+    body = b'{"@type": "error", "code": "UI_10000", "description": "Invalid user name or password.", "statusCode": 403}'
+
+    error = error_from_response(403, NO_HEADERS, body, during_login=True)
+
+    assert isinstance(error, LoginFailed)
+    assert error.message == "IICS login refused: Invalid user name or password."
+
+
+@pytest.mark.parametrize(
+    ("status", "during_login", "error_type"),
+    [
+        (400, False, BadRequest),
+        (409, False, BadRequest),
+        (401, False, SessionExpired),
+        (403, False, AccessDenied),
+        (404, False, JobNotFound),
+        (500, False, IicsUnavailable),
+        (502, False, IicsUnavailable),
+        (504, False, IicsUnavailable),
+        (429, False, Throttled),
+        (503, False, Throttled),
+        (400, True, LoginFailed),
+        (401, True, LoginFailed),
+        (403, True, LoginFailed),
+        (500, True, IicsUnavailable),
+        (429, True, Throttled),
+    ],
+)
+def test_each_http_status_maps_to_one_error_type(status, during_login, error_type):
+    error = error_from_response(status, NO_HEADERS, v3_body(), during_login=during_login)
+
+    assert type(error) is error_type
+    assert error.status == status
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 500])
+@pytest.mark.parametrize(
+    "body",
+    [
+        v3_body("X_1", "Too Many Requests. Try again later."),
+        b"too many requests",
+        b"<html><head><title>Error</title></head><body>Too many requests</body></html>",
+    ],
+)
+def test_a_body_saying_too_many_requests_is_throttling_whatever_the_status(status, body):
+    assert isinstance(error_from_response(status, NO_HEADERS, body), Throttled)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<html><head><title>504 Gateway Time-out</title></head><body>...</body></html>", "504 Gateway Time-out"),
+        (b"<HTML><TITLE>\n  Bad\n  Gateway\n</TITLE></HTML>", "Bad Gateway"),
+        (
+            b"upstream connect error or disconnect/reset before headers",
+            "upstream connect error or disconnect/reset before headers",
+        ),
+        (b"", "IICS answered HTTP 502"),
+        (b"<html><body>no title</body></html>", "IICS answered HTTP 502"),
+        (b'{"unexpected": "shape"}', '{"unexpected": "shape"}'),
+        (b"\xff\xfe garbage", "\ufffd\ufffd garbage"),
+    ],
+)
+def test_an_error_body_that_is_not_iics_json_still_gives_a_readable_message(body, message):
+    error = error_from_response(502, NO_HEADERS, body)
+
+    assert isinstance(error, IicsUnavailable)
+    assert error.message == message
+    assert error.code is None
+
+
+def test_an_error_message_is_bounded_and_on_one_line():
+    error = error_from_response(400, NO_HEADERS, v3_body(message="line one\n\tline two " + "x" * 10_000))
+
+    assert error.message.startswith("line one line two xxx")
+    assert len(error.message) == 300
+
+
+def test_retry_after_is_read_from_a_throttling_answer():
+    headers = urllib3.HTTPHeaderDict({"Retry-After": "120"})
+
+    assert error_from_response(429, headers, b"").retry_after == 120.0
+
+
+# --- Retry-After ------------------------------------------------------------------------------------------------------
+
+NOW = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("0", 0.0),
+        ("30", 30.0),
+        (" 30 ", 30.0),
+        (str(10**12), float(MAX_RETRY_AFTER_SECONDS)),
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+        ("Thu, 22 Oct 2015 07:28:00 GMT", float(MAX_RETRY_AFTER_SECONDS)),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("-5", None),
+    ],
+)
+def test_retry_after_is_seconds_or_an_http_date_bounded_to_an_hour(value, seconds):
+    assert parse_retry_after(value, now=NOW) == seconds
+
+
+def test_an_http_date_retry_after_with_an_unknown_zone_does_not_crash():
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 -0000", now=NOW) in (None, 30.0)
+
+
+# --- nothing unvalidated reaches a URL --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("job_id", ["../x", "a/b", "%2e%2e", "x?expand=objects", "Z" * 65, "jöb", "", None])
+def test_an_invalid_job_id_never_produces_a_request(emulator, client, job_id):
+    with pytest.raises(InvalidJobId):
+        client.get_status(job_id)
+    with pytest.raises(InvalidJobId):
+        client.open_log(job_id)
+
+    assert emulator.requests == []
+    assert emulator.logins == 0
+
+
+# --- secrets stay secret ----------------------------------------------------------------------------------------------
+
+
+def test_the_session_id_and_password_never_show_in_errors(emulator, client, ref_job):
+    raised = []
+    faults = [
+        Fault(route="status", status=401, times=2),
+        Fault(route="status", status=404),
+        Fault(route="status", status=429, retry_after=3),
+        Fault(route="status", status=502, html=True),
+        Fault(route="status", kind="reset"),
+        Fault(route="status", kind="malformed_json"),
+    ]
+    prime(client, emulator)
+    for fault in faults:
+        emulator.add_fault(fault)
+        with pytest.raises(IicsError) as caught:
+            client.get_status(REFERENCE_JOB_ID)
+        raised.append(caught.value)
+    with pytest.raises(LoginFailed) as refused:
+        client_for(emulator, password=PASSWORD + "-old").get_status(REFERENCE_JOB_ID)
+    raised.append(refused.value)
+
+    assert [type(e).__name__ for e in raised] == [
+        "SessionExpired",
+        "JobNotFound",
+        "Throttled",
+        "IicsUnavailable",
+        "IicsUnavailable",
+        "IicsUnavailable",
+        "LoginFailed",
+    ]
+    assert len(session_ids(emulator)) >= 2
+    assert_no_secrets(emulator, *raised)
+
+
+def test_the_session_id_and_password_never_show_in_the_client_session_or_credentials(emulator, client, ref_job):
+    session = client.login()
+    client.get_status(REFERENCE_JOB_ID)
+
+    assert session.session_id in session_ids(emulator)
+    assert session.session_id not in f"{session!r} {session!s} {client!r} {client!s}"
+    credentials = credentials_for(emulator.url)
+    assert PASSWORD not in f"{credentials!r} {credentials!s}"
+    assert_no_secrets(emulator, session, credentials)
+
+
+# --- login answers and service URLs -----------------------------------------------------------------------------------
+
+
+class ScriptedHttp:
+    """A stand-in for urllib3.PoolManager that answers from a script and records what was asked."""
+
+    def __init__(self, *answers: urllib3.HTTPResponse) -> None:
+        self.answers = list(answers)
+        self.asked: list[tuple[str, str]] = []
+
+    def request(self, method, url, **kwargs):
+        self.asked.append((method, url))
+        return self.answers.pop(0)
+
+
+def answer(status: int, document) -> urllib3.HTTPResponse:
+    body = document if isinstance(document, bytes) else json.dumps(document).encode()
+    return urllib3.HTTPResponse(body=io.BytesIO(body), status=status, preload_content=True)
+
+
+def login_answer(base_api_url="https://na1.dm-us.informaticacloud.com/saas", session_id="S" * 22) -> dict:
+    return {
+        "products": [{"name": "Integration Cloud", "baseApiUrl": base_api_url}],
+        "userInfo": {"sessionId": session_id},
+    }
+
+
+def scripted_client(*answers) -> tuple[IicsClient, ScriptedHttp]:
+    http = ScriptedHttp(*answers)
+    credentials = credentials_for("https://dm-us.informaticacloud.com")
+    return IicsClient(lambda: credentials, http=http), http
+
+
+def test_the_login_goes_to_the_login_host_and_status_to_the_pod_host():
+    client, http = scripted_client(answer(200, login_answer()), answer(200, {"id": "x", "status": {}}))
+
+    client.get_status("abc")
+
+    assert http.asked == [
+        ("POST", "https://dm-us.informaticacloud.com/saas/public/core/v3/login"),
+        ("GET", "https://na1.dm-us.informaticacloud.com/saas/public/core/v3/export/abc"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "base_api_url",
+    [
+        "http://na1.dm-us.informaticacloud.com/saas",
+        "ftp://na1.dm-us.informaticacloud.com/saas",
+        "https://user:pw@na1.dm-us.informaticacloud.com/saas",
+        "https://na1.dm-us.informaticacloud.com/saas?x=1",
+        "",
+        None,
+        42,
+    ],
+)
+def test_a_base_api_url_that_is_not_https_gets_no_session_id(base_api_url):
+    client, http = scripted_client(answer(200, login_answer(base_api_url=base_api_url)))
+
+    with pytest.raises(IicsUnavailable, match="unusable baseApiUrl"):
+        client.get_status("abc")
+
+    assert len(http.asked) == 1  # the login only
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"products": [], "userInfo": {"sessionId": "S"}},
+        {"products": [{"baseApiUrl": "https://x.example.com"}]},
+        {"products": [{"baseApiUrl": "https://x.example.com"}], "userInfo": None},
+        [],
+        b"not json",
+    ],
+)
+def test_a_login_answer_without_session_or_base_url_raises_iics_unavailable(document):
+    client, http = scripted_client(answer(200, document))
+
+    with pytest.raises(IicsUnavailable):
+        client.get_status("abc")
+
+    assert len(http.asked) == 1
+
+
+def test_a_jwt_sized_session_id_is_accepted_and_a_larger_one_is_not():
+    jwt = "e" * 16_000
+    client, http = scripted_client(answer(200, login_answer(session_id=jwt)))
+    assert client.login().session_id == jwt
+
+    client, http = scripted_client(answer(200, login_answer(session_id=jwt + "e")))
+    with pytest.raises(IicsUnavailable, match="unusable session id"):
+        client.login()
+
+
+def test_a_redirect_instead_of_the_log_is_an_error_not_a_log():
+    moved = urllib3.HTTPResponse(
+        body=io.BytesIO(b"<html>Moved</html>"),
+        status=302,
+        headers={"Location": "https://elsewhere.example.com/log"},
+        preload_content=False,
+    )
+    client, http = scripted_client(answer(200, login_answer()), moved)
+
+    with pytest.raises(IicsError):
+        client.open_log("abc").read()
+
+
+def test_a_session_repr_shows_the_base_url_only():
+    session = Session(session_id="very-secret-session", base_api_url="https://na1.dm-us.informaticacloud.com/saas")
+
+    assert repr(session) == "Session(base_api_url='https://na1.dm-us.informaticacloud.com/saas')"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://dm-us.informaticacloud.com", "https://dm-us.informaticacloud.com"),
+        ("https://dm-us.informaticacloud.com/", "https://dm-us.informaticacloud.com"),
+        ("https://dm1-apse.informaticacloud.com:443", "https://dm1-apse.informaticacloud.com:443"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://localhost:8080/", "http://localhost:8080"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_a_login_url_must_be_https_unless_loopback(url, expected):
+    assert credentials_for(url).login_url == expected
+    assert check_service_url(url, "loginUrl") == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://dm-us.informaticacloud.com",
+        "http://10.0.0.5:8080",
+        "http://127.0.0.1.nip.io",
+        "http://localhost.example.com",
+        "ftp://dm-us.informaticacloud.com",
+        "dm-us.informaticacloud.com",
+        "https://",
+        "https://alice:pw@dm-us.informaticacloud.com",
+        "https://dm-us.informaticacloud.com?next=x",
+        "https://dm-us.informaticacloud.com#x",
+    ],
+)
+def test_a_login_url_that_is_not_https_or_is_odd_is_a_config_error(url):
+    with pytest.raises(ConfigError, match="field loginUrl must be"):
+        credentials_for(url)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"password": "p", "loginUrl": "https://x.example.com"}, "username"),
+        ({"username": "", "password": "p", "loginUrl": "https://x.example.com"}, "username"),
+        ({"username": "u", "password": 7, "loginUrl": "https://x.example.com"}, "password"),
+        ({"username": "u", "password": "p" * 256, "loginUrl": "https://x.example.com"}, "password"),
+        ({"username": "u", "password": "p"}, "loginUrl"),
+    ],
+)
+def test_a_credential_field_missing_or_too_long_is_named(data, field):
+    with pytest.raises(ConfigError, match=f"field {field} is missing, empty or longer than 255") as caught:
+        Credentials.from_mapping(data)
+
+    assert "p" * 20 not in str(caught.value)
+
+
+# --- credentials from Secrets Manager (moto) --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secrets():
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+
+
+def test_the_client_logs_in_with_the_secrets_credentials(emulator, ref_job, secrets):
+    secret = {"username": USERNAME, "password": PASSWORD, "loginUrl": emulator.url}
+    secrets.create_secret(Name="iics/export-monitor", SecretString=json.dumps(secret))
+
+    client = IicsClient(secret_credentials("iics/export-monitor"))
+
+    assert client.get_status(REFERENCE_JOB_ID) == reference.STATUS_IN_PROGRESS
+    assert json.loads(emulator.requests[0].body) == {"username": USERNAME, "password": PASSWORD}
+
+
+def test_a_secret_that_is_not_json_is_a_config_error_naming_it(secrets):
+    secrets.create_secret(Name="iics/plain", SecretString=f"{USERNAME}:{PASSWORD}")
+
+    with pytest.raises(ConfigError, match="secret iics/plain is not valid JSON") as caught:
+        secret_credentials("iics/plain")()
+
+    assert PASSWORD not in str(caught.value)
+
+
+def test_a_missing_secret_is_a_config_error_naming_it_and_the_cause(secrets):
+    with pytest.raises(ConfigError, match=r"secret iics/missing could not be read: .*ResourceNotFoundException"):
+        secret_credentials("iics/missing")()
+
+
+def test_a_missing_secret_is_a_config_error_naming_it(secrets):
+    with pytest.raises(ConfigError, match="secret iics/missing could not be read"):
+        secret_credentials("iics/missing")()
+
+
+def test_a_secret_with_an_http_login_url_is_a_config_error(secrets):
+    secret = {"username": USERNAME, "password": PASSWORD, "loginUrl": "http://dm-us.informaticacloud.com"}
+    secrets.create_secret(Name="iics/http", SecretString=json.dumps(secret))
+
+    with pytest.raises(ConfigError, match="secret iics/http field loginUrl must be an https URL"):
+        secret_credentials("iics/http")()
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"), [("0.5", 0.5), ("2", 2.0), ("99999999", 3600.0), ("-1", None), ("", None)]
+)
+def test_retry_after_accepts_fractions_and_is_bounded(header, seconds):
+    assert parse_retry_after(header) == seconds
