@@ -109,6 +109,7 @@ class Fault:
     closes the socket without a reply; "slow" waits `delay_seconds` and then serves normally;
     "malformed_json" answers a truncated JSON body; "invalidate_session" drops every session and
     answers 401. `retry_after` adds a Retry-After header (fractions allowed, to keep tests fast).
+    `job_id` limits the fault to requests about that job, so concurrent jobs keep their own faults.
     """
 
     route: str = "any"
@@ -119,6 +120,7 @@ class Fault:
     retry_after: float | None = None
     html: bool = False
     delay_seconds: float = 0.0
+    job_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.route not in FAULT_ROUTES:
@@ -285,9 +287,9 @@ class _ArmedFault:
     seen: int = 0
     fired: int = 0
 
-    def claims(self, route: str) -> bool:
-        """Count a request if it is on this fault's route, and say whether the fault takes it."""
-        if self.fault.route not in ("any", route):
+    def claims(self, route: str, job_id: str | None) -> bool:
+        """Count a request if it is on this fault's route (and job), and say whether the fault takes it."""
+        if self.fault.route not in ("any", route) or self.fault.job_id not in (None, job_id):
             return False
         self.seen += 1
         exhausted = self.fault.times is not None and self.fired >= self.fault.times
@@ -769,7 +771,7 @@ class IicsEmulator:
         with self._lock:
             if route.name == "login":
                 self._logins += 1
-            fault = next((armed.fault for armed in self._faults if armed.claims(route.name)), None)
+            fault = next((armed.fault for armed in self._faults if armed.claims(route.name, job_id)), None)
         if fault is None:
             outcome = self._serve(route, request, job_id)
         else:

@@ -31,7 +31,7 @@ import time
 import traceback
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,7 @@ class LambdaInvocation:
     result: Any
     errored: bool
     logs: str
+    finished_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class _Registry:
     invocations: list[LambdaInvocation] = field(default_factory=list)
     # function name -> Lambda service errors (code, HTTP status) its next invocations meet
     service_faults: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    listeners: list[Callable[[LambdaInvocation], None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -184,7 +186,10 @@ def _invoke_in_process(self: LambdaFunction, event: str | None = None) -> tuple[
             }
             errored = True
         logs = out.getvalue()
-        _registry.invocations.append(LambdaInvocation(self.function_name, payload, result, errored, logs))
+        invocation = LambdaInvocation(self.function_name, payload, result, errored, logs)
+        _registry.invocations.append(invocation)
+        for listener in _registry.listeners:
+            listener(invocation)
     return json.dumps(result), errored, logs
 
 
@@ -386,6 +391,10 @@ class LocalStack:
         faults = _registry.service_faults.setdefault(self.resources[logical_id], [])
         faults.extend([(error_code, status)] * times)
 
+    def on_invocation(self, listener: Callable[[LambdaInvocation], None]) -> None:
+        """Call ``listener`` after every in-process Lambda invocation (from moto's worker threads)."""
+        _registry.listeners.append(listener)
+
     def put_iics_secret(self, username: str, password: str, login_url: str) -> None:
         self.client("secretsmanager").create_secret(
             Name=self.stack_parameters["IicsSecretName"],
@@ -517,3 +526,4 @@ def _cold_start() -> None:
             del sys.modules[name]
     _registry.invocations.clear()
     _registry.service_faults.clear()
+    _registry.listeners.clear()

@@ -528,3 +528,14 @@ def test_the_command_line_serves_until_interrupted(tmp_path):
         finally:
             server.send_signal(signal.SIGINT)
         assert server.wait(timeout=5) == 0
+
+
+def test_a_fault_for_one_job_leaves_other_jobs_alone(emu):
+    emu.add_job(job_id="j1")
+    emu.add_job(job_id="j2")
+    emu.add_fault(Fault(route="status", status=429, job_id="j2", times=None))
+    session = session_of(emu)
+
+    assert status(emu, session, "j1").status == 200
+    assert status(emu, session, "j2").status == 429
+    assert status(emu, session, "j1").status == 200
