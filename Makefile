@@ -24,12 +24,7 @@ test: lint
 	$(BIN)/python -m pytest
 
 demo: venv
-	@echo "make demo arrives with the local stack (issue 3). It will:"
-	@echo "  1. start the IICS emulator on 127.0.0.1 and a moto account built from template.yaml;"
-	@echo "  2. submit three export jobs through the upstream EventBridge event"
-	@echo "     (one succeeds, one fails with failed objects, one survives a 401 and a 429);"
-	@echo "  3. show one line per poll per job, then a summary: outcome, polls, S3 key, log, event."
-	@echo "Until then, 'make test' runs the same pipeline end to end in moto."
+	$(BIN)/python -m iics_monitor_local.demo
 
 build:
 	sam build

@@ -331,6 +331,10 @@ class _PollSchedule:
     def state_at(self, polls: int, elapsed: float) -> str:
         return self.states[min(max(polls, 1), len(self.states)) - 1]
 
+    def step_began(self, elapsed: float) -> float | None:
+        """Poll-count steps begin when a poll sees them: no earlier moment is known."""
+        return None
+
 
 @dataclass(frozen=True)
 class _TimedSchedule:
@@ -344,6 +348,15 @@ class _TimedSchedule:
                 return state
             elapsed -= seconds
         return self.steps[-1][0]
+
+    def step_began(self, elapsed: float) -> float | None:
+        """Seconds after creation at which the step in force at ``elapsed`` began."""
+        began = 0.0
+        for _, seconds in self.steps:
+            if elapsed < began + seconds:
+                return began
+            began += seconds
+        return began
 
 
 def _poll_schedule(states: Sequence[str]) -> _PollSchedule:
@@ -465,10 +478,13 @@ class _Job:
         """The job's state now. Only status GETs count as polls for a poll-count schedule."""
         if poll:
             self.polls += 1
-        state = self.schedule.state_at(self.polls, time.monotonic() - self._created_monotonic)
+        elapsed = time.monotonic() - self._created_monotonic
+        state = self.schedule.state_at(self.polls, elapsed)
         if state != self.state:
             self.state = state
-            self.updated_at = time.time()
+            # A timed job changed state when its schedule says, however late a client looks.
+            began = self.schedule.step_began(elapsed)
+            self.updated_at = time.time() if began is None else self.created_at + began
             self.ended_at = self.updated_at if state in TERMINAL_STATES else None
         return state
 

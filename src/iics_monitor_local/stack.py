@@ -12,6 +12,8 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   same state machine (same name, so the same ARN) in the executing backend.
 - GAP layer: moto's CloudFormation gives a layer version an empty physical id, so functions lose
   their ``Layers``. The harness attaches the layers each function names in the template.
+- GAP policies: moto's CloudFormation skips ``AWS::S3::BucketPolicy`` and ``AWS::SQS::QueuePolicy``
+  (with a warning). Nothing local depends on them; cfn-lint and the template tests check them.
 - GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
   also delivers to Step Functions, SNS and Lambda targets of any matching rule.
 """
@@ -30,6 +32,7 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -228,6 +231,13 @@ def _zip_dir(folder: Path) -> bytes:
         for path in sorted(folder.rglob("*.py")):
             archive.write(path, path.relative_to(folder).as_posix())
     return buffer.getvalue()
+
+
+def quiet_moto() -> None:
+    """For command-line use: hide moto's warnings about resources it skips, and the interpreter's
+    error log lines for Catch-handled failures, which the outcome event already reports."""
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
 
 
 class LocalStack:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -539,3 +540,16 @@ def test_a_fault_for_one_job_leaves_other_jobs_alone(emu):
     assert status(emu, session, "j1").status == 200
     assert status(emu, session, "j2").status == 429
     assert status(emu, session, "j1").status == 200
+
+
+def test_a_timed_job_ends_when_its_schedule_says_not_when_it_is_first_seen(emu):
+    emu.add_job(job_id="j1", schedule=[{"state": "IN_PROGRESS", "seconds": 0.2}, {"state": "SUCCESSFUL"}])
+    session = session_of(emu)
+    time.sleep(0.6)
+
+    body = json.loads(status(emu, session, "j1").data)
+
+    ended = datetime.fromisoformat(body["endTime"].replace("Z", "+00:00"))
+    created = datetime.fromisoformat(body["createTime"].replace("Z", "+00:00"))
+    assert body["status"]["state"] == "SUCCESSFUL"
+    assert 0.15 <= (ended - created).total_seconds() <= 0.35

@@ -1,0 +1,35 @@
+"""`make demo`'s scenario passes: three jobs through the front door, each ending as scripted."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from iics_monitor_local import demo
+
+
+def test_demo_scenario_ends_as_scripted_and_shows_every_poll():
+    out = io.StringIO()
+
+    exit_code = demo.run(out)
+
+    text = out.getvalue()
+    assert exit_code == 0, text
+    for job in demo.JOBS:
+        summary = re.search(rf"^ok {job.name} \((\w+)\): expected {job.expected}$", text, re.MULTILINE)
+        assert summary, f"no passing summary for {job.name}:\n{text}"
+        polls = int(re.search(rf"{job.name} \(\w+\): .*?outcome {job.expected}, .*?, (\d+) polls", text, re.S)[1])
+        assert len(re.findall(rf"^\s+[\d.]+s  {job.name}\s+poll\s+\d+", text, re.MULTILINE)) == polls
+    assert "IICS errors met and survived: 401, 429" in text
+    assert "tf_month_end: Referenced object mt_close_books not found" in text
+    assert "| > OIE_002 INFO" in text  # the first lines of an archived log
+    assert demo.PASSWORD not in text
+
+
+def test_demo_fails_when_a_job_does_not_end_as_scripted(monkeypatch):
+    wrong = [demo.DemoJob(name="surprise", expected="FAILED", seconds=0.5, final_state="SUCCESSFUL")]
+    monkeypatch.setattr(demo, "JOBS", wrong)
+    out = io.StringIO()
+
+    assert demo.run(out) == 1
+    assert "!! surprise" in out.getvalue()
