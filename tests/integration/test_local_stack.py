@@ -1,0 +1,87 @@
+"""The local stack is the template, deployed: names, handlers, environment, layers, rules and
+substitutions all come from template.yaml; events reach every kind of rule target."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from iics_monitor_local.stack import LocalStack
+from tests.conftest import ROOT
+
+TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
+
+
+@pytest.fixture
+def stack():
+    with LocalStack({"InitialWaitSeconds": 7, "ArchivePrefix": "audit/"}) as deployed:
+        yield deployed
+
+
+def function_config(stack: LocalStack, logical_id: str) -> dict:
+    return stack.client("lambda").get_function(FunctionName=stack.resources[logical_id])["Configuration"]
+
+
+def test_functions_are_configured_from_the_template_and_its_parameters(stack):
+    check = function_config(stack, "CheckStatusFunction")
+    archive = function_config(stack, "ArchiveLogFunction")
+
+    template_check = TEMPLATE["Resources"]["CheckStatusFunction"]["Properties"]
+    assert check["Handler"] == template_check["Handler"]
+    assert check["Runtime"] == TEMPLATE["Globals"]["Function"]["Runtime"]
+    variables = {k: str(v) for k, v in check["Environment"]["Variables"].items()}  # moto keeps Numbers as ints
+    assert variables["DEFAULT_INITIAL_WAIT_SECONDS"] == "7"  # the override
+    assert variables["DEFAULT_MAX_WAIT_SECONDS"] == "300"  # the default
+    assert check["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "iics-export-monitor"
+    assert archive["Environment"]["Variables"]["ARCHIVE_BUCKET"] == stack.bucket
+    assert archive["Environment"]["Variables"]["ARCHIVE_PREFIX"] == "audit/"
+    assert archive["Timeout"] == TEMPLATE["Resources"]["ArchiveLogFunction"]["Properties"]["Timeout"]
+    for config in (check, archive):
+        (layer,) = config["Layers"]
+        assert "MonitorLayer" in layer["Arn"]
+
+
+def test_state_machine_runs_the_asl_with_the_templates_substitutions(stack):
+    definition = stack.client("stepfunctions").describe_state_machine(stateMachineArn=stack.state_machine_arn)[
+        "definition"
+    ]
+
+    assert "${" not in definition
+    states = json.loads(definition)["States"]
+    assert (
+        states["CheckStatus"]["Parameters"]["FunctionName"]
+        == function_config(stack, "CheckStatusFunction")["FunctionArn"]
+    )
+    assert states["EmitOutcome"]["Parameters"]["Entries"][0]["EventBusName"] == "default"
+
+
+def test_trigger_rule_starts_an_execution_with_the_whole_event(stack):
+    stack.submit({"jobId": "abc123"})
+
+    (execution,) = stack.executions()
+    described = stack.wait(execution["executionArn"])
+    assert json.loads(described["input"])["detail"] == {"jobId": "abc123"}
+    assert json.loads(described["input"])["source"] == "iics.export"
+
+
+def test_events_reach_sns_and_its_subscribers_sqs_and_lambda_targets(stack):
+    sns, sqs, events = stack.client("sns"), stack.client("sqs"), stack.client("events")
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="alert-subscriber")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    function_arn = function_config(stack, "CheckStatusFunction")["FunctionArn"]
+    events.put_rule(Name="fan-out", EventPattern=json.dumps({"source": ["custom.test"]}))
+    events.put_targets(Rule="fan-out", Targets=[{"Id": "topic", "Arn": topic}, {"Id": "function", "Arn": function_arn}])
+
+    events.put_events(Entries=[{"Source": "custom.test", "DetailType": "Ping", "Detail": json.dumps({"n": 1})}])
+
+    (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
+    delivered = json.loads(json.loads(message["Body"])["Message"])
+    assert delivered["detail"] == {"n": 1}
+    (invocation,) = stack.lambda_invocations
+    assert invocation.event["detail"] == {"n": 1}
+    assert invocation.errored  # the status check refuses an event that is not its input
+    assert invocation.result["errorType"] == "InvalidInput"
