@@ -73,6 +73,7 @@ def test_events_reach_sns_and_its_subscribers_sqs_and_lambda_targets(stack):
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     function_arn = function_config(stack, "CheckStatusFunction")["FunctionArn"]
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function_arn)
     events.put_rule(Name="fan-out", EventPattern=json.dumps({"source": ["custom.test"]}))
     events.put_targets(Rule="fan-out", Targets=[{"Id": "topic", "Arn": topic}, {"Id": "function", "Arn": function_arn}])
 
@@ -81,7 +82,9 @@ def test_events_reach_sns_and_its_subscribers_sqs_and_lambda_targets(stack):
     (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
     delivered = json.loads(json.loads(message["Body"])["Message"])
     assert delivered["detail"] == {"n": 1}
-    (invocation,) = stack.lambda_invocations
-    assert invocation.event["detail"] == {"n": 1}
-    assert invocation.errored  # the status check refuses an event that is not its input
-    assert invocation.result["errorType"] == "InvalidInput"
+    from_rule = [i for i in stack.lambda_invocations if "detail" in i.event]
+    from_topic = [i for i in stack.lambda_invocations if "Records" in i.event]
+    assert [i.event["detail"] for i in from_rule] == [{"n": 1}]
+    assert [json.loads(i.event["Records"][0]["Sns"]["Message"])["detail"] for i in from_topic] == [{"n": 1}]
+    # the status check refuses events that are not its input, as it should
+    assert {i.result["errorType"] for i in stack.lambda_invocations} == {"InvalidInput"}
