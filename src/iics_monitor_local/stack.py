@@ -45,6 +45,7 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -208,10 +209,10 @@ def _send_to_all_targets(self: Rule, original_event: dict, transform_input: bool
     _original_send_to_targets(theirs, original_event, transform_input)
     if not ours or not self.event_pattern.matches_event(original_event):
         return
-    body = json.dumps(original_event)
     for target in ours:
         arn = target["Arn"]
         service = arn.split(":")[2]
+        body = _target_input(target, original_event)
         if service == "states":
             name = str(original_event.get("id") or uuid.uuid4())[:80]
             boto3.client("stepfunctions", region_name=self.region_name).start_execution(
@@ -223,6 +224,26 @@ def _send_to_all_targets(self: Rule, original_event: dict, transform_input: bool
             boto3.client("lambda", region_name=self.region_name).invoke(
                 FunctionName=arn, InvocationType="Event", Payload=body.encode()
             )
+
+
+def _target_input(target: dict, event: dict) -> str:
+    """What EventBridge sends a target: the event, or its Input / InputPath / InputTransformer."""
+    if "Input" in target:
+        return target["Input"]
+    if "InputPath" in target:
+        from jsonpath_ng.ext import parse
+
+        (match,) = parse(target["InputPath"]).find(event)
+        return json.dumps(match.value)
+    transformer = target.get("InputTransformer")
+    if transformer:
+        rendered = EventTemplateParser.parse(
+            input_template=transformer["InputTemplate"],
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=event,
+        )
+        return rendered if isinstance(rendered, str) else json.dumps(rendered)
+    return json.dumps(event)
 
 
 def _zip_dir(folder: Path) -> bytes:
