@@ -60,7 +60,7 @@ _LOCAL_URIS = {
     "AWS::Serverless::LayerVersion": "ContentUri",
     "AWS::Serverless::StateMachine": "DefinitionUri",
 }
-_TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+EXECUTION_ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 @dataclass
@@ -254,6 +254,16 @@ def _zip_dir(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+def _stop_execution(sfn: Any, execution_arn: str, attempts: int = 40) -> None:
+    # moto's worker sets up its environment in its own thread; stopping before that fails.
+    for _ in range(attempts):
+        try:
+            sfn.stop_execution(executionArn=execution_arn, cause="local stack closed")
+            return
+        except AttributeError:
+            time.sleep(0.05)
+
+
 def quiet_moto() -> None:
     """For command-line use: hide moto's warnings about resources it skips, and the interpreter's
     error log lines for Catch-handled failures, which the outcome event already reports."""
@@ -291,8 +301,18 @@ class LocalStack:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._patches is not None:
+            # Executions still running would go on in moto's threads after the mock is gone,
+            # and their AWS calls would then reach whatever credentials the environment holds.
+            self._stop_running_executions()
             self._patches.close()
         _cold_start()
+
+    def _stop_running_executions(self) -> None:
+        sfn = self.client("stepfunctions")
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
+            for execution in running["executions"]:
+                _stop_execution(sfn, execution["executionArn"])
 
     def client(self, service: str):
         return boto3.client(service, region_name=REGION)
@@ -458,17 +478,17 @@ class LocalStack:
     def executions(self) -> list[dict]:
         return self.client("stepfunctions").list_executions(stateMachineArn=self.state_machine_arn)["executions"]
 
-    def wait(self, execution_arn: str, timeout: float = 60.0) -> dict:
+    def wait(self, execution_arn: str, timeout: float = 60.0, poll_seconds: float = 0.05) -> dict:
         """Block until the execution ends; return describe_execution's answer."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
             described = sfn.describe_execution(executionArn=execution_arn)
-            if described["status"] in _TERMINAL:
+            if described["status"] in EXECUTION_ENDED:
                 return described
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution still {described['status']} after {timeout}s")
-            time.sleep(0.05)
+            time.sleep(poll_seconds)
 
     def history(self, execution_arn: str) -> list[dict]:
         sfn = self.client("stepfunctions")

@@ -4,6 +4,7 @@ substitutions all come from template.yaml; events reach every kind of rule targe
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
@@ -88,3 +89,30 @@ def test_events_reach_sns_and_its_subscribers_sqs_and_lambda_targets(stack):
     assert [json.loads(i.event["Records"][0]["Sns"]["Message"])["detail"] for i in from_topic] == [{"n": 1}]
     # the status check refuses events that are not its input, as it should
     assert {i.result["errorType"] for i in stack.lambda_invocations} == {"InvalidInput"}
+
+
+def test_leaving_the_stack_stops_running_executions(emulator, monkeypatch):
+    # An execution left running would go on in moto's threads after the mock is gone, and its
+    # AWS calls would leave this machine with whatever credentials the environment holds.
+    import botocore.httpsession
+
+    from tests.conftest import PASSWORD, USERNAME
+
+    escaped = []
+
+    def record_instead_of_sending(session, request):
+        escaped.append(request.url)
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url=request.url)
+
+    job_id = emulator.add_job(states=["IN_PROGRESS"])
+    with LocalStack({"InitialWaitSeconds": 1, "MaxWaitSeconds": 1}) as stack:
+        stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
+        arn = stack.start({"jobId": job_id})
+        deadline = time.monotonic() + 10
+        while not any(r.route == "status" for r in emulator.requests) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stack.client("stepfunctions").describe_execution(executionArn=arn)["status"] == "RUNNING"
+        monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", record_instead_of_sending)
+
+    time.sleep(1.5)  # longer than the wait between polls
+    assert escaped == []
