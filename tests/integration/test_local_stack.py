@@ -58,13 +58,13 @@ def test_state_machine_runs_the_asl_with_the_templates_substitutions(stack):
     assert states["EmitOutcome"]["Parameters"]["Entries"][0]["EventBusName"] == "default"
 
 
-def test_trigger_rule_starts_an_execution_with_the_whole_event(stack):
-    stack.submit({"jobId": "abc123"})
+def test_trigger_rule_starts_one_execution_named_after_the_job(stack):
+    stack.submit({"jobId": "abc123", "name": "nightly"})
 
     (execution,) = stack.executions()
     described = stack.wait(execution["executionArn"])
-    assert json.loads(described["input"])["detail"] == {"jobId": "abc123"}
-    assert json.loads(described["input"])["source"] == "iics.export"
+    assert execution["name"] == "abc123"
+    assert json.loads(described["input"]) == {"detail": {"jobId": "abc123", "name": "nightly"}}
 
 
 def test_events_reach_sns_and_its_subscribers_sqs_and_lambda_targets(stack):

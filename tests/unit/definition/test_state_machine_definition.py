@@ -60,7 +60,7 @@ def test_error_outcome_has_every_field_the_schema_requires():
 
 
 def test_trigger_rule_matches_the_upstream_event():
-    events = TEMPLATE["Resources"]["ExportMonitorStateMachine"]["Properties"]["Events"]
+    events = TEMPLATE["Resources"]["StartMonitorFunction"]["Properties"]["Events"]
     pattern = events["ExportSubmitted"]["Properties"]["Pattern"]
     trigger = json.loads((ROOT / "events" / "trigger.json").read_text())
     assert pattern == {"source": [trigger["source"]], "detail-type": [trigger["detail-type"]]}

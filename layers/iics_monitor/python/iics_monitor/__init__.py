@@ -11,5 +11,7 @@ Modules, one concern each:
 - check: one status check, the logic behind functions/check_status.
 - archive: streaming the log to S3.
 - outcome: the outcome event detail, the contract users subscribe to.
+- submit: one monitor execution per job (the logic behind functions/start_monitor).
+- finish: what happens once a job ends (the logic behind functions/archive_log).
 - observability: Logger, Tracer and Metrics, created once.
 """

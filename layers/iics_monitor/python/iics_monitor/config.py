@@ -19,6 +19,7 @@ _DEFAULT_VARIABLES = {
     "DEFAULT_MAX_WAIT_SECONDS": "maxWaitSeconds",
     "DEFAULT_TIMEOUT_SECONDS": "timeoutSeconds",
 }
+_STATE_MACHINE_ARN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PREFIX = re.compile(r"([A-Za-z0-9!_.*'()-]+/)*")
 
@@ -38,6 +39,22 @@ def _whole_number(env: Mapping[str, str], name: str) -> int:
         raise ConfigError(f"environment variable {name} must be a whole number, got {text[:20]!r}") from None
 
 
+def _poll_defaults(env: Mapping[str, str]) -> MonitorSettings:
+    """The template's poll defaults; ``monitor`` overrides in a request are checked against the same bounds."""
+    values = {}
+    for variable, field_name in _DEFAULT_VARIABLES.items():
+        attribute, low, high = MonitorSettings.FIELDS[field_name]
+        values[attribute] = _whole_number(env, variable)
+        if not low <= values[attribute] <= high:
+            raise ConfigError(f"environment variable {variable} must be from {low} to {high}")
+    try:
+        return MonitorSettings(**values)
+    except InvalidInput:
+        raise ConfigError(
+            "environment variable DEFAULT_MAX_WAIT_SECONDS must not be less than DEFAULT_INITIAL_WAIT_SECONDS"
+        ) from None
+
+
 @dataclass(frozen=True)
 class CheckConfig:
     """What functions/check_status needs."""
@@ -48,22 +65,26 @@ class CheckConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CheckConfig:
-        values = {}
-        for variable, field_name in _DEFAULT_VARIABLES.items():
-            attribute, low, high = MonitorSettings.FIELDS[field_name]
-            values[attribute] = _whole_number(env, variable)
-            if not low <= values[attribute] <= high:
-                raise ConfigError(f"environment variable {variable} must be from {low} to {high}")
-        try:
-            defaults = MonitorSettings(**values)
-        except InvalidInput:
-            raise ConfigError(
-                "environment variable DEFAULT_MAX_WAIT_SECONDS must not be less than DEFAULT_INITIAL_WAIT_SECONDS"
-            ) from None
+        defaults = _poll_defaults(env)
         max_polls = _whole_number(env, "MAX_POLLS")
         if not 1 <= max_polls <= MAX_POLLS_CEILING:
             raise ConfigError(f"environment variable MAX_POLLS must be from 1 to {MAX_POLLS_CEILING}")
         return cls(secret_name=_require(env, "IICS_SECRET_NAME"), defaults=defaults, max_polls=max_polls)
+
+
+@dataclass(frozen=True)
+class StartConfig:
+    """What functions/start_monitor needs."""
+
+    state_machine_arn: str
+    defaults: MonitorSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StartConfig:
+        arn = _require(env, "STATE_MACHINE_ARN")
+        if not _STATE_MACHINE_ARN.fullmatch(arn):
+            raise ConfigError("environment variable STATE_MACHINE_ARN is not a state machine ARN")
+        return cls(state_machine_arn=arn, defaults=_poll_defaults(env))
 
 
 @dataclass(frozen=True)

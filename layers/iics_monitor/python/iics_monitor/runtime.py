@@ -8,9 +8,11 @@ from __future__ import annotations
 import functools
 import os
 
+import boto3
+
 from iics_monitor.archive import LogArchiver
 from iics_monitor.client import IicsClient
-from iics_monitor.config import ArchiveConfig, CheckConfig
+from iics_monitor.config import ArchiveConfig, CheckConfig, StartConfig
 from iics_monitor.credentials import secret_credentials
 
 
@@ -25,6 +27,16 @@ def archive_config() -> ArchiveConfig:
 
 
 @functools.cache
+def start_config() -> StartConfig:
+    return StartConfig.from_env(os.environ)
+
+
+@functools.cache
+def stepfunctions():
+    return boto3.client("stepfunctions")
+
+
+@functools.cache
 def iics_client(secret_name: str) -> IicsClient:
     """One client, and so one IICS session, per container and secret."""
     return IicsClient(secret_credentials(secret_name))
@@ -36,5 +48,5 @@ def log_archiver(bucket: str, prefix: str) -> LogArchiver:
 
 
 def reset() -> None:
-    for cached in (check_config, archive_config, iics_client, log_archiver):
+    for cached in (check_config, archive_config, start_config, stepfunctions, iics_client, log_archiver):
         cached.cache_clear()

@@ -83,10 +83,29 @@ class ExportRequest:
     job_id: str
     name: str | None
     settings: MonitorSettings
+    attempt: int = 1
+
+    @property
+    def execution_name(self) -> str:
+        """One execution per job and attempt: Step Functions refuses a second with the same name."""
+        return self.job_id if self.attempt == 1 else f"{self.job_id}-attempt-{self.attempt}"
+
+
+MAX_ATTEMPT = 99
+
+
+def _parse_attempt(value: Any) -> int:
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ATTEMPT:
+        raise InvalidInput(f"attempt must be a whole number from 1 to {MAX_ATTEMPT}")
+    return value
 
 
 def parse_request(raw: Any, defaults: MonitorSettings) -> ExportRequest:
-    """Parse ``{"jobId", "name"?, "monitor"?}`` (the trigger event's detail, or a bare input)."""
+    """Parse ``{"jobId", "name"?, "monitor"?, "attempt"?}`` (the trigger event's detail, or a bare input).
+
+    Other fields are ignored, so upstream systems may carry their own context in the event."""
     if not isinstance(raw, Mapping):
         raise InvalidInput("input must be an object with a jobId")
     if "jobId" not in raw:
@@ -95,4 +114,5 @@ def parse_request(raw: Any, defaults: MonitorSettings) -> ExportRequest:
         job_id=parse_job_id(raw["jobId"]),
         name=_parse_name(raw.get("name")),
         settings=defaults.overridden_by(raw.get("monitor")),
+        attempt=_parse_attempt(raw.get("attempt")),
     )

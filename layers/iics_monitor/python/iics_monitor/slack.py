@@ -1,0 +1,535 @@
+"""Slack alerts for outcome events: the Block Kit message, its Amazon Q twin, and the webhook adapter.
+
+An alert is the whole EventBridge outcome event (detail: events/outcome.schema.json). Every value
+taken from the event is escaped for Slack (&, <, >), so a job or object name can neither break the
+message nor mention @channel. The webhook URL is a secret (its path is the credential): it reaches
+no log line, exception, metric, trace or return value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import urllib3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities import parameters
+
+from iics_monitor.client import parse_retry_after
+from iics_monitor.config import _require
+from iics_monitor.credentials import SECRET_MAX_AGE_SECONDS, is_loopback
+from iics_monitor.errors import ConfigError, InvalidInput, MonitorError
+from iics_monitor.observability import logger, metrics, tracer
+from iics_monitor.outcome import DETAIL_TYPE, OUTCOMES, SOURCE
+
+SLACK_HOST = "hooks.slack.com"
+DEFAULT_TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
+POST_ATTEMPTS = 3
+FIRST_BACKOFF_SECONDS = 1.0
+# A longer Retry-After is not waited out in this invocation: the post fails and SQS delivers it again later.
+MAX_RETRY_AFTER_SECONDS = 10.0
+LISTED_FAILED_OBJECTS = 10
+
+# Block Kit limits (https://api.slack.com/reference/block-kit/blocks): header text, section text, one field.
+HEADER_LIMIT = 150
+SECTION_TEXT_LIMIT = 3000
+FIELD_TEXT_LIMIT = 2000
+# Amazon Q Developer in chat applications: the longest custom notification description.
+Q_DESCRIPTION_LIMIT = 8000
+
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_SLACK_ERROR = re.compile(r"[A-Za-z0-9_.:\- ]{1,100}")  # Slack answers errors as short snake_case words
+_PARTIAL_ENTITY = re.compile(r"&[a-z]*$")
+_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+# The webhook URL must reach no trace or log: X-Ray records the URL of every HTTP call it sees, and
+# urllib3 logs request paths at DEBUG.
+tracer.ignore_endpoint(hostname=SLACK_HOST)
+logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
+
+
+# --- errors --------------------------------------------------------------------------------------------------------
+
+
+class SlackError(MonitorError):
+    """Slack did not take the message. The text names the HTTP status and Slack's error, never the URL."""
+
+    #: Worth another try (in this invocation with backoff, later through SQS redelivery).
+    transient = False
+
+    def __init__(self, message: str, *, status: int | None = None, error: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.error = error
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.error:
+            parts.append(f"error {self.error}")
+        return " | ".join(parts)
+
+
+class SlackRejected(SlackError):
+    """Slack refused the request (4xx other than 429): a revoked webhook or a bad payload. Not retried here."""
+
+
+class SlackUnavailable(SlackError):
+    """Slack answered 5xx, or could not be reached, or timed out."""
+
+    transient = True
+
+
+class SlackThrottled(SlackUnavailable):
+    """Slack answered 429; ``retry_after`` is its Retry-After in seconds, if it sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+def error_from_response(status: int, headers: Any, body: bytes) -> SlackError:
+    """The typed error for a non-2xx webhook answer. The one place HTTP answers become error types."""
+    text = " ".join(body[:200].decode("utf-8", "replace").split())
+    error = text if _SLACK_ERROR.fullmatch(text) else None  # anything else (an HTML page, an echo) is dropped
+    if status == 429:
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        return SlackThrottled(
+            "Slack is rate limiting this webhook", status=status, error=error, retry_after=retry_after
+        )
+    if status >= 500:
+        return SlackUnavailable("Slack could not take the message", status=status, error=error)
+    return SlackRejected("Slack refused the message", status=status, error=error)
+
+
+# --- configuration ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    """What functions/notify_slack needs."""
+
+    secret_name: str
+    region: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SlackConfig:
+        secret_name = _require(env, "SLACK_WEBHOOK_SECRET_NAME")
+        region = env.get("AWS_REGION", "").strip() or env.get("AWS_DEFAULT_REGION", "").strip()
+        if not _REGION.fullmatch(region):
+            raise ConfigError("environment variable AWS_REGION (or AWS_DEFAULT_REGION) must be a region name")
+        return cls(secret_name=secret_name, region=region)
+
+
+def check_webhook_url(url: Any, source: str) -> str:
+    """Return ``url`` if it is a Slack incoming webhook (or, for tests and the demo, http on loopback).
+
+    The error names ``source``, never the value: the URL is the credential.
+    """
+    try:
+        parts = urlsplit(url) if isinstance(url, str) and url.isprintable() and " " not in url else None
+        port = parts.port if parts else None
+    except ValueError:
+        parts = port = None
+    official = (
+        parts is not None
+        and parts.scheme == "https"
+        and parts.hostname == SLACK_HOST
+        and port is None
+        and parts.path.startswith("/services/")
+    )
+    local = parts is not None and parts.scheme == "http" and is_loopback(parts.hostname)
+    if not (official or local) or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{source} must be a Slack incoming-webhook URL (https://{SLACK_HOST}/services/...)")
+    return url
+
+
+def secret_webhook_url(secret_name: str) -> Callable[[], str]:
+    """A provider of the webhook URL kept in Secrets Manager, as the raw URL or as JSON {"webhookUrl": "..."}.
+
+    Powertools caches the secret for 5 minutes, so a rotated URL is picked up without a deployment.
+    """
+    source = f"secret {secret_name}"
+
+    def provide() -> str:
+        try:
+            value = parameters.get_secret(secret_name, max_age=SECRET_MAX_AGE_SECONDS)
+        except parameters.exceptions.GetParameterError as error:
+            # Powertools wraps the botocore error; its text names the failure, never the secret value.
+            cause = error.__cause__ or error.__context__ or error
+            raise ConfigError(f"{source} could not be read: {str(cause)[:300]}") from None
+        text = (value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)).strip()
+        if text.startswith("{"):
+            try:
+                text = json.loads(text).get("webhookUrl")
+            except (ValueError, AttributeError):
+                raise ConfigError(f'{source} must hold the webhook URL or JSON {{"webhookUrl": "..."}}') from None
+        return check_webhook_url(text, source)
+
+    return provide
+
+
+# --- the webhook -----------------------------------------------------------------------------------------------------
+
+
+class SlackWebhook:
+    """Posts messages to one Slack incoming webhook.
+
+    ``webhook_url`` is called for every post, so a rotated secret is picked up when its cache expires.
+    Transient failures (429, 5xx, network) are tried again up to ``POST_ATTEMPTS`` times in all,
+    honouring Retry-After up to ``MAX_RETRY_AFTER_SECONDS``; anything else raises at once.
+    """
+
+    def __init__(
+        self,
+        webhook_url: Callable[[], str],
+        http: urllib3.PoolManager | None = None,
+        timeout: urllib3.Timeout = DEFAULT_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._webhook_url = webhook_url
+        self._http = http or urllib3.PoolManager(retries=False, timeout=timeout)
+        self._timeout = timeout
+        self._sleep = sleep
+
+    def post(self, payload: Mapping[str, Any]) -> None:
+        url = check_webhook_url(self._webhook_url(), "the Slack webhook URL")
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        for attempt in range(1, POST_ATTEMPTS + 1):
+            failure = self._send(url, body)
+            if failure is None:
+                return
+            wait = _wait_before_retry(failure, attempt)
+            if not failure.transient or attempt == POST_ATTEMPTS or wait > MAX_RETRY_AFTER_SECONDS:
+                raise failure
+            logger.warning(
+                "Slack post failed; trying again",
+                extra={"error": type(failure).__name__, "status": failure.status, "waitSeconds": wait},
+            )
+            self._sleep(wait)
+
+    def _send(self, url: str, body: bytes) -> SlackError | None:
+        try:
+            response = self._http.request(
+                "POST", url, body=body, headers=_HEADERS, timeout=self._timeout, retries=False, redirect=False
+            )
+        except urllib3.exceptions.HTTPError as error:
+            # Only the error's type: urllib3's messages carry the host and sometimes the path.
+            return SlackUnavailable(f"could not reach Slack: {type(error).__name__}")
+        if 200 <= response.status < 300:
+            return None
+        return error_from_response(response.status, response.headers, response.data)
+
+
+def _wait_before_retry(failure: SlackError, attempt: int) -> float:
+    if isinstance(failure, SlackThrottled) and failure.retry_after is not None:
+        return failure.retry_after
+    return FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1)
+
+
+# --- the alert -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailedObject:
+    name: str | None
+    type: str | None
+    path: str | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """The facts an alert shows, read from an outcome event. Tolerates fields added in later versions."""
+
+    job_id: str | None
+    job_name: str | None
+    state: str
+    iics_state: str | None
+    message: str | None
+    reason: str | None
+    error_type: str | None
+    start_time: str | None
+    end_time: str | None
+    duration_seconds: float | None
+    total: int
+    successful: int
+    failed: int
+    failed_objects: tuple[FailedObject, ...]
+    log_bucket: str | None
+    log_key: str | None
+    log_error: str | None
+    execution_arn: str | None
+    polls: int
+
+    @classmethod
+    def from_event(cls, event: Any) -> Alert:
+        if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
+            raise InvalidInput("an alert must be an EventBridge event with a detail object")
+        if event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
+            raise InvalidInput(f"an alert must be a {DETAIL_TYPE!r} event from {SOURCE}")
+        detail = event["detail"]
+        if detail.get("state") not in OUTCOMES:
+            raise InvalidInput(f"the outcome state must be one of {', '.join(OUTCOMES)}")
+        objects = _mapping(detail.get("objects"))
+        log = _mapping(detail.get("log"))
+        listed = detail.get("failedObjects") if isinstance(detail.get("failedObjects"), list) else []
+        return cls(
+            job_id=_text(detail.get("jobId")),
+            job_name=_text(detail.get("jobName")),
+            state=detail["state"],
+            iics_state=_text(detail.get("iicsState")),
+            message=_text(detail.get("message")),
+            reason=_text(detail.get("reason")),
+            error_type=_text(detail.get("errorType")),
+            start_time=_text(detail.get("startTime")),
+            end_time=_text(detail.get("endTime")),
+            duration_seconds=_seconds(detail.get("durationSeconds")),
+            total=_count(objects.get("total")),
+            successful=_count(objects.get("successful")),
+            failed=_count(objects.get("failed")),
+            failed_objects=tuple(
+                FailedObject(*(_text(o.get(k)) for k in ("name", "type", "path", "message")))
+                for o in listed
+                if isinstance(o, Mapping)
+            ),
+            log_bucket=_text(log.get("bucket")),
+            log_key=_text(log.get("key")),
+            log_error=_text(detail.get("logError")),
+            execution_arn=_text(detail.get("executionArn")),
+            polls=_count(detail.get("polls")),
+        )
+
+    @property
+    def marker(self) -> str:
+        if self.state in ("FAILED", "ERROR"):
+            return ":red_circle:"
+        if self.state == "TIMED_OUT" or self.failed:
+            return ":warning:"
+        return ":large_green_circle:"
+
+    @property
+    def label(self) -> str:
+        if self.state == "SUCCESSFUL" and self.failed:
+            return f"SUCCESSFUL with {self.failed} failed object{'s' if self.failed != 1 else ''}"
+        return self.state
+
+    @property
+    def unlisted_failures(self) -> int:
+        """Failed objects the alert does not name (the event lists up to 25, the alert up to 10)."""
+        return max(self.failed, len(self.failed_objects)) - min(len(self.failed_objects), LISTED_FAILED_OBJECTS)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _seconds(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    return float(value) if ok else None
+
+
+# --- rendering -------------------------------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Slack's control characters as entities: the only escaping Slack decodes."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, never inside an entity such as ``&amp;``."""
+    if len(text) <= limit:
+        return text
+    return _PARTIAL_ENTITY.sub("", text[: limit - 1]) + "…"
+
+
+def _value(text: str | None, limit: int, default: str = "") -> str:
+    """An event value, escaped and clipped; ``default`` when absent."""
+    return clip(escape(text), limit) if text else default
+
+
+def _title(alert: Alert) -> str:
+    name, job_id = _value(alert.job_name, 50), _value(alert.job_id, 64)
+    job = f"{name} ({job_id})" if name and job_id else name or job_id or "unknown job"
+    return clip(f"{alert.marker} {alert.label}: {job}", HEADER_LIMIT)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def _facts(alert: Alert) -> list[tuple[str, str]]:
+    state = alert.state + (f" (IICS: {_value(alert.iics_state, 100)})" if alert.iics_state else "")
+    return [
+        ("State", state),
+        ("Duration", _duration(alert.duration_seconds)),
+        ("Objects", f"{alert.total} total, {alert.successful} successful, {alert.failed} failed"),
+        ("Polls", str(alert.polls)),
+    ]
+
+
+def _notes(alert: Alert) -> list[str]:
+    notes = [
+        f"*{name}:* {_value(value, limit)}"
+        for name, value, limit in (
+            ("Reason", alert.reason, 1200),
+            ("Error type", alert.error_type, 100),
+            ("Message", alert.message, 1200),
+        )
+        if value
+    ]
+    return notes
+
+
+def _failed_object_lines(alert: Alert) -> list[str]:
+    lines = []
+    for item in alert.failed_objects[:LISTED_FAILED_OBJECTS]:
+        line = f"• *{_value(item.name, 100, '(unnamed)')}*"
+        line += "".join(f" · {_value(v, n)}" for v, n in ((item.type, 40), (item.path, 200)) if v)
+        if item.message:
+            line += f"\n      {_value(item.message, 300)}"
+        lines.append(line)
+    if alert.unlisted_failures:
+        lines.append(f"…and {alert.unlisted_failures} more")
+    return lines
+
+
+def _link(url: str, label: str) -> str:
+    return f"<{escape(url)}|{label}>"
+
+
+def _log_line(alert: Alert, region: str) -> str:
+    if alert.log_bucket and alert.log_key:
+        url = (
+            f"https://{region}.console.aws.amazon.com/s3/object/{quote(alert.log_bucket, safe='')}"
+            f"?region={region}&prefix={quote(alert.log_key, safe='/')}"
+        )
+        return f"*Log:* {_link(url, _value(f's3://{alert.log_bucket}/{alert.log_key}', 300))}"
+    return f"*Log:* not archived: {_value(alert.log_error, 500, 'no reason given')}"
+
+
+def _execution_line(alert: Alert, region: str) -> str:
+    if not alert.execution_arn:
+        return "*Execution:* unknown"
+    url = (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{quote(alert.execution_arn, safe=':')}"
+    )
+    return f"*Execution:* {_link(url, _value(alert.execution_arn.rsplit(':', 1)[-1], 80))}"
+
+
+def _pack(lines: Iterable[str], limit: int) -> list[str]:
+    """``lines`` joined by newlines into as few texts of at most ``limit`` characters as possible."""
+    texts: list[str] = []
+    for line in lines:
+        if texts and len(texts[-1]) + 1 + len(line) <= limit:
+            texts[-1] += "\n" + line
+        else:
+            texts.append(clip(line, limit))
+    return texts
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _slack_message(alert: Alert, region: str) -> dict[str, Any]:
+    title = _title(alert)
+    fields = [{"type": "mrkdwn", "text": clip(f"*{name}*\n{value}", FIELD_TEXT_LIMIT)} for name, value in _facts(alert)]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}},
+        {"type": "section", "fields": fields},
+    ]
+    notes = _notes(alert)
+    if notes:
+        blocks.append(_section(clip("\n".join(notes), SECTION_TEXT_LIMIT)))
+    failures = _failed_object_lines(alert)
+    if failures:
+        blocks.extend(_section(text) for text in _pack(["*Failed objects*", *failures], SECTION_TEXT_LIMIT))
+    blocks.append(_section(f"{_log_line(alert, region)}\n{_execution_line(alert, region)}"))
+    times = [
+        f"{name} {_value(value, 40)}"
+        for name, value in (("Started", alert.start_time), ("Ended", alert.end_time))
+        if value
+    ]
+    if times:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(times)}]})
+    return {"text": title, "blocks": blocks}
+
+
+def build_message(event: Mapping[str, Any], region: str) -> dict[str, Any]:
+    """The Block Kit message for an outcome event. Deterministic: the same event gives the same bytes."""
+    return _slack_message(Alert.from_event(event), region)
+
+
+def amazon_q_message(event: Mapping[str, Any], region: str) -> dict[str, Any]:
+    """The same facts as an Amazon Q Developer in chat applications custom notification (for SNS).
+
+    ``client-markdown`` is rendered in the chat platform's own markup, so Slack mrkdwn and its escaping
+    apply. The title is the Slack header (at most 150 characters).
+    """
+    alert = Alert.from_event(event)
+    lines = [f"*{name}:* {value}" for name, value in _facts(alert)]
+    lines += [*_notes(alert), _log_line(alert, region), _execution_line(alert, region)]
+    failures = _failed_object_lines(alert)
+    if failures:
+        lines += ["*Failed objects:*", *failures]
+    description = _pack(lines, Q_DESCRIPTION_LIMIT)[0]  # whole lines only, so a link is never cut
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "content": {"textType": "client-markdown", "title": _title(alert), "description": description},
+    }
+
+
+# --- one alert, end to end -------------------------------------------------------------------------------------------
+
+
+def send_alert(body: str, webhook: SlackWebhook, region: str) -> None:
+    """Post the alert in one SQS message body (the outcome event) to Slack, counting the result.
+
+    A failure is logged, counted and raised again, so the batch reports the record for redelivery.
+    """
+    job_id = None
+    try:
+        alert = Alert.from_event(_json(body))
+        job_id = alert.job_id
+        webhook.post(_slack_message(alert, region))
+    except MonitorError as error:
+        metrics.add_metric(name="SlackFailures", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "Slack alert not delivered", extra={"jobId": job_id, "error": type(error).__name__, "reason": str(error)}
+        )
+        raise
+    metrics.add_metric(name="SlackPosts", unit=MetricUnit.Count, value=1)
+    logger.info("Slack alert posted", extra={"jobId": job_id, "state": alert.state})
+
+
+def _json(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except (TypeError, ValueError):
+        raise InvalidInput("the message body is not JSON") from None

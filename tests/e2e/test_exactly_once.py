@@ -1,0 +1,117 @@
+"""Exactly one outcome per job, whatever EventBridge or users do: duplicates in sequence, while
+the first is running, and at the same moment."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from iics_monitor.submit import start_monitor
+from iics_monitor.validation import MonitorSettings
+from tests.e2e.test_state_machine import Pipeline, _pipeline
+
+
+@pytest.fixture
+def pipeline(emulator):
+    p = _pipeline(emulator)
+    yield p
+    p.stack.__exit__(None, None, None)
+
+
+def archived_versions(pipeline: Pipeline, job_id: str) -> list[str]:
+    s3 = pipeline.stack.client("s3")
+    versions = s3.list_object_versions(Bucket=pipeline.stack.bucket).get("Versions", [])
+    return [v["Key"] for v in versions if f"/{job_id}/" in v["Key"]]
+
+
+def run_all(pipeline: Pipeline) -> list[dict]:
+    for execution in pipeline.stack.executions():
+        pipeline.stack.wait(execution["executionArn"], timeout=60)
+    return pipeline.capture.drain()
+
+
+def test_a_duplicate_while_the_job_runs_and_one_after_it_ended_change_nothing(pipeline, emulator):
+    job_id = emulator.add_job(states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"])
+
+    pipeline.stack.submit({"jobId": job_id})
+    pipeline.stack.submit({"jobId": job_id})  # EventBridge delivered twice, or the user clicked twice
+    run_all(pipeline)
+    pipeline.stack.submit({"jobId": job_id})  # a late duplicate, after the outcome
+    events = run_all(pipeline)
+
+    assert [e["detail"]["jobId"] for e in events] == [job_id]
+    assert [e["name"] for e in pipeline.stack.executions()] == [job_id]
+    assert len(archived_versions(pipeline, job_id)) == 2  # export.log and status.json, once each
+    starts = [i.result for i in pipeline.stack.lambda_invocations if "StartMonitor" in i.function_name]
+    assert [s["status"] for s in starts] == ["started", "started", "duplicate"]  # the 2nd met the running one
+
+
+def test_duplicates_at_the_same_moment_start_one_execution(pipeline, emulator):
+    job_id = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"])
+    barrier = threading.Barrier(8)
+
+    def submit():
+        barrier.wait()
+        pipeline.stack.submit({"jobId": job_id})
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    events = run_all(pipeline)
+
+    assert len(pipeline.stack.executions()) == 1
+    assert [e["detail"]["jobId"] for e in events] == [job_id]
+    assert len(archived_versions(pipeline, job_id)) == 2
+
+
+def test_concurrent_starts_race_at_step_functions_and_one_wins(pipeline, emulator):
+    # Below the Lambda layer: eight start_monitor calls racing on StartExecution itself.
+    job_id = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"])
+    defaults = MonitorSettings(initial_wait_seconds=0, max_wait_seconds=1, timeout_seconds=60)
+    sfn = pipeline.stack.client("stepfunctions")
+    barrier = threading.Barrier(8)
+    results = []
+
+    def start():
+        barrier.wait()
+        event = {"detail": {"jobId": job_id, "name": "racer"}}
+        results.append(
+            start_monitor(event, sfn=sfn, state_machine_arn=pipeline.stack.state_machine_arn, defaults=defaults)
+        )
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    events = run_all(pipeline)
+
+    assert len(pipeline.stack.executions()) == 1
+    assert {r["executionName"] for r in results} == {job_id}
+    assert len(events) == 1
+
+
+def test_a_new_attempt_watches_the_job_again(pipeline, emulator):
+    job_id = emulator.add_job(states=["SUCCESSFUL"])
+
+    pipeline.stack.submit({"jobId": job_id})
+    run_all(pipeline)
+    pipeline.stack.submit({"jobId": job_id, "attempt": 2})
+    events = run_all(pipeline)
+
+    assert sorted(e["name"] for e in pipeline.stack.executions()) == [job_id, f"{job_id}-attempt-2"]
+    assert len(events) == 2
+
+
+def test_an_invalid_submission_still_reports_its_error_once(pipeline, emulator):
+    pipeline.stack.submit({"jobId": "../etc/passwd"})
+
+    (event,) = run_all(pipeline)
+
+    assert event["detail"]["state"] == "ERROR" and event["detail"]["errorType"] == "InvalidJobId"
+    (execution,) = pipeline.stack.executions()
+    assert execution["name"].startswith("invalid-")
+    assert emulator.requests == []
