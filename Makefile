@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint unit demo build deploy clean
+.PHONY: venv test lint unit demo schema build deploy clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,9 @@ test: lint
 
 demo: venv
 	$(BIN)/python -m iics_monitor_local.demo
+
+schema: venv
+	$(BIN)/python -m iics_monitor_local.schema
 
 build:
 	sam build

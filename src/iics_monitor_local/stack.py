@@ -14,6 +14,8 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   their ``Layers``. The harness attaches the layers each function names in the template.
 - GAP policies: moto's CloudFormation skips ``AWS::S3::BucketPolicy`` and ``AWS::SQS::QueuePolicy``
   (with a warning). Nothing local depends on them; cfn-lint and the template tests check them.
+- GAP novalue: moto's CloudFormation leaves ``!Ref AWS::NoValue`` in a list as a null item (a rule
+  target under ``!If`` becomes ``None``). The harness drops such items, as CloudFormation does.
 - GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
   also delivers to Step Functions, SNS and Lambda targets of any matching rule.
 """
@@ -43,6 +45,7 @@ import boto3
 from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
+from moto.cloudformation import parsing as cfn_parsing
 from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
@@ -197,6 +200,17 @@ def _invoke_in_process(self: LambdaFunction, event: str | None = None) -> tuple[
     return json.dumps(result), errored, logs
 
 
+_original_clean_json = cfn_parsing.clean_json
+
+
+def _clean_json_without_novalue(resource_json: Any, resources_map: Any) -> Any:
+    """GAP novalue: CloudFormation removes list items that resolve to AWS::NoValue."""
+    cleaned = _original_clean_json(resource_json, resources_map)
+    if isinstance(resource_json, list) and isinstance(cleaned, list):
+        return [item for item in cleaned if item is not None]
+    return cleaned
+
+
 _original_send_to_targets = Rule.send_to_targets
 
 
@@ -295,6 +309,7 @@ class LocalStack:
         self._patches.enter_context(self._mock)
         self._patches.enter_context(_patched(LambdaFunction, "_invoke_lambda", _invoke_in_process))
         self._patches.enter_context(_patched(Rule, "send_to_targets", _send_to_all_targets))
+        self._patches.enter_context(_patched(cfn_parsing, "clean_json", _clean_json_without_novalue))
         _cold_start()
         self._deploy()
         return self
@@ -380,7 +395,7 @@ class LocalStack:
         }
         for logical_id, resource in cfn["Resources"].items():
             refs = resource.get("Properties", {}).get("Layers") if resource["Type"] == "AWS::Lambda::Function" else None
-            if not refs:
+            if not refs or logical_id not in self.resources:  # no layers, or its Condition is false
                 continue
             arns = [next(arn for name, arn in latest.items() if f"-{ref['Ref']}-" in name) for ref in refs]
             self.client("lambda").update_function_configuration(FunctionName=self.resources[logical_id], Layers=arns)
