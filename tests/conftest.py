@@ -4,6 +4,7 @@ the local stack built from template.yaml, and a reset of Powertools state betwee
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -11,6 +12,14 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from iics_monitor_local.emulator import IicsEmulator
+
+# Set before any test module imports the layer: Powertools reads these when Metrics is created.
+for _name, _value in {
+    "POWERTOOLS_METRICS_NAMESPACE": "IicsExportMonitorTests",
+    "POWERTOOLS_SERVICE_NAME": "iics-export-monitor",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}.items():
+    os.environ.setdefault(_name, _value)
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"

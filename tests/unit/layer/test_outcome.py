@@ -67,7 +67,7 @@ def job_with_objects(failed: int, successful: int, running: int = 0) -> JobStatu
 
 def test_the_envelope_and_schema_version_are_fixed():
     assert (SOURCE, DETAIL_TYPE, SCHEMA_VERSION) == ("iics.export.monitor", "IICS Export Job State Change", "1")
-    assert OUTCOME_SCHEMA["properties"]["schemaVersion"]["const"] == SCHEMA_VERSION
+    assert OUTCOME_SCHEMA["properties"]["schemaVersion"]["enum"] == [SCHEMA_VERSION]
     assert OUTCOME_SCHEMA["properties"]["failedObjects"]["maxItems"] == MAX_FAILED_OBJECTS
 
 

@@ -24,7 +24,8 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PREFIX = re.compile(r"([A-Za-z0-9!_.*'()-]+/)*")
 
 
-def _require(env: Mapping[str, str], name: str) -> str:
+def require_env(env: Mapping[str, str], name: str) -> str:
+    """The stripped value of environment variable ``name``; a ConfigError naming it when unset."""
     value = env.get(name, "").strip()
     if not value:
         raise ConfigError(f"environment variable {name} is not set")
@@ -32,7 +33,7 @@ def _require(env: Mapping[str, str], name: str) -> str:
 
 
 def _whole_number(env: Mapping[str, str], name: str) -> int:
-    text = _require(env, name)
+    text = require_env(env, name)
     try:
         return int(text)
     except ValueError:
@@ -69,7 +70,7 @@ class CheckConfig:
         max_polls = _whole_number(env, "MAX_POLLS")
         if not 1 <= max_polls <= MAX_POLLS_CEILING:
             raise ConfigError(f"environment variable MAX_POLLS must be from 1 to {MAX_POLLS_CEILING}")
-        return cls(secret_name=_require(env, "IICS_SECRET_NAME"), defaults=defaults, max_polls=max_polls)
+        return cls(secret_name=require_env(env, "IICS_SECRET_NAME"), defaults=defaults, max_polls=max_polls)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class StartConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StartConfig:
-        arn = _require(env, "STATE_MACHINE_ARN")
+        arn = require_env(env, "STATE_MACHINE_ARN")
         if not _STATE_MACHINE_ARN.fullmatch(arn):
             raise ConfigError("environment variable STATE_MACHINE_ARN is not a state machine ARN")
         return cls(state_machine_arn=arn, defaults=_poll_defaults(env))
@@ -97,7 +98,7 @@ class ArchiveConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
-        bucket = _require(env, "ARCHIVE_BUCKET")
+        bucket = require_env(env, "ARCHIVE_BUCKET")
         if not _BUCKET.fullmatch(bucket):
             raise ConfigError("environment variable ARCHIVE_BUCKET is not a valid bucket name")
         prefix = env.get("ARCHIVE_PREFIX", "")
@@ -105,4 +106,4 @@ class ArchiveConfig:
             raise ConfigError(
                 "environment variable ARCHIVE_PREFIX must be empty or end with '/', using letters, digits and !_.*'()-"
             )
-        return cls(secret_name=_require(env, "IICS_SECRET_NAME"), bucket=bucket, prefix=prefix)
+        return cls(secret_name=require_env(env, "IICS_SECRET_NAME"), bucket=bucket, prefix=prefix)

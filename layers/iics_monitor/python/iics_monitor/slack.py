@@ -22,7 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 
 from iics_monitor.client import parse_retry_after
-from iics_monitor.config import _require
+from iics_monitor.config import require_env
 from iics_monitor.credentials import SECRET_MAX_AGE_SECONDS, is_loopback
 from iics_monitor.errors import ConfigError, InvalidInput, MonitorError
 from iics_monitor.observability import logger, metrics, tracer
@@ -122,7 +122,7 @@ class SlackConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SlackConfig:
-        secret_name = _require(env, "SLACK_WEBHOOK_SECRET_NAME")
+        secret_name = require_env(env, "SLACK_WEBHOOK_SECRET_NAME")
         region = env.get("AWS_REGION", "").strip() or env.get("AWS_DEFAULT_REGION", "").strip()
         if not _REGION.fullmatch(region):
             raise ConfigError("environment variable AWS_REGION (or AWS_DEFAULT_REGION) must be a region name")
@@ -392,7 +392,7 @@ def _facts(alert: Alert) -> list[tuple[str, str]]:
 
 
 def _notes(alert: Alert) -> list[str]:
-    notes = [
+    return [
         f"*{name}:* {_value(value, limit)}"
         for name, value, limit in (
             ("Reason", alert.reason, 1200),
@@ -401,7 +401,6 @@ def _notes(alert: Alert) -> list[str]:
         )
         if value
     ]
-    return notes
 
 
 def _failed_object_lines(alert: Alert) -> list[str]:
@@ -428,7 +427,7 @@ def _log_line(alert: Alert, region: str) -> str:
             f"?region={region}&prefix={quote(alert.log_key, safe='/')}"
         )
         return f"*Log:* {_link(url, _value(f's3://{alert.log_bucket}/{alert.log_key}', 300))}"
-    return f"*Log:* not archived: {_value(alert.log_error, 500, 'no reason given')}"
+    return f"*Log:* {_value(alert.log_error, 500, 'not archived')}"
 
 
 def _execution_line(alert: Alert, region: str) -> str:
