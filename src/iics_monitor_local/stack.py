@@ -16,6 +16,11 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   (with a warning). Nothing local depends on them; cfn-lint and the template tests check them.
 - GAP novalue: moto's CloudFormation leaves ``!Ref AWS::NoValue`` in a list as a null item (a rule
   target under ``!If`` becomes ``None``). The harness drops such items, as CloudFormation does.
+- GAP sqs: moto invokes an SQS-triggered function once, when a message is sent, deletes the whole
+  batch whatever the function answers, and never delivers again. The harness takes those event
+  source mappings over and polls like Lambda does: it deletes only the records that succeeded
+  (ReportBatchItemFailures), redelivers the rest at once instead of after the visibility timeout,
+  and so moves a record that keeps failing to the dead-letter queue after maxReceiveCount.
 - GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
   also delivers to Step Functions, SNS and Lambda targets of any matching rule.
 """
@@ -49,6 +54,7 @@ from moto.cloudformation import parsing as cfn_parsing
 from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
+from moto.sqs.models import sqs_backends
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
@@ -56,6 +62,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 ARTIFACT_BUCKET = "iics-monitor-local-artifacts"
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
 STACK_NAME = "iics-export-monitor"
 # Local path properties that `sam package` turns into S3 locations.
 _LOCAL_URIS = {
@@ -260,6 +267,63 @@ def _target_input(target: dict, event: dict) -> str:
     return json.dumps(event)
 
 
+class _QueuePoller(threading.Thread):
+    """GAP sqs: one SQS event source mapping, polled the way Lambda's poller does it."""
+
+    def __init__(self, queue_url: str, queue_arn: str, function_arn: str, batch_size: int) -> None:
+        super().__init__(name=f"sqs-poller-{queue_arn.rsplit(':', 1)[-1]}", daemon=True)
+        self.queue_url, self.queue_arn, self.function_arn, self.batch_size = (
+            queue_url,
+            queue_arn,
+            function_arn,
+            batch_size,
+        )
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        sqs, lam = boto3.client("sqs", region_name=REGION), boto3.client("lambda", region_name=REGION)
+        while not self.stopped.is_set():
+            messages = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                self.stopped.wait(0.05)
+                continue
+            answer = lam.invoke(FunctionName=self.function_arn, Payload=json.dumps(self._event(messages)).encode())
+            result = json.loads(answer["Payload"].read() or b"null")
+            if answer.get("FunctionError"):
+                failed = {m["MessageId"] for m in messages}
+            else:
+                reported = (result or {}).get("batchItemFailures", []) if isinstance(result, dict) else []
+                failed = {f.get("itemIdentifier") for f in reported}
+            for message in messages:
+                if message["MessageId"] in failed:
+                    sqs.change_message_visibility(
+                        QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
+                else:
+                    sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            self.stopped.wait(0.05)
+
+    def _event(self, messages: list[dict]) -> dict:
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.queue_arn,
+                    "awsRegion": REGION,
+                }
+                for m in messages
+            ]
+        }
+
+
 def _zip_dir(folder: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -319,6 +383,9 @@ class LocalStack:
             # Executions still running would go on in moto's threads after the mock is gone,
             # and their AWS calls would then reach whatever credentials the environment holds.
             self._stop_running_executions()
+            for poller in getattr(self, "_pollers", []):
+                poller.stopped.set()
+                poller.join()
             self._patches.close()
         _cold_start()
 
@@ -352,6 +419,7 @@ class LocalStack:
         self.resources = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
         self._register_layers()
         self._attach_layers(cfn)
+        self._take_over_queue_triggers()
         for logical_id, resource in cfn["Resources"].items():
             if resource["Type"] == "AWS::StepFunctions::StateMachine":
                 self._create_executable_state_machine(logical_id, resource["Properties"])
@@ -399,6 +467,21 @@ class LocalStack:
                 continue
             arns = [next(arn for name, arn in latest.items() if f"-{ref['Ref']}-" in name) for ref in refs]
             self.client("lambda").update_function_configuration(FunctionName=self.resources[logical_id], Layers=arns)
+
+    def _take_over_queue_triggers(self) -> None:
+        """GAP sqs: poll each SQS event source mapping here rather than in moto's send_message."""
+        self._pollers: list[_QueuePoller] = []
+        sqs = self.client("sqs")
+        for mapping in self.client("lambda").list_event_source_mappings()["EventSourceMappings"]:
+            queue_arn = mapping["EventSourceArn"]
+            if ":sqs:" not in queue_arn:
+                continue
+            queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+            queue = sqs_backends[ACCOUNT][REGION].queues[queue_arn.rsplit(":", 1)[-1]]
+            queue.lambda_event_source_mappings.clear()
+            poller = _QueuePoller(queue_url, queue_arn, mapping["FunctionArn"], mapping.get("BatchSize", 10))
+            poller.start()
+            self._pollers.append(poller)
 
     def _create_executable_state_machine(self, logical_id: str, props: dict) -> None:
         """GAP sfn: the same state machine, with the template's substitutions, in moto's interpreter."""
@@ -551,6 +634,34 @@ class OutcomeCapture:
             for message in messages:
                 self.events.append(json.loads(message["Body"]))
                 self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class TopicInbox:
+    """An SQS queue subscribed to an SNS topic, read back as notifications (Subject, Message, ...),
+    as an e-mail inbox would see them."""
+
+    def __init__(self, stack: LocalStack, topic_arn: str) -> None:
+        self._sqs = stack.client("sqs")
+        self.url = self._sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        stack.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+
+    def messages(self, expected: int = 1, timeout: float = 10.0) -> list[dict]:
+        """What arrived, once ``expected`` notifications have or ``timeout`` passed (delivery is asynchronous)."""
+        received: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while len(received) < expected and time.monotonic() < deadline:
+            received += self._receive()
+            time.sleep(0.02)
+        return received + self._receive()
+
+    def _receive(self) -> list[dict]:
+        received = []
+        while batch := self._sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                received.append(json.loads(message["Body"]))
+                self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return received
 
 
 class _NoManagedPolicies:

@@ -13,5 +13,8 @@ Modules, one concern each:
 - outcome: the outcome event detail, the contract users subscribe to.
 - submit: one monitor execution per job (the logic behind functions/start_monitor).
 - finish: what happens once a job ends (the logic behind functions/archive_log).
+- alerts: the facts an alert shows, worded for people (subject and plain text).
+- alert_topic: publishing alerts to the SNS alert topic (the logic behind functions/notify_topic).
+- slack: the Slack message, the Amazon Q notification and the webhook (behind functions/notify_slack).
 - observability: Logger, Tracer and Metrics, created once.
 """

@@ -10,6 +10,7 @@ import os
 
 import boto3
 
+from iics_monitor.alert_topic import TopicConfig
 from iics_monitor.archive import LogArchiver
 from iics_monitor.client import IicsClient
 from iics_monitor.config import ArchiveConfig, CheckConfig, StartConfig
@@ -32,6 +33,16 @@ def start_config() -> StartConfig:
 
 
 @functools.cache
+def topic_config() -> TopicConfig:
+    return TopicConfig.from_env(os.environ)
+
+
+@functools.cache
+def sns():
+    return boto3.client("sns")
+
+
+@functools.cache
 def stepfunctions():
     return boto3.client("stepfunctions")
 
@@ -48,5 +59,15 @@ def log_archiver(bucket: str, prefix: str) -> LogArchiver:
 
 
 def reset() -> None:
-    for cached in (check_config, archive_config, start_config, stepfunctions, iics_client, log_archiver):
+    cached_functions = (
+        check_config,
+        archive_config,
+        start_config,
+        topic_config,
+        stepfunctions,
+        sns,
+        iics_client,
+        log_archiver,
+    )
+    for cached in cached_functions:
         cached.cache_clear()

@@ -15,18 +15,24 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 
+from iics_monitor.alerts import (
+    LISTED_FAILED_OBJECTS,
+    Alert,
+    duration_text,
+    execution_console_url,
+    log_console_url,
+)
 from iics_monitor.client import parse_retry_after
 from iics_monitor.config import require_env
 from iics_monitor.credentials import SECRET_MAX_AGE_SECONDS, is_loopback
 from iics_monitor.errors import ConfigError, InvalidInput, MonitorError
 from iics_monitor.observability import logger, metrics, tracer
-from iics_monitor.outcome import DETAIL_TYPE, OUTCOMES, SOURCE
 
 SLACK_HOST = "hooks.slack.com"
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
@@ -34,7 +40,6 @@ POST_ATTEMPTS = 3
 FIRST_BACKOFF_SECONDS = 1.0
 # A longer Retry-After is not waited out in this invocation: the post fails and SQS delivers it again later.
 MAX_RETRY_AFTER_SECONDS = 10.0
-LISTED_FAILED_OBJECTS = 10
 
 # Block Kit limits (https://api.slack.com/reference/block-kit/blocks): header text, section text, one field.
 HEADER_LIMIT = 150
@@ -238,113 +243,6 @@ def _wait_before_retry(failure: SlackError, attempt: int) -> float:
 # --- the alert -------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FailedObject:
-    name: str | None
-    type: str | None
-    path: str | None
-    message: str | None
-
-
-@dataclass(frozen=True)
-class Alert:
-    """The facts an alert shows, read from an outcome event. Tolerates fields added in later versions."""
-
-    job_id: str | None
-    job_name: str | None
-    state: str
-    iics_state: str | None
-    message: str | None
-    reason: str | None
-    error_type: str | None
-    start_time: str | None
-    end_time: str | None
-    duration_seconds: float | None
-    total: int
-    successful: int
-    failed: int
-    failed_objects: tuple[FailedObject, ...]
-    log_bucket: str | None
-    log_key: str | None
-    log_error: str | None
-    execution_arn: str | None
-    polls: int
-
-    @classmethod
-    def from_event(cls, event: Any) -> Alert:
-        if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
-            raise InvalidInput("an alert must be an EventBridge event with a detail object")
-        if event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
-            raise InvalidInput(f"an alert must be a {DETAIL_TYPE!r} event from {SOURCE}")
-        detail = event["detail"]
-        if detail.get("state") not in OUTCOMES:
-            raise InvalidInput(f"the outcome state must be one of {', '.join(OUTCOMES)}")
-        objects = _mapping(detail.get("objects"))
-        log = _mapping(detail.get("log"))
-        listed = detail.get("failedObjects") if isinstance(detail.get("failedObjects"), list) else []
-        return cls(
-            job_id=_text(detail.get("jobId")),
-            job_name=_text(detail.get("jobName")),
-            state=detail["state"],
-            iics_state=_text(detail.get("iicsState")),
-            message=_text(detail.get("message")),
-            reason=_text(detail.get("reason")),
-            error_type=_text(detail.get("errorType")),
-            start_time=_text(detail.get("startTime")),
-            end_time=_text(detail.get("endTime")),
-            duration_seconds=_seconds(detail.get("durationSeconds")),
-            total=_count(objects.get("total")),
-            successful=_count(objects.get("successful")),
-            failed=_count(objects.get("failed")),
-            failed_objects=tuple(
-                FailedObject(*(_text(o.get(k)) for k in ("name", "type", "path", "message")))
-                for o in listed
-                if isinstance(o, Mapping)
-            ),
-            log_bucket=_text(log.get("bucket")),
-            log_key=_text(log.get("key")),
-            log_error=_text(detail.get("logError")),
-            execution_arn=_text(detail.get("executionArn")),
-            polls=_count(detail.get("polls")),
-        )
-
-    @property
-    def marker(self) -> str:
-        if self.state in ("FAILED", "ERROR"):
-            return ":red_circle:"
-        if self.state == "TIMED_OUT" or self.failed:
-            return ":warning:"
-        return ":large_green_circle:"
-
-    @property
-    def label(self) -> str:
-        if self.state == "SUCCESSFUL" and self.failed:
-            return f"SUCCESSFUL with {self.failed} failed object{'s' if self.failed != 1 else ''}"
-        return self.state
-
-    @property
-    def unlisted_failures(self) -> int:
-        """Failed objects the alert does not name (the event lists up to 25, the alert up to 10)."""
-        return max(self.failed, len(self.failed_objects)) - min(len(self.failed_objects), LISTED_FAILED_OBJECTS)
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-
-def _seconds(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-    return float(value) if ok else None
-
-
 # --- rendering -------------------------------------------------------------------------------------------------------
 
 
@@ -371,21 +269,11 @@ def _title(alert: Alert) -> str:
     return clip(f"{alert.marker} {alert.label}: {job}", HEADER_LIMIT)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h {minutes}m {secs}s"
-    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
-
-
 def _facts(alert: Alert) -> list[tuple[str, str]]:
     state = alert.state + (f" (IICS: {_value(alert.iics_state, 100)})" if alert.iics_state else "")
     return [
         ("State", state),
-        ("Duration", _duration(alert.duration_seconds)),
+        ("Duration", duration_text(alert.duration_seconds)),
         ("Objects", f"{alert.total} total, {alert.successful} successful, {alert.failed} failed"),
         ("Polls", str(alert.polls)),
     ]
@@ -422,10 +310,7 @@ def _link(url: str, label: str) -> str:
 
 def _log_line(alert: Alert, region: str) -> str:
     if alert.log_bucket and alert.log_key:
-        url = (
-            f"https://{region}.console.aws.amazon.com/s3/object/{quote(alert.log_bucket, safe='')}"
-            f"?region={region}&prefix={quote(alert.log_key, safe='/')}"
-        )
+        url = log_console_url(alert, region)
         return f"*Log:* {_link(url, _value(f's3://{alert.log_bucket}/{alert.log_key}', 300))}"
     return f"*Log:* {_value(alert.log_error, 500, 'not archived')}"
 
@@ -433,10 +318,7 @@ def _log_line(alert: Alert, region: str) -> str:
 def _execution_line(alert: Alert, region: str) -> str:
     if not alert.execution_arn:
         return "*Execution:* unknown"
-    url = (
-        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
-        f"#/v2/executions/details/{quote(alert.execution_arn, safe=':')}"
-    )
+    url = execution_console_url(alert, region)
     return f"*Execution:* {_link(url, _value(alert.execution_arn.rsplit(':', 1)[-1], 80))}"
 
 

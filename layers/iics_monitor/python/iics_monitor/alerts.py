@@ -1,0 +1,192 @@
+"""Alerts for outcomes that need a person: the facts they show, and the alert-topic message.
+
+``Alert`` reads an outcome event (events/outcome.schema.json) defensively, tolerating fields added in
+later versions. ``subject`` and ``text_body`` word it for people (e-mail, SMS); Slack's message and
+the Amazon Q Developer custom notification are built in ``iics_monitor.slack``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from iics_monitor.errors import InvalidInput
+from iics_monitor.outcome import DETAIL_TYPE, OUTCOMES, SOURCE
+
+LISTED_FAILED_OBJECTS = 10
+SUBJECT_LIMIT = 100  # SNS: ASCII, no line breaks, under 100 characters
+
+
+@dataclass(frozen=True)
+class FailedObject:
+    name: str | None
+    type: str | None
+    path: str | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """The facts an alert shows, read from an outcome event. Tolerates fields added in later versions."""
+
+    job_id: str | None
+    job_name: str | None
+    state: str
+    iics_state: str | None
+    message: str | None
+    reason: str | None
+    error_type: str | None
+    start_time: str | None
+    end_time: str | None
+    duration_seconds: float | None
+    total: int
+    successful: int
+    failed: int
+    failed_objects: tuple[FailedObject, ...]
+    log_bucket: str | None
+    log_key: str | None
+    log_error: str | None
+    execution_arn: str | None
+    polls: int
+
+    @classmethod
+    def from_event(cls, event: Any) -> Alert:
+        if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
+            raise InvalidInput("an alert must be an EventBridge event with a detail object")
+        if event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
+            raise InvalidInput(f"an alert must be a {DETAIL_TYPE!r} event from {SOURCE}")
+        detail = event["detail"]
+        if detail.get("state") not in OUTCOMES:
+            raise InvalidInput(f"the outcome state must be one of {', '.join(OUTCOMES)}")
+        objects = _mapping(detail.get("objects"))
+        log = _mapping(detail.get("log"))
+        listed = detail.get("failedObjects") if isinstance(detail.get("failedObjects"), list) else []
+        return cls(
+            job_id=_text(detail.get("jobId")),
+            job_name=_text(detail.get("jobName")),
+            state=detail["state"],
+            iics_state=_text(detail.get("iicsState")),
+            message=_text(detail.get("message")),
+            reason=_text(detail.get("reason")),
+            error_type=_text(detail.get("errorType")),
+            start_time=_text(detail.get("startTime")),
+            end_time=_text(detail.get("endTime")),
+            duration_seconds=_seconds(detail.get("durationSeconds")),
+            total=_count(objects.get("total")),
+            successful=_count(objects.get("successful")),
+            failed=_count(objects.get("failed")),
+            failed_objects=tuple(
+                FailedObject(*(_text(o.get(k)) for k in ("name", "type", "path", "message")))
+                for o in listed
+                if isinstance(o, Mapping)
+            ),
+            log_bucket=_text(log.get("bucket")),
+            log_key=_text(log.get("key")),
+            log_error=_text(detail.get("logError")),
+            execution_arn=_text(detail.get("executionArn")),
+            polls=_count(detail.get("polls")),
+        )
+
+    @property
+    def marker(self) -> str:
+        if self.state in ("FAILED", "ERROR"):
+            return ":red_circle:"
+        if self.state == "TIMED_OUT" or self.failed:
+            return ":warning:"
+        return ":large_green_circle:"
+
+    @property
+    def label(self) -> str:
+        if self.state == "SUCCESSFUL" and self.failed:
+            return f"SUCCESSFUL with {self.failed} failed object{'s' if self.failed != 1 else ''}"
+        return self.state
+
+    @property
+    def unlisted_failures(self) -> int:
+        """Failed objects the alert does not name (the event lists up to 25, the alert up to 10)."""
+        return max(self.failed, len(self.failed_objects)) - min(len(self.failed_objects), LISTED_FAILED_OBJECTS)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _seconds(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    return float(value) if ok else None
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def log_console_url(alert: Alert, region: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/s3/object/{quote(alert.log_bucket or '', safe='')}"
+        f"?region={region}&prefix={quote(alert.log_key or '', safe='/')}"
+    )
+
+
+def execution_console_url(alert: Alert, region: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{quote(alert.execution_arn or '', safe=':')}"
+    )
+
+
+def subject(alert: Alert) -> str:
+    """ "IICS export FAILED: promote-to-prod (k7A7...)", as SNS allows: ASCII, one line, < 100 chars."""
+    job = " ".join(filter(None, [alert.job_name, f"({alert.job_id})" if alert.job_id else None])) or "unknown job"
+    text = f"IICS export {alert.label}: {job}"
+    text = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return text if len(text) < SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 4] + "..."
+
+
+def text_body(alert: Alert, region: str) -> str:
+    """The plain-text alert: what happened, why, what failed, where the log is."""
+    job = " ".join(filter(None, [alert.job_name, f"({alert.job_id})" if alert.job_id else None])) or "An IICS job"
+    lines = [f"IICS export job {job} ended {alert.label}.", ""]
+    facts = [
+        ("State", alert.state + (f" (IICS: {alert.iics_state})" if alert.iics_state else "")),
+        ("Duration", duration_text(alert.duration_seconds)),
+        ("Objects", f"{alert.total} total, {alert.successful} successful, {alert.failed} failed"),
+        ("Reason", alert.reason),
+        ("Error type", alert.error_type),
+        ("Message", alert.message),
+        ("Polls", str(alert.polls)),
+    ]
+    lines += [f"{name + ':':<12}{value}" for name, value in facts if value]
+    if alert.failed_objects:
+        lines += ["", "Failed objects:"]
+        for item in alert.failed_objects[:LISTED_FAILED_OBJECTS]:
+            where = ", ".join(filter(None, [item.type, item.path]))
+            lines.append(f"- {item.name or '(unnamed)'}" + (f" ({where})" if where else "") + f": {item.message or ''}")
+        if alert.unlisted_failures:
+            lines.append(f"...and {alert.unlisted_failures} more")
+    lines.append("")
+    if alert.log_bucket and alert.log_key:
+        lines += [
+            f"Log:        s3://{alert.log_bucket}/{alert.log_key}",
+            f"            {log_console_url(alert, region)}",
+        ]
+    else:
+        lines.append(f"Log:        not archived ({alert.log_error or 'no reason given'})")
+    if alert.execution_arn:
+        lines.append(f"Execution:  {execution_console_url(alert, region)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,181 @@
+"""Alert routing: an EventBridge rule on the outcome event sends the outcomes that need a person to
+the alert topic, worded for people (or in the Amazon Q custom-notification format)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from iics_monitor_local.slack_fake import FakeSlack, Reply
+from iics_monitor_local.stack import LocalStack, TopicInbox
+from tests.conftest import load_event
+from tests.e2e.test_state_machine import FAILED_OBJECTS, _pipeline
+
+ALERTING = [
+    "outcome-failed.json",
+    "outcome-timed-out.json",
+    "outcome-error.json",
+    "outcome-successful-with-failed-objects.json",
+]
+QUIET = ["outcome-successful.json"]
+
+
+def AlertInbox(stack: LocalStack) -> TopicInbox:  # noqa: N802 - reads as the thing it makes
+    return TopicInbox(stack, stack.outputs["AlertTopicArn"])
+
+
+def publish(stack: LocalStack, sample: str) -> dict:
+    event = load_event(sample)
+    stack.client("events").put_events(
+        Entries=[
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]),
+                "EventBusName": stack.bus_name,
+            }
+        ]
+    )
+    return event["detail"]
+
+
+@pytest.fixture
+def stack():
+    with LocalStack() as deployed:
+        yield deployed
+
+
+@pytest.mark.parametrize("sample", ALERTING)
+def test_outcomes_that_need_a_person_alert_once_in_words(stack, sample):
+    inbox = AlertInbox(stack)
+
+    detail = publish(stack, sample)
+
+    (notification,) = inbox.messages()
+    job = " ".join(filter(None, [detail["jobName"], f"({detail['jobId']})"]))
+    assert notification["Subject"].startswith(f"IICS export {detail['state']}") and job in notification["Subject"]
+    body = notification["Message"]
+    assert body.startswith(f"IICS export job {job} ended {detail['state']}")
+    assert f"Objects:    {detail['objects']['total']} total" in body
+    for failed in detail["failedObjects"]:
+        assert f"- {failed['name']}" in body and failed["message"] in body
+    if detail["log"]:
+        assert f"Log:        s3://{detail['log']['bucket']}/{detail['log']['key']}" in body
+    else:
+        assert f"not archived ({detail['logError']})" in body
+    if detail["reason"]:
+        assert f"Reason:     {detail['reason']}" in body
+    assert "console.aws.amazon.com/states/home" in body
+
+
+@pytest.mark.parametrize("sample", QUIET)
+def test_a_clean_success_does_not_alert(stack, sample):
+    inbox = AlertInbox(stack)
+
+    publish(stack, sample)
+
+    assert inbox.messages(expected=0) == []
+    assert inbox.messages(expected=1, timeout=1.0) == []
+
+
+def test_alerts_in_the_amazon_q_custom_notification_format():
+    with LocalStack({"AlertFormat": "amazon-q"}) as stack:
+        inbox = AlertInbox(stack)
+
+        detail = publish(stack, "outcome-failed.json")
+
+        (message,) = inbox.messages()
+        notification = json.loads(message["Message"])
+        assert notification["version"] == "1.0" and notification["source"] == "custom"
+        assert notification["content"]["textType"] == "client-markdown"
+        assert detail["jobName"] in notification["content"]["title"] and "FAILED" in notification["content"]["title"]
+        assert detail["log"]["key"] in notification["content"]["description"]
+
+
+def test_alert_email_is_an_optional_parameter():
+    with LocalStack() as without:
+        topic = without.outputs["AlertTopicArn"]
+        assert without.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+    with LocalStack({"AlertEmail": "data-team@example.com"}) as with_email:
+        topic = with_email.outputs["AlertTopicArn"]
+        (subscription,) = with_email.client("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "data-team@example.com")
+
+
+def test_a_failed_job_alerts_end_to_end(emulator):
+    pipeline = _pipeline(emulator)
+    try:
+        inbox = AlertInbox(pipeline.stack)
+        job_id = emulator.add_job(name="nightly-export", states=["IN_PROGRESS", "FAILED"], objects=FAILED_OBJECTS)
+
+        run = pipeline.submit({"jobId": job_id})
+
+        assert run.outcome["state"] == "FAILED"
+        (message,) = inbox.messages()
+        assert message["Subject"] == f"IICS export FAILED: nightly-export ({job_id})"
+        assert f"IICS export job nightly-export ({job_id}) ended FAILED." in message["Message"]
+        assert "Objects:    3 total, 1 successful, 2 failed" in message["Message"]
+    finally:
+        pipeline.stack.__exit__(None, None, None)
+
+
+class SlackPipeline:
+    """The pipeline with the Slack notifier deployed, posting to a fake Slack on 127.0.0.1."""
+
+    def __init__(self, emulator, slack: FakeSlack) -> None:
+        self.pipeline = _pipeline(emulator, SlackWebhookSecretName="iics-export-monitor/slack")
+        self.stack = self.pipeline.stack
+        self.stack.client("secretsmanager").create_secret(
+            Name="iics-export-monitor/slack", SecretString=json.dumps({"webhookUrl": slack.url})
+        )
+
+    def dead_letters(self) -> int:
+        attributes = self.stack.client("sqs").get_queue_attributes(
+            QueueUrl=self.stack.resources["AlertDeadLetterQueue"], AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+
+def wait_until(condition, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.fixture
+def slack():
+    with FakeSlack() as fake:
+        yield fake
+
+
+def test_a_failed_job_reaches_slack_once(emulator, slack):
+    setup = SlackPipeline(emulator, slack)
+    try:
+        job_id = emulator.add_job(name="nightly-export", states=["IN_PROGRESS", "FAILED"], objects=FAILED_OBJECTS)
+
+        setup.pipeline.submit({"jobId": job_id})
+
+        assert wait_until(lambda: len(slack.delivered) >= 1)
+        time.sleep(0.5)  # nothing more arrives
+        (payload,) = slack.delivered
+        assert "nightly-export" in payload["blocks"][0]["text"]["text"] and job_id in payload["text"]
+        assert setup.dead_letters() == 0
+    finally:
+        setup.stack.__exit__(None, None, None)
+
+
+def test_a_webhook_that_keeps_failing_parks_the_alert_in_the_dead_letter_queue(emulator, slack):
+    setup = SlackPipeline(emulator, slack)
+    slack.fail_always(Reply(500))
+    try:
+        detail = publish(setup.stack, "outcome-failed.json")
+
+        assert wait_until(lambda: setup.dead_letters() == 1, timeout=40)
+    finally:
+        setup.stack.__exit__(None, None, None)
+    # 5 receives (maxReceiveCount), each trying Slack 3 times
+    assert len(slack.requests) == 15
+    assert detail["jobId"]
