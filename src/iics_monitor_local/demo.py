@@ -6,26 +6,30 @@ announces three export jobs through the upstream EventBridge event:
 - promote-to-prod fails, with failed objects;
 - ci-export meets a 401 (session expired) and a 429 (throttled) on the way, and still succeeds.
 
-It prints one line per poll per job as the functions return, then a summary per job. The exit
-code is 0 only if every job ended as scripted.
+It prints one line per poll per job as the functions return, then a summary per job, with the
+alert e-mail (SNS) and Slack message (to a fake Slack on 127.0.0.1) for the job that needs a
+person. The exit code is 0 only if every job ended as scripted, alerts included.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 
 from iics_monitor_local.emulator import Fault, IicsEmulator
 from iics_monitor_local.progress import Progress
-from iics_monitor_local.stack import LocalStack, OutcomeCapture, quiet_moto
+from iics_monitor_local.slack_fake import FakeSlack
+from iics_monitor_local.stack import LocalStack, OutcomeCapture, TopicInbox, quiet_moto
 
 USERNAME = "demo@example.com"
 PASSWORD = "demo-password-never-printed"  # noqa: S105 - the emulator's made-up user
+SLACK_SECRET = "iics-export-monitor/slack"  # noqa: S105 - a secret name, not a secret
 # Short waits so the demo fits in a minute; production defaults are 15 s growing to 300 s.
-PARAMETERS = {"InitialWaitSeconds": 1, "MaxWaitSeconds": 2}
+PARAMETERS = {"InitialWaitSeconds": 1, "MaxWaitSeconds": 2, "SlackWebhookSecretName": SLACK_SECRET}
 LOG_LINES_SHOWN = 4
 
 
@@ -38,6 +42,10 @@ class DemoJob:
     objects: list[dict] = field(default_factory=list)
     faults: list[dict] = field(default_factory=list)
     expected_errors: tuple[int, ...] = ()  # HTTP statuses the monitor must meet and survive
+
+    @property
+    def needs_a_person(self) -> bool:
+        return self.expected != "SUCCESSFUL" or any(o.get("status", {}).get("state") == "FAILED" for o in self.objects)
 
 
 JOBS = [
@@ -96,6 +104,8 @@ class JobReport:
     log_head: list[str] = field(default_factory=list)
     detection_delay: float | None = None
     errors_met: list[int] = field(default_factory=list)
+    email: dict | None = None  # the alert topic's notification
+    slack: dict | None = None  # the Slack message
 
     @property
     def as_scripted(self) -> bool:
@@ -103,14 +113,21 @@ class JobReport:
             self.detail is not None
             and self.detail["state"] == self.job.expected
             and all(code in self.errors_met for code in self.job.expected_errors)
+            and (self.email is not None and self.slack is not None) == self.job.needs_a_person
         )
 
 
 def run(out: TextIO = sys.stdout) -> int:
     """Run the demo; return the exit code (0: every job ended as scripted)."""
-    with IicsEmulator(username=USERNAME, password=PASSWORD) as emulator, LocalStack(PARAMETERS) as stack:
+    with (
+        IicsEmulator(username=USERNAME, password=PASSWORD) as emulator,
+        FakeSlack() as slack,
+        LocalStack(PARAMETERS) as stack,
+    ):
         stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
+        stack.client("secretsmanager").create_secret(Name=SLACK_SECRET, SecretString=slack.url)
         capture = stack.capture_events()
+        inbox = TopicInbox(stack, stack.outputs["AlertTopicArn"])
         reports = [_add_job(emulator, job) for job in JOBS]
         progress = Progress(out, labels={r.job_id: r.job.name for r in reports})
         stack.on_invocation(progress)
@@ -121,6 +138,7 @@ def run(out: TextIO = sys.stdout) -> int:
         for execution in stack.executions():
             stack.wait(execution["executionArn"], timeout=45)
         _collect(stack, capture, emulator, progress, reports)
+        _collect_alerts(inbox, slack, reports)
     for report in reports:
         _summarise(out, report)
     passed = all(r.as_scripted for r in reports)
@@ -161,6 +179,18 @@ def _collect(
             report.detection_delay = progress.detected_at[report.job_id] - end
 
 
+def _collect_alerts(inbox: TopicInbox, slack: FakeSlack, reports: list[JobReport]) -> None:
+    """Alerts travel asynchronously (rule -> notifier -> SNS; rule -> queue -> Slack): wait for them."""
+    expected = sum(r.job.needs_a_person for r in reports)
+    notifications = inbox.messages(expected=expected, timeout=15)
+    deadline = time.monotonic() + 15
+    while len(slack.delivered) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for report in reports:
+        report.email = next((n for n in notifications if report.job_id in n.get("Subject", "")), None)
+        report.slack = next((p for p in slack.delivered if report.job_id in p.get("text", "")), None)
+
+
 def _summarise(out: TextIO, report: JobReport) -> None:
     detail = report.detail
     mark = "ok " if report.as_scripted else "!! "
@@ -181,7 +211,15 @@ def _summarise(out: TextIO, report: JobReport) -> None:
     else:
         _say(out, f"    log: not archived ({detail.get('logError')})")
     _say(out, "    event: " + json.dumps(_event_digest(detail)))
-    _say(out, "    alert: none yet (SNS and Slack alerts arrive with the alerting issue)")
+    if report.email is None and report.slack is None:
+        _say(out, "    alert: none (nothing here needs a person)")
+        return
+    if report.email:
+        _say(out, f"    alert e-mail: {report.email['Subject']}")
+        for line in report.email["Message"].splitlines()[2:5]:
+            _say(out, f"      | {line}")
+    if report.slack:
+        _say(out, f"    alert Slack: {report.slack['text']}")
 
 
 def _event_digest(detail: dict) -> dict:

@@ -23,11 +23,14 @@ def test_demo_scenario_ends_as_scripted_and_shows_every_poll():
     assert "IICS errors met and survived: 401, 429" in text
     assert "tf_month_end: Referenced object mt_close_books not found" in text
     assert "| > OIE_002 INFO" in text  # the first lines of an archived log
+    assert re.search(r"alert e-mail: IICS export FAILED: promote-to-prod \(\w+\)", text)
+    assert re.search(r"alert Slack: :red_circle: FAILED: promote-to-prod \(\w+\)", text)
+    assert text.count("alert: none (nothing here needs a person)") == 2
     assert demo.PASSWORD not in text
 
 
 def test_demo_fails_when_a_job_does_not_end_as_scripted(monkeypatch):
-    wrong = [demo.DemoJob(name="surprise", expected="FAILED", seconds=0.5, final_state="SUCCESSFUL")]
+    wrong = [demo.DemoJob(name="surprise", expected="SUCCESSFUL", seconds=0.5, final_state="FAILED")]
     monkeypatch.setattr(demo, "JOBS", wrong)
     out = io.StringIO()
 
