@@ -35,12 +35,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from iics_monitor_local import reference
+from iics_monitor_local.loopback import LoopbackServer
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,6 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 _ID_LENGTH = 22
 _MAX_CREDENTIAL_LENGTH = 255
 # How often the serving thread checks for stop(); the standard 0.5 s would slow every test down.
-_STOP_POLL_SECONDS = 0.02
 
 FAULT_ROUTES = frozenset({"login", "logout", "export", "status", "log", "package", "any"})
 FAULT_KINDS = frozenset({"http", "reset", "slow", "malformed_json", "invalidate_session"})
@@ -605,8 +605,14 @@ class _Route:
 # --- The emulator -------------------------------------------------------------------------------
 
 
-class IicsEmulator:
+class IicsEmulator(LoopbackServer):
     """IICS on 127.0.0.1: create it, add jobs and faults, start() it, point a client at `url`."""
+
+    label = "the IICS emulator"
+
+    @property
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _RequestHandler
 
     def __init__(
         self,
@@ -615,6 +621,7 @@ class IicsEmulator:
         session_idle_seconds: float = 1800,
         port: int = 0,
     ) -> None:
+        super().__init__(port)
         self.username = username
         self.password = password
         self.session_idle_seconds = session_idle_seconds
@@ -624,7 +631,6 @@ class IicsEmulator:
         self.org_name = "iics-emulator-org"
         self._user_id = _new_id()
         self._parent_org_id = _new_id()
-        self._port = port
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
         self._faults: list[_ArmedFault] = []
@@ -632,46 +638,11 @@ class IicsEmulator:
         self._requests: list[RecordedRequest] = []
         self._logins = 0
         self._bucket: _TokenBucket | None = None
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # Lifecycle
-
-    def start(self) -> IicsEmulator:
-        if self._server is not None:
-            raise RuntimeError("The emulator is already running")
-        self._server = _Server(self, self._port)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": _STOP_POLL_SECONDS},
-            name="iics-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.close_open_connections()
-        self._server.server_close()
-        assert self._thread is not None
-        self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> IicsEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
         """The login URL clients configure."""
-        if self._server is None:
-            raise RuntimeError("The emulator is not running; call start() first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     @property
     def base_api_url(self) -> str:
@@ -1016,7 +987,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; with Nagle's algorithm the second one waits for
     # the client's delayed ACK, adding ~40 ms to every reply.
     disable_nagle_algorithm = True
-    server: _Server
+    server: Any  # the loopback server; its owner is the emulator
 
     def do_GET(self) -> None:
         self._serve()
@@ -1027,7 +998,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         request = _Request(self.command, self.path, dict(self.headers.items()), body)
-        outcome = self.server.emulator._handle(request)
+        outcome = self.server.owner._handle(request)
         if isinstance(outcome, _Response):
             self._send(outcome)
         else:
@@ -1051,36 +1022,6 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.info("%s %s", self.address_string(), format % args)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, emulator: IicsEmulator, port: int) -> None:
-        super().__init__(("127.0.0.1", port), _RequestHandler)
-        self.emulator = emulator
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_open_connections(self) -> None:
-        """End kept-alive connections, so a stopped emulator stops answering on them too."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # the client closed it already
 
 
 # --- Command line -------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
+from iics_monitor_local.loopback import LoopbackServer
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOKEN = "T000/B000/XXXX"  # noqa: S105 - the path of a made-up webhook
@@ -39,8 +41,6 @@ ERROR_WORDS = {
 _MAX_BLOCKS = 50
 _TEXT_LIMITS = {"header": 150, "section": 3000}
 _MAX_FIELDS = 10
-# How often the serving thread checks for stop(); the standard 0.5 s would slow every test down.
-_STOP_POLL_SECONDS = 0.02
 
 
 class Reply(NamedTuple):
@@ -71,57 +71,27 @@ class Post(NamedTuple):
     status: int
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """Slack's incoming-webhook endpoint on 127.0.0.1: start() it (or use ``with``) and post to ``url``."""
 
+    label = "the fake Slack"
+
+    @property
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
+
     def __init__(self, token: str = DEFAULT_TOKEN, port: int = 0) -> None:
+        super().__init__(port)
         self.path = f"/services/{token}"
-        self._port = port
         self._lock = threading.Lock()
         self._script: deque[Reply] = deque()
         self._always: Reply | None = None
         self._posts: list[Post] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # Lifecycle
-
-    def start(self) -> FakeSlack:
-        if self._server is not None:
-            raise RuntimeError("The fake Slack is already running")
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
-        self._server.daemon_threads = True
-        self._server.fake = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": _STOP_POLL_SECONDS},
-            name="fake-slack",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        assert self._thread is not None
-        self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
         """The webhook URL, ``http://127.0.0.1:<port>/services/T000/B000/XXXX`` by default."""
-        if self._server is None:
-            raise RuntimeError("The fake Slack is not running; call start() first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{self.path}"
+        return self.origin + self.path
 
     # Scripting
 
@@ -202,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
+        fake: FakeSlack = self.server.owner  # type: ignore[attr-defined]
         reply = fake._answer(self.path, body)
         fake._record(Post(self.path, dict(self.headers), body, _json(body), reply.status))
         text = (reply.body if reply.body is not None else ERROR_WORDS.get(reply.status, "")).encode()

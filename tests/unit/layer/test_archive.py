@@ -8,9 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from iics_monitor.archive import CHUNK_BYTES, LOG_CONTENT_TYPE, MIB, ArchivedLog, LogArchiver, with_retries
 from iics_monitor.errors import (
@@ -24,32 +22,12 @@ from iics_monitor.errors import (
     Throttled,
 )
 from iics_monitor_local import reference
+from tests.unit.layer.conftest import BUCKET, PREFIX
 
-BUCKET = "iics-export-logs-123456789012"
-PREFIX = "iics/exports/"
 JOB_ID = "7evG9CokA1whk8ehF3opKM"
 WHEN = datetime(2026, 11, 28, 9, 30, 15, tzinfo=UTC)
 FOLDER = f"{PREFIX}2026/11/28/{JOB_ID}/"
 LOG_BYTES = reference.LOG_TEXT.encode()
-
-
-@pytest.fixture(scope="module")
-def s3_client():
-    """Made once (a boto3 client costs ~0.1 s), before the sandbox env exists, hence its own fake keys.
-    It reaches only moto, inside each test's mock."""
-    return boto3.client("s3", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-@pytest.fixture
-def s3(s3_client):
-    with mock_aws():
-        s3_client.create_bucket(Bucket=BUCKET)
-        yield s3_client
-
-
-@pytest.fixture
-def archiver(s3):
-    return LogArchiver(BUCKET, PREFIX, s3_client=s3)
 
 
 def log_lines(size: int) -> Iterator[bytes]:

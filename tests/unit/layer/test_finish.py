@@ -10,9 +10,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from iics_monitor import archive, finish
 from iics_monitor.archive import FETCH_ATTEMPTS, LOG_CONTENT_TYPE, LogArchiver
@@ -23,31 +21,11 @@ from iics_monitor.finish import finish_job
 from iics_monitor_local import reference
 from iics_monitor_local.emulator import REFERENCE_JOB_ID, Fault
 from tests.conftest import PASSWORD, USERNAME, assert_valid_outcome
+from tests.unit.layer.conftest import BUCKET, PREFIX
 
-BUCKET = "iics-export-logs-123456789012"
-PREFIX = "iics/exports/"
 NOW = datetime(2026, 11, 28, 9, 45, tzinfo=UTC)
 ARN = "arn:aws:states:us-east-1:123456789012:execution:IicsExportMonitor:run-1"
 LOG_BYTES = reference.LOG_TEXT.encode()
-
-
-@pytest.fixture(scope="module")
-def s3_client():
-    """Made once (a boto3 client costs ~0.1 s), before the sandbox env exists, hence its own fake keys.
-    It reaches only moto, inside each test's mock."""
-    return boto3.client("s3", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-@pytest.fixture
-def s3(s3_client):
-    with mock_aws():
-        s3_client.create_bucket(Bucket=BUCKET)
-        yield s3_client
-
-
-@pytest.fixture
-def archiver(s3):
-    return LogArchiver(BUCKET, PREFIX, s3_client=s3)
 
 
 @pytest.fixture
