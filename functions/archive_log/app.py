@@ -16,7 +16,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.archive_config()
     return finish_job(
         event,
-        source=runtime.iics_client(config.secret_name),
+        source=runtime.iics_client(config.secret_name, config.read_timeout_seconds),
         archiver=runtime.log_archiver(config.bucket, config.prefix),
         now=datetime.now(UTC),
     )

@@ -16,7 +16,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.check_config()
     return check_job(
         event,
-        source=runtime.iics_client(config.secret_name),
+        source=runtime.iics_client(config.secret_name, config.read_timeout_seconds),
         config=config,
         now=datetime.now(UTC),
     )

@@ -694,6 +694,15 @@ class IicsEmulator(LoopbackServer):
                 raise ValueError(f"A job with id {job.id} already exists")
             self._jobs[job.id] = job
 
+    def log_of(self, job_id: str) -> bytes:
+        """The log the job serves now: its own, or one generated in the observed format."""
+        with self._lock:
+            job = self._jobs[job_id]
+            return self._log_bytes(job, job.state)
+
+    def _log_bytes(self, job: _Job, state: str) -> bytes:
+        return job.log if job.log is not None else _generated_log(job, state, self.org_name, self.username)
+
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(_ArmedFault(fault))
@@ -871,8 +880,7 @@ class IicsEmulator(LoopbackServer):
         return _json_response(HTTPStatus.OK, job.status_body(job.observe(poll=True), expand=expand))
 
     def _export_log(self, request: _Request, job: _Job) -> _Response:
-        state = job.observe(poll=False)
-        log = job.log if job.log is not None else _generated_log(job, state, self.org_name, self.username)
+        log = self._log_bytes(job, job.observe(poll=False))
         return _Response(HTTPStatus.OK, log, "text/plain; charset=utf-8")
 
     def _export_package(self, request: _Request, job: _Job) -> _Response:

@@ -48,6 +48,8 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.cloudformation import parsing as cfn_parsing
@@ -92,6 +94,8 @@ class _Registry:
     # function name -> Lambda service errors (code, HTTP status) its next invocations meet
     service_faults: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     listeners: list[Callable[[LambdaInvocation], None]] = field(default_factory=list)
+    # (service, operation) -> what the next calls get instead of moto's answer: a response, or an error code
+    aws_faults: dict[tuple[str, str], list[dict | str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -205,6 +209,22 @@ def _invoke_in_process(self: LambdaFunction, event: str | None = None) -> tuple[
         for listener in _registry.listeners:
             listener(invocation)
     return json.dumps(result), errored, logs
+
+
+_original_make_api_call = BaseClient._make_api_call
+
+
+def _make_api_call_with_faults(client: BaseClient, operation: str, params: dict) -> dict:
+    """Fault hooks on every AWS client in the process: handlers', and moto's own state machine's."""
+    service = client.meta.service_model.service_name
+    pending = _registry.aws_faults.get((service, operation))
+    if pending:
+        fault = pending.pop(0)
+        if isinstance(fault, dict):
+            return fault
+        error = {"Error": {"Code": fault, "Message": "injected by the local stack"}, "ResponseMetadata": {}}
+        raise ClientError(error, operation)
+    return _original_make_api_call(client, operation, params)
 
 
 _original_clean_json = cfn_parsing.clean_json
@@ -374,6 +394,7 @@ class LocalStack:
         self._patches.enter_context(_patched(LambdaFunction, "_invoke_lambda", _invoke_in_process))
         self._patches.enter_context(_patched(Rule, "send_to_targets", _send_to_all_targets))
         self._patches.enter_context(_patched(cfn_parsing, "clean_json", _clean_json_without_novalue))
+        self._patches.enter_context(_patched(BaseClient, "_make_api_call", _make_api_call_with_faults))
         _cold_start()
         self._deploy()
         return self
@@ -540,6 +561,12 @@ class LocalStack:
         faults = _registry.service_faults.setdefault(self.resources[logical_id], [])
         faults.extend([(error_code, status)] * times)
 
+    def fail_aws(self, service: str, operation: str, *, times: int = 1, error: str = "InternalError", response=None):
+        """Make the next ``times`` calls of ``service.operation`` (botocore names, e.g. ``s3``,
+        ``PutObject``) raise ``error``, or answer ``response`` instead (e.g. a PutEvents answer with
+        FailedEntryCount > 0), whoever makes them."""
+        _registry.aws_faults.setdefault((service, operation), []).extend([response or error] * times)
+
     def on_invocation(self, listener: Callable[[LambdaInvocation], None]) -> None:
         """Call ``listener`` after every in-process Lambda invocation (from moto's worker threads)."""
         _registry.listeners.append(listener)
@@ -704,3 +731,4 @@ def _cold_start() -> None:
     _registry.invocations.clear()
     _registry.service_faults.clear()
     _registry.listeners.clear()
+    _registry.aws_faults.clear()

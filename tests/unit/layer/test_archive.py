@@ -10,7 +10,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from iics_monitor.archive import CHUNK_BYTES, LOG_CONTENT_TYPE, MIB, ArchivedLog, LogArchiver, with_retries
+from iics_monitor.archive import (
+    CHUNK_BYTES,
+    FETCH_ATTEMPTS,
+    LOG_CONTENT_TYPE,
+    MIB,
+    ArchivedLog,
+    LogArchiver,
+    with_retries,
+)
 from iics_monitor.errors import (
     AccessDenied,
     BadRequest,
@@ -19,6 +27,7 @@ from iics_monitor.errors import (
     JobNotFound,
     LoginFailed,
     SessionExpired,
+    StoreUnavailable,
     Throttled,
 )
 from iics_monitor_local import reference
@@ -201,11 +210,12 @@ def test_a_log_stream_that_breaks_off_raises_and_leaves_nothing_behind(s3, archi
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 
-def test_a_missing_bucket_raises_an_s3_error(s3):
-    from botocore.exceptions import ClientError
+def test_a_missing_bucket_is_a_transient_store_error_naming_the_code(s3):
+    from iics_monitor.errors import StoreUnavailable
 
-    with pytest.raises(ClientError):
+    with pytest.raises(StoreUnavailable, match="NoSuchBucket") as raised:
         LogArchiver("no-such-bucket-here", PREFIX, s3_client=s3).put_log(JOB_ID, "SUCCESSFUL", io.BytesIO(b"x"), WHEN)
+    assert raised.value.transient
 
 
 # --- put_status -------------------------------------------------------------------------------------------------------
@@ -263,16 +273,26 @@ def test_retry_after_sets_the_sleep_up_to_ten_seconds():
     assert sleeps == [4, 10.0]
 
 
-def test_transient_errors_that_persist_raise_the_last_after_three_attempts():
+def test_transient_errors_that_persist_raise_the_last_after_fetch_attempts():
     sleeps: list[float] = []
+    errors = [IicsUnavailable("down") for _ in range(FETCH_ATTEMPTS - 1)]
     last = IicsUnavailable("still down", status=500)
-    call = Flaky(IicsUnavailable("down"), IicsUnavailable("down"), last, IicsUnavailable("never reached"))
+    call = Flaky(*errors, last, IicsUnavailable("never reached"))
 
     with pytest.raises(IicsUnavailable) as caught:
         with_retries(call, sleep=sleeps.append)
 
     assert caught.value is last
-    assert (call.calls, sleeps) == (3, [1.0, 2.0])
+    assert call.calls == FETCH_ATTEMPTS
+    assert sleeps == [1.0, 2.0, 4.0, 8.0, 10.0][: FETCH_ATTEMPTS - 1]  # doubling, capped at 10 s
+
+
+def test_s3_failures_are_retried_like_iics_ones():
+    sleeps: list[float] = []
+    call = Flaky(StoreUnavailable("S3 did not store the log: SlowDown"))
+
+    assert with_retries(call, sleep=sleeps.append) == "done"
+    assert sleeps == [1.0]
 
 
 @pytest.mark.parametrize(

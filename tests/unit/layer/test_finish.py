@@ -213,7 +213,7 @@ def test_a_log_endpoint_failing_forever_gives_log_error_and_a_valid_outcome(
     assert detail["objects"] == {"total": 13, "successful": 13, "failed": 0}
     assert_valid_outcome(detail)
     assert [status for route, status in routes(emulator) if route == "log"] == [500] * FETCH_ATTEMPTS
-    assert retry_sleeps == [1.0, 2.0]
+    assert retry_sleeps == [1.0, 2.0, 4.0, 8.0, 10.0]  # six attempts in all
     assert keys(s3) == [folder(REFERENCE_JOB_ID) + "status.json"]
 
 
@@ -235,7 +235,7 @@ def test_a_bucket_that_refuses_the_log_gives_log_error_and_a_valid_outcome(emula
     detail = run(client, archiver, REFERENCE_JOB_ID, "SUCCESSFUL")
 
     assert detail["log"] is None
-    assert detail["logError"].startswith("log not stored in S3: ")
+    assert detail["logError"].startswith("log not stored: S3 did not store the log: ")
     assert detail["objects"]["total"] == 13
     assert_valid_outcome(detail)
 

@@ -7,18 +7,21 @@ afterwards by copying the object onto itself, which S3 does server-side.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO, TypeVar
 
 import boto3
+from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
 
-from iics_monitor.errors import IicsError
+from iics_monitor.errors import MonitorError, StoreUnavailable
 from iics_monitor.observability import logger
 from iics_monitor.validation import parse_job_id
 
@@ -26,7 +29,7 @@ MIB = 1024 * 1024
 LOG_CONTENT_TYPE = "text/plain; charset=utf-8"
 # Memory stays near (in-memory chunks + concurrency) x chunk size = 32 MiB, whatever the log size.
 CHUNK_BYTES = 8 * MIB
-FETCH_ATTEMPTS = 3
+FETCH_ATTEMPTS = 6  # a 20% failure rate leaves a 1-in-15,000 chance of losing a log
 MAX_RETRY_SLEEP_SECONDS = 10.0
 
 T = TypeVar("T")
@@ -71,15 +74,15 @@ class ArchivedLog:
 
 
 def with_retries(call: Callable[[], T], *, attempts: int = FETCH_ATTEMPTS, sleep=time.sleep) -> T:
-    """``call()``, tried again on a transient IICS error (honouring Retry-After, briefly)."""
+    """``call()``, tried again on a transient error of IICS or S3 (honouring Retry-After, briefly)."""
     for attempt in range(1, attempts + 1):
         try:
             return call()
-        except IicsError as error:
+        except MonitorError as error:
             if not error.transient or attempt == attempts:
                 raise
             delay = getattr(error, "retry_after", None) or float(2 ** (attempt - 1))
-            logger.warning("IICS call failed; trying again", extra={"error": type(error).__name__})
+            logger.warning("Archive step failed; trying again", extra={"error": type(error).__name__})
             sleep(min(delay, MAX_RETRY_SLEEP_SECONDS))
     raise AssertionError("unreachable")
 
@@ -97,6 +100,14 @@ class LogArchiver:
         return f"{self.prefix}{when:%Y/%m/%d}/{parse_job_id(job_id)}/"
 
     def put_log(self, job_id: str, state: str, stream: BinaryIO, when: datetime) -> ArchivedLog:
+        with _s3_errors_as_store_unavailable("the log"):
+            return self._put_log(job_id, state, stream, when)
+
+    def put_status(self, job_id: str, body: dict[str, Any], when: datetime) -> str:
+        with _s3_errors_as_store_unavailable("status.json"):
+            return self._put_status(job_id, body, when)
+
+    def _put_log(self, job_id: str, state: str, stream: BinaryIO, when: datetime) -> ArchivedLog:
         key = self.folder(job_id, when) + "export.log"
         reader = HashingReader(stream)
         metadata = {"job-id": job_id, "state": state}
@@ -121,7 +132,7 @@ class LogArchiver:
         )
         return ArchivedLog(bucket=self.bucket, key=key, size_bytes=reader.size, sha256=digest)
 
-    def put_status(self, job_id: str, body: dict[str, Any], when: datetime) -> str:
+    def _put_status(self, job_id: str, body: dict[str, Any], when: datetime) -> str:
         key = self.folder(job_id, when) + "status.json"
         self._s3.put_object(
             Bucket=self.bucket,
@@ -131,3 +142,13 @@ class LogArchiver:
             Metadata={"job-id": job_id},
         )
         return key
+
+
+@contextlib.contextmanager
+def _s3_errors_as_store_unavailable(what: str) -> Iterator[None]:
+    """S3 failures (after boto3's own retries) as one transient type; the text names the error code only."""
+    try:
+        yield
+    except (BotoCoreError, ClientError, Boto3Error) as error:
+        code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else type(error).__name__
+        raise StoreUnavailable(f"S3 did not store {what}: {code}") from None

@@ -30,7 +30,8 @@ from iics_monitor.errors import (
 )
 from iics_monitor.validation import parse_job_id
 
-DEFAULT_TIMEOUT = urllib3.Timeout(connect=5.0, read=30.0)
+CONNECT_TIMEOUT_SECONDS = 5.0
+DEFAULT_TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=30.0)
 SESSION_HEADER = "INFA-SESSION-ID"
 MAX_RETRY_AFTER_SECONDS = 3600
 _MAX_ERROR_BODY = 64 * 1024

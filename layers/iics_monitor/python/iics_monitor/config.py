@@ -14,6 +14,7 @@ from iics_monitor.validation import MonitorSettings
 
 # The state machine's guard: ~10 history events per poll keeps 2,000 polls far below 25,000.
 MAX_POLLS_CEILING = 2000
+DEFAULT_READ_TIMEOUT_SECONDS = 30.0
 _DEFAULT_VARIABLES = {
     "DEFAULT_INITIAL_WAIT_SECONDS": "initialWaitSeconds",
     "DEFAULT_MAX_WAIT_SECONDS": "maxWaitSeconds",
@@ -56,6 +57,16 @@ def _poll_defaults(env: Mapping[str, str]) -> MonitorSettings:
         ) from None
 
 
+def _read_timeout(env: Mapping[str, str]) -> float:
+    """IICS_READ_TIMEOUT_SECONDS: how long one IICS answer may take (default 30 s, 1 to 120)."""
+    if not env.get("IICS_READ_TIMEOUT_SECONDS", "").strip():
+        return DEFAULT_READ_TIMEOUT_SECONDS
+    seconds = _whole_number(env, "IICS_READ_TIMEOUT_SECONDS")
+    if not 1 <= seconds <= 120:
+        raise ConfigError("environment variable IICS_READ_TIMEOUT_SECONDS must be from 1 to 120")
+    return float(seconds)
+
+
 @dataclass(frozen=True)
 class CheckConfig:
     """What functions/check_status needs."""
@@ -63,6 +74,7 @@ class CheckConfig:
     secret_name: str
     defaults: MonitorSettings
     max_polls: int
+    read_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CheckConfig:
@@ -70,7 +82,12 @@ class CheckConfig:
         max_polls = _whole_number(env, "MAX_POLLS")
         if not 1 <= max_polls <= MAX_POLLS_CEILING:
             raise ConfigError(f"environment variable MAX_POLLS must be from 1 to {MAX_POLLS_CEILING}")
-        return cls(secret_name=require_env(env, "IICS_SECRET_NAME"), defaults=defaults, max_polls=max_polls)
+        return cls(
+            secret_name=require_env(env, "IICS_SECRET_NAME"),
+            defaults=defaults,
+            max_polls=max_polls,
+            read_timeout_seconds=_read_timeout(env),
+        )
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class ArchiveConfig:
     secret_name: str
     bucket: str
     prefix: str
+    read_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
@@ -106,4 +124,9 @@ class ArchiveConfig:
             raise ConfigError(
                 "environment variable ARCHIVE_PREFIX must be empty or end with '/', using letters, digits and !_.*'()-"
             )
-        return cls(secret_name=require_env(env, "IICS_SECRET_NAME"), bucket=bucket, prefix=prefix)
+        return cls(
+            secret_name=require_env(env, "IICS_SECRET_NAME"),
+            bucket=bucket,
+            prefix=prefix,
+            read_timeout_seconds=_read_timeout(env),
+        )

@@ -10,6 +10,9 @@ from __future__ import annotations
 class MonitorError(Exception):
     """Base of every error the monitor raises on purpose."""
 
+    #: Worth another try later in the same run (the poll loop backs off; the archive step retries).
+    transient = False
+
 
 class ConfigError(MonitorError):
     """A configuration value (environment variable or secret field) is missing or invalid."""
@@ -50,9 +53,6 @@ class IicsError(MonitorError):
             parts.append(f"requestId {self.request_id}")
         return " | ".join(parts)
 
-    #: Worth another try later in the same run (the poll loop backs off and retries).
-    transient = False
-
 
 class LoginFailed(IicsError):
     """Login was refused. Never retried: repeated failures lock the IICS account."""
@@ -86,6 +86,12 @@ class Throttled(IicsError):
 
 class IicsUnavailable(IicsError):
     """A 5xx answer, a network failure, a timeout or a body that is not what IICS sends."""
+
+    transient = True
+
+
+class StoreUnavailable(MonitorError):
+    """S3 did not take an archive object (after boto3's own retries)."""
 
     transient = True
 

@@ -12,19 +12,16 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
-from boto3.exceptions import Boto3Error
-from botocore.exceptions import BotoCoreError, ClientError
 
 from iics_monitor.archive import ArchivedLog, LogArchiver, with_retries
 from iics_monitor.client import LogStream
-from iics_monitor.errors import IicsError, InvalidInput
+from iics_monitor.errors import IicsError, InvalidInput, StoreUnavailable
 from iics_monitor.observability import logger, metrics
 from iics_monitor.outcome import build_outcome
 from iics_monitor.status import JobStatus
 from iics_monitor.validation import parse_job_id
 
 _FINAL_STATES = ("SUCCESSFUL", "FAILED", "TIMED_OUT")
-_S3_ERRORS = (BotoCoreError, ClientError, Boto3Error)
 
 
 class JobSource(Protocol):
@@ -48,11 +45,11 @@ def finish_job(event: Mapping[str, Any], *, source: JobSource, archiver: LogArch
     try:
         body = with_retries(lambda: source.get_status(job_id, expand_objects=True))
         status = JobStatus.parse(body)
-        archiver.put_status(job_id, body, now)
+        with_retries(lambda: archiver.put_status(job_id, body, now))
     except IicsError as error:
         reason = "; ".join(filter(None, [reason, f"final status unavailable: {error}"]))
-    except _S3_ERRORS as error:
-        logger.warning("status.json not stored", extra={"error": type(error).__name__})
+    except StoreUnavailable as error:
+        logger.warning("status.json not stored", extra={"error": str(error)})
 
     log, log_error = _archive_log(job_id, state, source, archiver, now)
     metrics.add_metric(name=f"Outcome{state.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
@@ -80,9 +77,9 @@ def _archive_log(
     except IicsError as error:
         metrics.add_metric(name="LogArchiveFailures", unit=MetricUnit.Count, value=1)
         return None, f"log not fetched from IICS: {error}"
-    except _S3_ERRORS as error:
+    except StoreUnavailable as error:
         metrics.add_metric(name="LogArchiveFailures", unit=MetricUnit.Count, value=1)
-        return None, f"log not stored in S3: {type(error).__name__}"
+        return None, f"log not stored: {error}"
     metrics.add_metric(name="LogBytes", unit=MetricUnit.Bytes, value=log.size_bytes)
     logger.info("Log archived", extra={"key": log.key, "sizeBytes": log.size_bytes})
     return log, None

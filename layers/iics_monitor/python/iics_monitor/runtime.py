@@ -9,10 +9,11 @@ import functools
 import os
 
 import boto3
+import urllib3
 
 from iics_monitor.alert_topic import TopicConfig
 from iics_monitor.archive import LogArchiver
-from iics_monitor.client import IicsClient
+from iics_monitor.client import CONNECT_TIMEOUT_SECONDS, IicsClient
 from iics_monitor.config import ArchiveConfig, CheckConfig, StartConfig
 from iics_monitor.credentials import secret_credentials
 
@@ -48,9 +49,10 @@ def stepfunctions():
 
 
 @functools.cache
-def iics_client(secret_name: str) -> IicsClient:
+def iics_client(secret_name: str, read_timeout_seconds: float) -> IicsClient:
     """One client, and so one IICS session, per container and secret."""
-    return IicsClient(secret_credentials(secret_name))
+    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout_seconds)
+    return IicsClient(secret_credentials(secret_name), timeout=timeout)
 
 
 @functools.cache
