@@ -4,8 +4,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The security scanners have a virtualenv of their own: checkov pins an old boto3, and the tests
+# must run against the boto3 the functions meet in Lambda.
+SECURITY_VENV := .venv-security
+SECURITY_BIN := $(SECURITY_VENV)/bin
+SECURITY_STAMP := $(SECURITY_VENV)/.installed
+# checkov also reads the CloudFormation SAM makes of the template (generated rules, permissions,
+# event source mappings and the state machine resource exist only there).
+TRANSLATED := build/template.translated.json
+# pip-audit checks every package installed in .venv (runtime and dev pins and what they pull in).
+# --strict: also fail on a package it could not look up. A vulnerability that cannot reach us is
+# ignored here with --ignore-vuln ID, next to a comment saying why (none today).
+PIP_AUDIT_FLAGS ?=
 
-.PHONY: venv test lint unit demo schema build deploy clean
+.PHONY: venv security-venv test lint unit demo schema build deploy clean
 
 venv: $(STAMP)
 
@@ -15,10 +27,53 @@ $(STAMP): pyproject.toml layers/iics_monitor/python/requirements.txt
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-lint: venv
+security-venv: $(SECURITY_STAMP)
+
+$(SECURITY_STAMP): requirements-security.txt
+	test -x $(SECURITY_BIN)/python || $(PYTHON) -m venv $(SECURITY_VENV)
+	$(SECURITY_BIN)/python -m pip install --quiet --upgrade pip
+	$(SECURITY_BIN)/python -m pip install --quiet -r requirements-security.txt
+	touch $(SECURITY_STAMP)
+
+define SAM_TRANSLATE
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+class NoManagedPolicies:  # offline: no AWS managed policy to look up
+    def load(self):
+        return {}
+
+sam = yaml_parse(open("template.yaml").read())
+for resource in sam["Resources"].values():  # what `sam package` does: local paths become S3 URIs
+    props = resource.get("Properties", {})
+    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+        if isinstance(props.get(key), str):
+            props[key] = "s3://package/" + props[key]
+json.dump(transform(sam, {}, NoManagedPolicies()), sys.stdout, indent=1)
+endef
+export SAM_TRANSLATE
+
+$(TRANSLATED): template.yaml $(STAMP)
+	mkdir -p $(@D)
+	AWS_DEFAULT_REGION=us-east-1 $(BIN)/python -c "$$SAM_TRANSLATE" > $@.tmp
+	mv $@.tmp $@
+
+# The security checks, their settings and every skip with its reason: docs/security.md. bandit
+# runs every test on the deployed code (layers/, functions/). On the local harness (src/, never
+# deployed) it skips what pyproject.toml already settles for ruff's port of the same tests: asserts
+# (S101), binding all interfaces and non-cryptographic random for the emulators' faults (S104, S311),
+# and the emulators' made-up credentials, which ruff checks line by line (S105-S107, each noqa says why).
+lint: venv security-venv $(TRANSLATED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/cfn-lint template.yaml
+	$(SECURITY_BIN)/checkov -f template.yaml -f $(TRANSLATED)
+	$(SECURITY_BIN)/bandit -q -r layers functions
+	$(SECURITY_BIN)/bandit -q -r src --skip B101,B104,B105,B106,B107,B311
+	$(BIN)/python -m pip freeze --exclude-editable > build/requirements-audited.txt
+	$(SECURITY_BIN)/pip-audit --progress-spinner off --no-deps --disable-pip $(PIP_AUDIT_FLAGS) \
+		-r build/requirements-audited.txt
 
 test: lint
 	$(BIN)/python -m pytest
@@ -36,4 +91,4 @@ deploy: build
 	sam deploy --guided
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SECURITY_VENV) build .pytest_cache .ruff_cache .aws-sam

@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import math
+import random
 import re
 import secrets
 import socket
@@ -297,6 +298,43 @@ class _ArmedFault:
             return False
         self.fired += 1
         return True
+
+
+# Transient faults only: a real org does not refuse a password or a fresh session at random.
+_CHAOS_FAULTS = {
+    "429 Retry-After": Fault(status=429, retry_after=0.2),
+    "429": Fault(status=429),
+    "500": Fault(status=500),
+    "502 html": Fault(status=502, html=True),
+    "503 html": Fault(status=503, html=True),
+    "reset": Fault(kind="reset"),
+    "slow": Fault(kind="slow", delay_seconds=0.05),
+    "malformed json": Fault(kind="malformed_json"),
+}
+_CHAOS_ROUTES = {
+    "login": [k for k in _CHAOS_FAULTS if k != "malformed json"],
+    "status": list(_CHAOS_FAULTS),
+    "log": [k for k in _CHAOS_FAULTS if k != "malformed json"],  # a log is text: truncated JSON is a valid log
+}
+
+
+class _Chaos:
+    """Random transient faults at a given rate, from a seeded generator (call under the emulator's lock)."""
+
+    def __init__(self, rate: float, seed: int) -> None:
+        if not 0 <= rate <= 1:
+            raise ValueError("chaos rate must be between 0 and 1")
+        self.rate = rate
+        self.random = random.Random(seed)
+        self.injected: dict[str, int] = {}
+
+    def pick(self, route: str) -> Fault | None:
+        kinds = _CHAOS_ROUTES.get(route)
+        if not kinds or self.random.random() >= self.rate:
+            return None
+        kind = self.random.choice(kinds)
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        return _CHAOS_FAULTS[kind]
 
 
 class _TokenBucket:
@@ -638,6 +676,7 @@ class IicsEmulator(LoopbackServer):
         self._requests: list[RecordedRequest] = []
         self._logins = 0
         self._bucket: _TokenBucket | None = None
+        self._chaos: _Chaos | None = None
 
     @property
     def url(self) -> str:
@@ -693,6 +732,18 @@ class IicsEmulator(LoopbackServer):
             if job.id in self._jobs:
                 raise ValueError(f"A job with id {job.id} already exists")
             self._jobs[job.id] = job
+
+    def chaos(self, rate: float, seed: int) -> None:
+        """From now on, give a random ``rate`` of login, status and log requests a transient fault
+        (429 with or without Retry-After, 500, 502 and 503 pages, resets, slow answers, and for
+        status, malformed JSON), reproducibly from ``seed``. ``chaos_faults`` counts them by kind."""
+        with self._lock:
+            self._chaos = _Chaos(rate, seed)
+
+    @property
+    def chaos_faults(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._chaos.injected) if self._chaos else {}
 
     def log_of(self, job_id: str) -> bytes:
         """The log the job serves now: its own, or one generated in the observed format."""
@@ -768,6 +819,8 @@ class IicsEmulator(LoopbackServer):
             if route.name == "login":
                 self._logins += 1
             fault = next((armed.fault for armed in self._faults if armed.claims(route.name, job_id)), None)
+            if fault is None and self._chaos is not None:
+                fault = self._chaos.pick(route.name)
         if fault is None:
             outcome = self._serve(route, request, job_id)
         else:

@@ -21,6 +21,8 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   source mappings over and polls like Lambda does: it deletes only the records that succeeded
   (ReportBatchItemFailures), redelivers the rest at once instead of after the visibility timeout,
   and so moves a record that keeps failing to the dead-letter queue after maxReceiveCount.
+- GAP env: every function's environment variables are set once for the process (see
+  ``_function_environment``), since changing them per invocation races with moto's threads.
 - GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
   also delivers to Step Functions, SNS and Lambda targets of any matching rule.
 """
@@ -182,17 +184,12 @@ def _invoke_in_process(self: LambdaFunction, event: str | None = None) -> tuple[
         if layer_dir and str(layer_dir) not in sys.path:
             sys.path.insert(0, str(layer_dir))
     payload = json.loads(event) if isinstance(event, str) else (event or {})
-    env = {
-        **{k: str(v) for k, v in (self.environment_vars or {}).items()},
-        "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_size),
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
-    # One invocation at a time: handlers read os.environ, which the process shares.
-    with _registry.lock, _environment(env):
+    service = str((self.environment_vars or {}).get("POWERTOOLS_SERVICE_NAME", ""))
+    # One invocation at a time, as one Lambda container runs them.
+    with _registry.lock:
         out = io.StringIO()
         try:
-            with _captured_output(out, env.get("POWERTOOLS_SERVICE_NAME")):
+            with _captured_output(out, service):
                 handler = _load_handler(code_dir, self.handler)
                 result = handler(payload, _LambdaContext(self))
             errored = False
@@ -441,6 +438,7 @@ class LocalStack:
         self._register_layers()
         self._attach_layers(cfn)
         self._take_over_queue_triggers()
+        self._patches.enter_context(_environment(self._function_environment()))
         for logical_id, resource in cfn["Resources"].items():
             if resource["Type"] == "AWS::StepFunctions::StateMachine":
                 self._create_executable_state_machine(logical_id, resource["Properties"])
@@ -488,6 +486,19 @@ class LocalStack:
                 continue
             arns = [next(arn for name, arn in latest.items() if f"-{ref['Ref']}-" in name) for ref in refs]
             self.client("lambda").update_function_configuration(FunctionName=self.resources[logical_id], Layers=arns)
+
+    def _function_environment(self) -> dict[str, str]:
+        """GAP env: one process has one environment, and changing it per invocation races with
+        moto's threads reading it. So every function's variables are set once: no two functions
+        give one name different values (checked here), so each handler reads its own."""
+        merged: dict[str, str] = {"POWERTOOLS_TRACE_DISABLED": "true"}
+        lam = self.client("lambda")
+        for function in lam.list_functions()["Functions"]:
+            variables = function.get("Environment", {}).get("Variables", {})
+            for name, value in variables.items():
+                if merged.setdefault(name, str(value)) != str(value):
+                    raise RuntimeError(f"functions disagree on {name}; the local stack cannot run them in one process")
+        return merged
 
     def _take_over_queue_triggers(self) -> None:
         """GAP sqs: poll each SQS event source mapping here rather than in moto's send_message."""
