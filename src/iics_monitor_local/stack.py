@@ -84,7 +84,12 @@ class LambdaInvocation:
     result: Any
     errored: bool
     logs: str
+    started_at: float
     finished_at: float = field(default_factory=time.time)
+
+    @property
+    def seconds(self) -> float:
+        return self.finished_at - self.started_at
 
 
 @dataclass
@@ -187,6 +192,7 @@ def _invoke_in_process(self: LambdaFunction, event: str | None = None) -> tuple[
     service = str((self.environment_vars or {}).get("POWERTOOLS_SERVICE_NAME", ""))
     # One invocation at a time, as one Lambda container runs them.
     with _registry.lock:
+        started = time.time()
         out = io.StringIO()
         try:
             with _captured_output(out, service):
@@ -201,7 +207,7 @@ def _invoke_in_process(self: LambdaFunction, event: str | None = None) -> tuple[
             }
             errored = True
         logs = out.getvalue()
-        invocation = LambdaInvocation(self.function_name, payload, result, errored, logs)
+        invocation = LambdaInvocation(self.function_name, payload, result, errored, logs, started)
         _registry.invocations.append(invocation)
         for listener in _registry.listeners:
             listener(invocation)

@@ -348,6 +348,7 @@ def _as_invocation(event: Mapping[str, Any], job_id: str) -> LambdaInvocation | 
         result=result,
         errored=errored,
         logs="",
+        started_at=event["timestamp"].timestamp(),  # the history gives the end only
         finished_at=event["timestamp"].timestamp(),
     )
 

@@ -14,7 +14,7 @@ from iics_monitor.validation import MonitorSettings
 
 # The state machine's guard: ~10 history events per poll keeps 2,000 polls far below 25,000.
 MAX_POLLS_CEILING = 2000
-DEFAULT_READ_TIMEOUT_SECONDS = 30.0
+DEFAULT_READ_TIMEOUT_SECONDS = 20.0
 _DEFAULT_VARIABLES = {
     "DEFAULT_INITIAL_WAIT_SECONDS": "initialWaitSeconds",
     "DEFAULT_MAX_WAIT_SECONDS": "maxWaitSeconds",
@@ -58,12 +58,12 @@ def _poll_defaults(env: Mapping[str, str]) -> MonitorSettings:
 
 
 def _read_timeout(env: Mapping[str, str]) -> float:
-    """IICS_READ_TIMEOUT_SECONDS: how long one IICS answer may take (default 30 s, 1 to 120)."""
+    """IICS_READ_TIMEOUT_SECONDS: how long one IICS answer may take (default 20 s, 1 to 30)."""
     if not env.get("IICS_READ_TIMEOUT_SECONDS", "").strip():
         return DEFAULT_READ_TIMEOUT_SECONDS
     seconds = _whole_number(env, "IICS_READ_TIMEOUT_SECONDS")
-    if not 1 <= seconds <= 120:
-        raise ConfigError("environment variable IICS_READ_TIMEOUT_SECONDS must be from 1 to 120")
+    if not 1 <= seconds <= 30:
+        raise ConfigError("environment variable IICS_READ_TIMEOUT_SECONDS must be from 1 to 30")
     return float(seconds)
 
 
@@ -74,7 +74,7 @@ class CheckConfig:
     secret_name: str
     defaults: MonitorSettings
     max_polls: int
-    read_timeout_seconds: float = 30.0
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CheckConfig:
@@ -112,7 +112,7 @@ class ArchiveConfig:
     secret_name: str
     bucket: str
     prefix: str
-    read_timeout_seconds: float = 30.0
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
