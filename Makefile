@@ -17,7 +17,7 @@ TRANSLATED := build/template.translated.json
 # ignored here with --ignore-vuln ID, next to a comment saying why (none today).
 PIP_AUDIT_FLAGS ?=
 
-.PHONY: venv security-venv test lint unit demo schema build deploy clean
+.PHONY: venv security-venv test lint unit demo chaos schema build deploy clean
 
 venv: $(STAMP)
 
@@ -35,28 +35,10 @@ $(SECURITY_STAMP): requirements-security.txt
 	$(SECURITY_BIN)/python -m pip install --quiet -r requirements-security.txt
 	touch $(SECURITY_STAMP)
 
-define SAM_TRANSLATE
-import json, sys
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-
-class NoManagedPolicies:  # offline: no AWS managed policy to look up
-    def load(self):
-        return {}
-
-sam = yaml_parse(open("template.yaml").read())
-for resource in sam["Resources"].values():  # what `sam package` does: local paths become S3 URIs
-    props = resource.get("Properties", {})
-    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-        if isinstance(props.get(key), str):
-            props[key] = "s3://package/" + props[key]
-json.dump(transform(sam, {}, NoManagedPolicies()), sys.stdout, indent=1)
-endef
-export SAM_TRANSLATE
 
 $(TRANSLATED): template.yaml $(STAMP)
 	mkdir -p $(@D)
-	AWS_DEFAULT_REGION=us-east-1 $(BIN)/python -c "$$SAM_TRANSLATE" > $@.tmp
+	$(BIN)/python -m iics_monitor_local.template > $@.tmp
 	mv $@.tmp $@
 
 # The security checks, their settings and every skip with its reason: docs/security.md. bandit
@@ -80,6 +62,9 @@ test: lint
 
 demo: venv
 	$(BIN)/python -m iics_monitor_local.demo
+
+chaos: venv
+	$(BIN)/python -m iics_monitor_local.chaos --jobs 100 --fault-rate 0.2 --seed 7
 
 schema: venv
 	$(BIN)/python -m iics_monitor_local.schema

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iics_monitor import runtime
-from iics_monitor.check import check_job
+from iics_monitor.check import check_or_report
 from iics_monitor.observability import logger, metrics, tracer
 
 
@@ -14,7 +14,7 @@ from iics_monitor.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.check_config()
-    return check_job(
+    return check_or_report(
         event,
         source=runtime.iics_client(config.secret_name, config.read_timeout_seconds),
         config=config,

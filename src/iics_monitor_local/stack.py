@@ -59,21 +59,14 @@ from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import sqs_backends
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = PROJECT_ROOT / "template.yaml"
+from iics_monitor_local import template
+from iics_monitor_local.template import PROJECT_ROOT, TEMPLATE
+
 ARTIFACT_BUCKET = "iics-monitor-local-artifacts"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 STACK_NAME = "iics-export-monitor"
-# Local path properties that `sam package` turns into S3 locations.
-_LOCAL_URIS = {
-    "AWS::Serverless::Function": "CodeUri",
-    "AWS::Serverless::LayerVersion": "ContentUri",
-    "AWS::Serverless::StateMachine": "DefinitionUri",
-}
 EXECUTION_ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -426,9 +419,9 @@ class LocalStack:
     # --- deployment -------------------------------------------------------------------------
 
     def _deploy(self) -> None:
-        sam = yaml_parse(self.template_path.read_text())
+        sam = template.load(self.template_path)
         self._package(sam)
-        cfn = transform(sam, self.parameters, _NoManagedPolicies())
+        cfn = template.translate(sam, self.parameters)
         cfn_client = self.client("cloudformation")
         cfn_client.create_stack(
             StackName=STACK_NAME,
@@ -455,12 +448,7 @@ class LocalStack:
         s3.create_bucket(Bucket=ARTIFACT_BUCKET)
         self._definitions: dict[str, Path] = {}
         self._layer_dirs: dict[str, Path] = {}
-        for logical_id, resource in sam["Resources"].items():
-            prop = _LOCAL_URIS.get(resource["Type"])
-            local = resource.get("Properties", {}).get(prop) if prop else None
-            if not isinstance(local, str) or local.startswith("s3://"):
-                continue
-            path = (self.template_path.parent / local).resolve()
+        for logical_id, resource, prop, path in template.local_artifacts(sam):
             key = path.relative_to(PROJECT_ROOT).as_posix()
             if path.is_dir():
                 s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=_zip_dir(path))
@@ -706,13 +694,6 @@ class TopicInbox:
                 received.append(json.loads(message["Body"]))
                 self._sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
         return received
-
-
-class _NoManagedPolicies:
-    """aws-sam-translator asks for AWS managed policy ARNs by name; offline, none are known."""
-
-    def load(self) -> dict:
-        return {}
 
 
 def logical_id_type(stack: LocalStack, logical_id: str) -> str:

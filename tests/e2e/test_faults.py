@@ -144,3 +144,16 @@ def test_eventbridge_failed_entries_are_retried_and_the_outcome_goes_out_once(pi
     assert assert_archived_intact(run, emulator, job_id)["state"] == "SUCCESSFUL"
     failures = [e for e in pipeline.stack.history(run.execution_arn) if e["type"] == "TaskFailed"]
     assert [e["taskFailedEventDetails"]["error"] for e in failures] == ["EventBridge.FailedEntry"] * 2
+
+
+def test_an_answer_slower_than_the_read_timeout_is_a_failed_poll_tried_again(emulator):
+    pipeline = _pipeline(emulator, IicsReadTimeoutSeconds=1)
+    try:
+        job_id, run = run_job(pipeline, emulator, Fault(route="status", kind="slow", delay_seconds=2.5, after=1))
+
+        assert assert_archived_intact(run, emulator, job_id)["state"] == "SUCCESSFUL"
+        checks = [i.result for i in pipeline.stack.lambda_invocations if "CheckStatus" in i.function_name]
+        errors = [c["lastError"] for c in checks if c.get("lastError")]
+        assert [e["type"] for e in errors] == ["IicsUnavailable"] and "ReadTimeoutError" in errors[0]["message"]
+    finally:
+        pipeline.stack.__exit__(None, None, None)

@@ -211,8 +211,6 @@ def test_a_log_stream_that_breaks_off_raises_and_leaves_nothing_behind(s3, archi
 
 
 def test_a_missing_bucket_is_a_transient_store_error_naming_the_code(s3):
-    from iics_monitor.errors import StoreUnavailable
-
     with pytest.raises(StoreUnavailable, match="NoSuchBucket") as raised:
         LogArchiver("no-such-bucket-here", PREFIX, s3_client=s3).put_log(JOB_ID, "SUCCESSFUL", io.BytesIO(b"x"), WHEN)
     assert raised.value.transient

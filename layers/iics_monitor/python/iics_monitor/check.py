@@ -15,11 +15,11 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.config import CheckConfig
-from iics_monitor.errors import IicsError, InvalidInput, Throttled
+from iics_monitor.errors import IicsError, InvalidInput, MonitorError, Throttled
 from iics_monitor.observability import logger, metrics
 from iics_monitor.policy import next_wait_seconds
 from iics_monitor.status import JobStatus
-from iics_monitor.validation import ExportRequest, parse_request
+from iics_monitor.validation import ExportRequest, parse_job_id, parse_request
 
 MAX_CONSECUTIVE_TRANSIENT_ERRORS = 10
 
@@ -91,6 +91,42 @@ def check_job(event: Mapping[str, Any], *, source: StatusSource, config: CheckCo
         }
     remaining = (deadline - now).total_seconds()
     return result | {"nextWaitSeconds": next_wait_seconds(polls, request.settings, remaining)}
+
+
+def check_or_report(event: Mapping[str, Any], *, source: StatusSource, config: CheckConfig, now: datetime) -> dict:
+    """``check_job``, with a monitor error turned into an ERROR decision for the state machine to
+    announce. Unlike an error raised to Step Functions, the decision carries the job id whenever the
+    request named a valid one."""
+    try:
+        return check_job(event, source=source, config=config, now=now)
+    except MonitorError as error:
+        metrics.add_metric(name="CheckErrors", unit=MetricUnit.Count, value=1)
+        logger.warning("The check ends the watch with an error", extra={"errorType": type(error).__name__})
+        return _error_result(event, error, config)
+
+
+def _error_result(event: Mapping[str, Any], error: MonitorError, config: CheckConfig) -> dict:
+    request = event.get("request") if isinstance(event.get("request"), Mapping) else {}
+    poll = event.get("poll") if isinstance(event.get("poll"), Mapping) else {}
+    try:
+        job_id = parse_job_id(request.get("jobId"))
+    except InvalidInput:
+        job_id = None
+    polls = poll.get("polls") if isinstance(poll.get("polls"), int) and not isinstance(poll.get("polls"), bool) else 0
+    return {
+        "jobId": job_id,
+        "jobName": poll.get("jobName") if job_id else None,
+        "state": "RUNNING",
+        "iicsState": poll.get("iicsState"),
+        "message": poll.get("message"),
+        "terminal": False,
+        "outcome": "ERROR",
+        "reason": str(error),
+        "errorType": type(error).__name__,
+        "nextWaitSeconds": 0,
+        "polls": polls,
+        "maxPolls": config.max_polls,
+    }
 
 
 def _after_transient_error(

@@ -35,7 +35,7 @@ DEFAULT_TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=30.0)
 SESSION_HEADER = "INFA-SESSION-ID"
 MAX_RETRY_AFTER_SECONDS = 3600
 _MAX_ERROR_BODY = 64 * 1024
-_MAX_SESSION_ID = 16_000  # JWT session ids reach this size
+_SESSION_ID = re.compile(r"[!-~]{1,16000}")  # visible ASCII, as a header must be; JWT ids reach 16,000
 _SECONDS = re.compile(r"\d{1,30}(\.\d{1,6})?")
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -71,7 +71,7 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
     """(code, message, requestId) from a v3 nested body, a v2 flat body, or an HTML/text page."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what a reply needs
         data = None
     if isinstance(data, dict):
         nested = data.get("error")
@@ -242,7 +242,7 @@ def _discard(response: urllib3.BaseHTTPResponse) -> None:
 def _json_object(response: urllib3.BaseHTTPResponse) -> dict[str, Any]:
     try:
         data = json.loads(response.data)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what a reply needs
         data = None
     if not isinstance(data, dict):
         raise IicsUnavailable("IICS sent a body that is not a JSON object", status=response.status)
@@ -255,8 +255,8 @@ def _session_from_login(body: dict[str, Any]) -> Session:
         base_api_url = body["products"][0]["baseApiUrl"]
     except (KeyError, IndexError, TypeError):
         raise IicsUnavailable("IICS login answer lacks userInfo.sessionId or products[0].baseApiUrl") from None
-    if not isinstance(session_id, str) or not 0 < len(session_id) <= _MAX_SESSION_ID:
-        raise IicsUnavailable("IICS login answer has an unusable session id")
+    if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
+        raise IicsUnavailable("IICS login answer has an unusable session id")  # never repeat it
     try:
         return Session(session_id=session_id, base_api_url=check_service_url(base_api_url, "baseApiUrl"))
     except ConfigError:

@@ -32,7 +32,8 @@ def check_service_url(url: Any, what: str) -> str:
         raise ConfigError(f"{what} must be a URL such as https://dm-us.informaticacloud.com")
     parts = urlsplit(url)
     allowed = parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
-    if not allowed or not parts.hostname or parts.query or parts.fragment or parts.username:
+    # No query or fragment at all, even an empty one: paths are appended to this URL.
+    if not allowed or not parts.hostname or "?" in url or "#" in url or parts.username:
         raise ConfigError(f"{what} must be an https URL such as https://dm-us.informaticacloud.com")
     return url.rstrip("/")
 
