@@ -47,19 +47,27 @@ def test_a_duplicate_while_the_job_runs_and_one_after_it_ended_change_nothing(pi
     assert [s["status"] for s in starts] == ["started", "started", "duplicate"]  # the 2nd met the running one
 
 
-def test_duplicates_at_the_same_moment_start_one_execution(pipeline, emulator):
-    job_id = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"])
-    barrier = threading.Barrier(8)
+def at_the_same_moment(call, times: int = 8) -> list:
+    """``call()`` from ``times`` threads released together; their results."""
+    barrier = threading.Barrier(times)
+    results = []
 
-    def submit():
+    def run():
         barrier.wait()
-        pipeline.stack.submit({"jobId": job_id})
+        results.append(call())
 
-    threads = [threading.Thread(target=submit) for _ in range(8)]
+    threads = [threading.Thread(target=run) for _ in range(times)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return results
+
+
+def test_duplicates_at_the_same_moment_start_one_execution(pipeline, emulator):
+    job_id = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"])
+
+    at_the_same_moment(lambda: pipeline.stack.submit({"jobId": job_id}))
     events = run_all(pipeline)
 
     assert len(pipeline.stack.executions()) == 1
@@ -72,21 +80,11 @@ def test_concurrent_starts_race_at_step_functions_and_one_wins(pipeline, emulato
     job_id = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"])
     defaults = MonitorSettings(initial_wait_seconds=0, max_wait_seconds=1, timeout_seconds=60)
     sfn = pipeline.stack.client("stepfunctions")
-    barrier = threading.Barrier(8)
-    results = []
+    event = {"detail": {"jobId": job_id, "name": "racer"}}
 
-    def start():
-        barrier.wait()
-        event = {"detail": {"jobId": job_id, "name": "racer"}}
-        results.append(
-            start_monitor(event, sfn=sfn, state_machine_arn=pipeline.stack.state_machine_arn, defaults=defaults)
-        )
-
-    threads = [threading.Thread(target=start) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_the_same_moment(
+        lambda: start_monitor(event, sfn=sfn, state_machine_arn=pipeline.stack.state_machine_arn, defaults=defaults)
+    )
     events = run_all(pipeline)
 
     assert len(pipeline.stack.executions()) == 1

@@ -100,8 +100,9 @@ def test_missing_secret_field_is_named(aws, emulator, lambda_context):
     )
     handler = load_handler("check_status")
 
-    with pytest.raises(Exception, match="password") as raised:
-        handler({"request": {"jobId": "abc"}, "poll": {}, "startedAt": now_iso()}, lambda_context)
-    assert type(raised.value).__name__ == "ConfigError"
-    assert PASSWORD not in str(raised.value)
+    result = handler({"request": {"jobId": "abc"}, "poll": {}, "startedAt": now_iso()}, lambda_context)
+
+    # the check ends the watch with an ERROR that names the missing field and the job
+    assert (result["outcome"], result["errorType"], result["jobId"]) == ("ERROR", "ConfigError", "abc")
+    assert "password" in result["reason"] and PASSWORD not in result["reason"]
     assert emulator.requests == []

@@ -809,7 +809,7 @@ def test_a_deeply_nested_body_is_a_typed_error(scripted, where, answer, expected
 
 FAST = {"InitialWaitSeconds": 0, "MaxWaitSeconds": 1}
 MONITOR_FUNCTIONS = ("StartMonitorFunction", "CheckStatusFunction", "ArchiveLogFunction")
-ERROR_TAIL = ["ReadErrorCause", "BuildErrorOutcome", "EmitOutcome", "WasItAnError", "MonitorFailed"]
+ERROR_TAIL = ["ReportCheckError", "BuildErrorOutcome", "EmitOutcome", "WasItAnError", "MonitorFailed"]
 
 
 @dataclass
@@ -891,9 +891,10 @@ def assert_one_clear_error_outcome(run: Observed, request: Any, defaults: valida
     assert detail["executionArn"] == run.execution_arn
     assert detail["state"] == "ERROR" and detail["log"] is None
     assert isinstance(detail["reason"], str) and 0 < len(detail["reason"]) < MAX_REASON
-    # No retry storm, no crash loop: one check, which failed with a monitor error, and no archive
+    # No retry storm, no crash loop: one check, which decided ERROR with a monitor error, and no archive
     (checked,) = run.invocations["CheckStatusFunction"]
-    assert checked.errored and checked.result["errorType"] in errors.MONITOR_ERROR_NAMES
+    assert not checked.errored and checked.result["outcome"] == "ERROR"
+    assert checked.result["errorType"] in errors.MONITOR_ERROR_NAMES
     assert run.invocations["ArchiveLogFunction"] == [] and run.path.count("CheckStatus") == 1
     if isinstance(expected, errors.InvalidInput):
         assert detail["errorType"] == type(expected).__name__ and detail["reason"] == str(expected)
