@@ -17,7 +17,7 @@ TRANSLATED := build/template.translated.json
 # ignored here with --ignore-vuln ID, next to a comment saying why (none today).
 PIP_AUDIT_FLAGS ?=
 
-.PHONY: venv security-venv test lint unit demo chaos schema build deploy clean
+.PHONY: venv security-venv test lint unit demo bench chaos schema build deploy clean
 
 venv: $(STAMP)
 
@@ -62,6 +62,9 @@ test: lint
 
 demo: venv
 	$(BIN)/python -m iics_monitor_local.demo
+
+bench: venv
+	$(BIN)/python -m bench.poll_policy
 
 chaos: venv
 	$(BIN)/python -m iics_monitor_local.chaos --jobs 100 --fault-rate 0.2 --seed 7

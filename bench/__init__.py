@@ -1,0 +1,1 @@
+"""Benchmarks of the monitor's own code (virtual time, no AWS)."""
