@@ -65,6 +65,7 @@ demo: venv
 
 bench: venv
 	$(BIN)/python -m bench.poll_policy
+	$(BIN)/python -m bench.cold_start
 
 chaos: venv
 	$(BIN)/python -m iics_monitor_local.chaos --jobs 100 --fault-rate 0.2 --seed 7

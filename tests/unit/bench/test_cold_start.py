@@ -1,0 +1,39 @@
+"""The cold-start bench itself: one handler, one fresh-process run, and the shape of what it reports."""
+
+from __future__ import annotations
+
+import json
+
+from bench import cold_start as bench
+
+
+def test_one_handler_one_run_reports_medians_ratios_and_verdicts(tmp_path):
+    results = bench.measure_imports(["check_status"], repeats=1, warmup=False)
+    assert [r.name for r in results] == [bench.BARE, "check_status"]
+    assert all(len(r.import_ms) == 1 and r.import_ms[0] > 0 and r.modules > 0 for r in results)
+
+    cold = bench.import_report(results)
+    assert cold["repeats"] == 1
+    assert set(cold["handlers"]) == {bench.BARE, "check_status"}
+    assert cold["handlers"][bench.BARE]["ratio_to_bare_boto3"] == 1.0
+    row = cold["handlers"]["check_status"]
+    assert {"median_import_ms", "median_process_ms", "ratio_to_bare_boto3", "modules_imported", "pass"} <= set(row)
+    assert row["pass"] == (row["ratio_to_bare_boto3"] <= bench.RATIO_TARGET) == cold["pass"]
+
+    table = bench.format_table(cold, None)
+    assert "check_status" in table and bench.BARE in table
+
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"policies": {"kept": 1}}))
+    bench.merge_results(out, cold, None)
+    merged = json.loads(out.read_text())
+    assert merged["policies"] == {"kept": 1}
+    assert merged["cold_start"]["handlers"]["check_status"] == row
+
+
+def test_the_child_gets_the_template_environment_and_the_layer_on_its_path():
+    env = bench.child_env(bench.FUNCTIONS / "notify_slack", "notify_slack")
+    assert env["POWERTOOLS_SERVICE_NAME"] == "iics-export-monitor"
+    assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
+    assert env["SLACK_WEBHOOK_SECRET_NAME"]
+    assert env["PYTHONPATH"].split(":") == [str(bench.LAYER_PYTHON), str(bench.FUNCTIONS / "notify_slack")]
