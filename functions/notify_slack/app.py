@@ -4,39 +4,26 @@ Records are posted one by one; the ones that failed are reported back (ReportBat
 SQS delivers only those again, and moves them to the dead-letter queue after maxReceiveCount.
 """
 
-import functools
-import os
-
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from iics_monitor import runtime
 from iics_monitor.observability import logger, metrics, tracer
-from iics_monitor.slack import SlackConfig, SlackWebhook, secret_webhook_url, send_alert
+from iics_monitor.slack import send_alert
 
 # A batch in which every record failed is reported like any other, not raised: the outcome for SQS is the
 # same, and the failures are already logged and counted (SlackFailures) one by one.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-@functools.cache
-def slack_config() -> SlackConfig:
-    return SlackConfig.from_env(os.environ)
-
-
-@functools.cache
-def slack_webhook(secret_name: str) -> SlackWebhook:
-    """One webhook adapter (and connection pool) per warm container."""
-    return SlackWebhook(secret_webhook_url(secret_name))
-
-
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
-    config = slack_config()
-    webhook = slack_webhook(config.secret_name)
+    config = runtime.slack_config()
+    webhook = runtime.slack_webhook(config.secret_name)
 
     def post(record: SQSRecord) -> None:
         send_alert(record.body, webhook, config.region)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,18 +60,26 @@ class Credentials:
         )
 
 
+def read_secret(secret_name: str) -> str:
+    """A secret's string (cached by Powertools for ``SECRET_MAX_AGE_SECONDS``, so rotation is picked
+    up without a deployment). A failure is a ConfigError naming the secret, never its value."""
+    try:
+        value = parameters.get_secret(secret_name, max_age=SECRET_MAX_AGE_SECONDS)
+    except parameters.exceptions.GetParameterError as error:
+        # Powertools wraps the botocore error; its text names the failure, never the secret value.
+        cause = error.__cause__ or error.__context__ or error
+        raise ConfigError(f"secret {secret_name} could not be read: {str(cause)[:300]}") from None
+    return (value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)).strip()
+
+
 def secret_credentials(secret_name: str) -> Callable[[], Credentials]:
-    """A provider that reads the secret (cached by Powertools) each time a login needs it."""
+    """A provider that reads the secret each time a login needs it."""
 
     def provide() -> Credentials:
         try:
-            data = parameters.get_secret(secret_name, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
-        except parameters.exceptions.TransformParameterError:
+            data = json.loads(read_secret(secret_name))
+        except ValueError:
             raise ConfigError(f"secret {secret_name} is not valid JSON") from None
-        except parameters.exceptions.GetParameterError as error:
-            # Powertools wraps the botocore error; its text names the failure, never the secret value.
-            cause = error.__cause__ or error.__context__ or error
-            raise ConfigError(f"secret {secret_name} could not be read: {str(cause)[:300]}") from None
         return Credentials.from_mapping(data, source=f"secret {secret_name}")
 
     return provide

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.archive import ArchivedLog, LogArchiver, with_retries
+from iics_monitor.check import StatusSource
 from iics_monitor.client import LogStream
 from iics_monitor.errors import IicsError, InvalidInput, StoreUnavailable
 from iics_monitor.observability import logger, metrics
@@ -24,9 +25,7 @@ from iics_monitor.validation import parse_job_id
 _FINAL_STATES = ("SUCCESSFUL", "FAILED", "TIMED_OUT")
 
 
-class JobSource(Protocol):
-    def get_status(self, job_id: str, *, expand_objects: bool = False) -> dict[str, Any]: ...
-
+class JobSource(StatusSource, Protocol):
     def open_log(self, job_id: str) -> LogStream: ...
 
 

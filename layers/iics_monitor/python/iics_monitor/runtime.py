@@ -1,6 +1,8 @@
 """The real adapters, built lazily once per warm container and shared by the handlers.
 
-Tests call ``reset()`` so that each scenario starts cold, as a new container would.
+The alert modules are imported inside the functions that need them, so the status check and the
+archive step do not pay for them at cold start. Tests call ``reset()`` so that each scenario starts
+cold, as a new container would.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import os
 import boto3
 import urllib3
 
-from iics_monitor.alert_topic import TopicConfig
 from iics_monitor.archive import LogArchiver
 from iics_monitor.client import CONNECT_TIMEOUT_SECONDS, IicsClient
 from iics_monitor.config import ArchiveConfig, CheckConfig, StartConfig
@@ -34,8 +35,25 @@ def start_config() -> StartConfig:
 
 
 @functools.cache
-def topic_config() -> TopicConfig:
+def topic_config():
+    from iics_monitor.alert_topic import TopicConfig
+
     return TopicConfig.from_env(os.environ)
+
+
+@functools.cache
+def slack_config():
+    from iics_monitor.slack import SlackConfig
+
+    return SlackConfig.from_env(os.environ)
+
+
+@functools.cache
+def slack_webhook(secret_name: str):
+    """One webhook adapter (and connection pool) per warm container."""
+    from iics_monitor.slack import SlackWebhook, secret_webhook_url
+
+    return SlackWebhook(secret_webhook_url(secret_name))
 
 
 @functools.cache
@@ -66,6 +84,8 @@ def reset() -> None:
         archive_config,
         start_config,
         topic_config,
+        slack_config,
+        slack_webhook,
         stepfunctions,
         sns,
         iics_client,

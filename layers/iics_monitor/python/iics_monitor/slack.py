@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 import urllib3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 
 from iics_monitor.alerts import (
     LISTED_FAILED_OBJECTS,
@@ -30,7 +29,7 @@ from iics_monitor.alerts import (
 )
 from iics_monitor.client import parse_retry_after
 from iics_monitor.config import require_env
-from iics_monitor.credentials import SECRET_MAX_AGE_SECONDS, is_loopback
+from iics_monitor.credentials import is_loopback, read_secret
 from iics_monitor.errors import ConfigError, InvalidInput, MonitorError
 from iics_monitor.observability import logger, metrics, tracer
 
@@ -160,18 +159,12 @@ def check_webhook_url(url: Any, source: str) -> str:
 def secret_webhook_url(secret_name: str) -> Callable[[], str]:
     """A provider of the webhook URL kept in Secrets Manager, as the raw URL or as JSON {"webhookUrl": "..."}.
 
-    Powertools caches the secret for 5 minutes, so a rotated URL is picked up without a deployment.
+    Read on every post through ``read_secret``, so a rotated URL is picked up within its cache time.
     """
     source = f"secret {secret_name}"
 
     def provide() -> str:
-        try:
-            value = parameters.get_secret(secret_name, max_age=SECRET_MAX_AGE_SECONDS)
-        except parameters.exceptions.GetParameterError as error:
-            # Powertools wraps the botocore error; its text names the failure, never the secret value.
-            cause = error.__cause__ or error.__context__ or error
-            raise ConfigError(f"{source} could not be read: {str(cause)[:300]}") from None
-        text = (value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)).strip()
+        text = read_secret(secret_name)
         if text.startswith("{"):
             try:
                 text = json.loads(text).get("webhookUrl")
