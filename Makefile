@@ -17,7 +17,7 @@ TRANSLATED := build/template.translated.json
 # ignored here with --ignore-vuln ID, next to a comment saying why (none today).
 PIP_AUDIT_FLAGS ?=
 
-.PHONY: venv security-venv test lint unit demo bench chaos schema build deploy clean
+.PHONY: venv security-venv test lint unit demo bench chaos schema build validate deploy clean
 
 venv: $(STAMP)
 
@@ -66,6 +66,8 @@ demo: venv
 bench: venv
 	$(BIN)/python -m bench.poll_policy
 	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.archive
+	$(BIN)/python -m bench.scale
 
 chaos: venv
 	$(BIN)/python -m iics_monitor_local.chaos --jobs 100 --fault-rate 0.2 --seed 7
@@ -75,6 +77,9 @@ schema: venv
 
 build:
 	sam build
+
+validate:
+	sam validate --lint
 
 deploy: build
 	sam deploy --guided

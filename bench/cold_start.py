@@ -9,10 +9,12 @@
    on the first invocation, so that is not in their figure. Runs are interleaved (bare, handler 1, ...,
    bare, handler 1, ...) because the machine is noisy; one discarded warm-up round writes the .pyc files
    first. POWERTOOLS_TRACE_DISABLED=true: the X-Ray daemon is not reachable offline.
-2. Layer size. The layer is built as ``sam build`` would for python3.13 arm64, without Docker:
-   ``pip install -r requirements.txt --target <tmp>/python --platform manylinux2014_aarch64
-   --python-version 3.13 --implementation cp --only-binary=:all: --no-compile`` plus the iics_monitor
-   package, zipped (deflated). If pip fails, the same distributions are taken from the venv instead.
+2. Layer size. The layer is built by its Makefile target, the one ``sam build`` runs
+   (``make -C layers/iics_monitor build-MonitorLayer ARTIFACTS_DIR=<tmp>``): the distributions pinned in
+   layers/iics_monitor/python/requirements.txt, installed with ``pip --no-deps`` for python3.13 arm64,
+   plus the iics_monitor package; then zipped (deflated). boto3, botocore, s3transfer, python-dateutil and
+   six must not be in it: the runtime has them. If make or pip fails (no registry), the same pinned
+   distributions are copied from the venv instead.
 
     python -m bench.cold_start [--repeats 7 --output bench/results.json]
 """
@@ -36,8 +38,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ROOT / "functions"
-LAYER_PYTHON = ROOT / "layers" / "iics_monitor" / "python"
+LAYER_DIR = ROOT / "layers" / "iics_monitor"
+LAYER_PYTHON = LAYER_DIR / "python"
 REQUIREMENTS = LAYER_PYTHON / "requirements.txt"
+LAYER_TARGET = "build-MonitorLayer"  # template.yaml's MonitorLayer (BuildMethod: makefile)
+# The python3.13 runtime has boto3 and its dependencies. The layer leaves RUNTIME_SDK to it (distributions,
+# then their import names) and ships its own pinned jmespath and urllib3 (layers/iics_monitor/Makefile).
+RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "python-dateutil", "six")
+RUNTIME_SDK_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six")
+RUNTIME_PROVIDED = (*RUNTIME_SDK, "jmespath", "urllib3")
 RESULTS = Path(__file__).resolve().parent / "results.json"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
@@ -205,33 +214,18 @@ def _python_version() -> str:
 # --- 2. Layer size -------------------------------------------------------------------------------
 
 
-def _requirement_names(path: Path = REQUIREMENTS) -> list[str]:
+def _requirement_lines(path: Path = REQUIREMENTS) -> list[str]:
     lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
     return [line for line in lines if line]
 
 
-def build_layer_pip(target: Path) -> None:
-    subprocess.run(  # noqa: S603
-        [
-            _python(),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-compile",
-            "-r",
-            str(REQUIREMENTS),
-            "--target",
-            str(target),
-            "--platform",
-            "manylinux2014_aarch64",
-            "--python-version",
-            "3.13",
-            "--implementation",
-            "cp",
-            "--only-binary=:all:",
-        ],  # fmt: skip
+def make_layer(artifacts: Path, target: str = LAYER_TARGET) -> None:
+    """Run a target of the layer's Makefile into ``artifacts`` (which gets ``python/``), as ``sam build`` does."""
+    make = shutil.which("make")
+    if make is None:
+        raise FileNotFoundError("make is not on PATH")
+    subprocess.run(  # noqa: S603 - make, our Makefile, our interpreter
+        [make, "-s", "-C", str(LAYER_DIR), target, f"ARTIFACTS_DIR={artifacts}", f"PYTHON={_python()}"],
         check=True,
         capture_output=True,
         text=True,
@@ -239,35 +233,23 @@ def build_layer_pip(target: Path) -> None:
     )
 
 
-def build_layer_from_venv(target: Path) -> None:
-    """Fallback: copy the requirements' distributions (and their dependencies) from the venv."""
+def build_layer_from_venv(artifacts: Path) -> None:
+    """Fallback without the registry: the pinned distributions as the venv has them (its Python and
+    platform, not python3.13 arm64), then the Makefile's own step for the iics_monitor package."""
     from importlib import metadata
 
     from packaging.requirements import Requirement
 
-    seen: set[str] = set()
-    todo = [(Requirement(r), set(Requirement(r).extras)) for r in _requirement_names()]
-    while todo:
-        req, extras = todo.pop()
-        try:
-            dist = metadata.distribution(req.name)
-        except metadata.PackageNotFoundError:
-            continue
-        key = dist.metadata["Name"].lower()
-        if key in seen:
-            continue
-        seen.add(key)
+    python_dir = artifacts / "python"
+    for line in _requirement_lines():
+        dist = metadata.distribution(Requirement(line).name)
         for file in dist.files or ():
             src = Path(dist.locate_file(file))
-            if src.is_file() and "__pycache__" not in file.parts and not str(file).startswith(".."):
-                dest = target / file
+            if src.is_file() and "__pycache__" not in file.parts and file.parts[0] not in ("..", "bin"):
+                dest = python_dir / file
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dest)
-        for dep in dist.requires or ():
-            dep_req = Requirement(dep)
-            envs = [{"extra": e} for e in extras] or [{"extra": ""}]
-            if dep_req.marker is None or any(dep_req.marker.evaluate(e) for e in envs):
-                todo.append((dep_req, set(dep_req.extras)))
+    make_layer(artifacts, "layer-package")
 
 
 def _top_level(name: str) -> str:
@@ -275,6 +257,14 @@ def _top_level(name: str) -> str:
     if head.endswith((".dist-info", ".egg-info")):
         return "(dist-info)"
     return head.removesuffix(".py")
+
+
+def shipped_distributions(python_dir: Path) -> dict[str, str]:
+    """{distribution name: version} of what the layer ships, from its ``*.dist-info`` folders."""
+    from importlib import metadata
+
+    dists = (metadata.Distribution.at(path) for path in sorted(python_dir.glob("*.dist-info")))
+    return {dist.metadata["Name"]: dist.version for dist in dists}
 
 
 def zip_layer(layer_root: Path, zip_path: Path) -> dict[str, Any]:
@@ -293,44 +283,48 @@ def zip_layer(layer_root: Path, zip_path: Path) -> dict[str, Any]:
     return {"zip_bytes": zip_path.stat().st_size, "packages": ordered}
 
 
-def measure_layer(use_pip: bool = True) -> dict[str, Any]:
+def build_layer(artifacts: Path, use_make: bool = True) -> tuple[str, str]:
+    """Build the layer into ``artifacts``: (method, note). The Makefile's recipe, or the venv fallback."""
+    if use_make:
+        try:
+            make_layer(artifacts)
+            return "make", ""
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            detail = exc.stderr.strip().splitlines()[-1] if getattr(exc, "stderr", None) else type(exc).__name__
+            note = f"make {LAYER_TARGET} failed ({detail}); fell back to the venv's packages"
+            shutil.rmtree(artifacts, ignore_errors=True)
+    else:
+        note = "from the venv's installed packages (its Python and platform, not python3.13 arm64)"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    build_layer_from_venv(artifacts)
+    return "venv", note
+
+
+def measure_layer(use_make: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-layer-") as tmp:
         root = Path(tmp) / "layer"
-        python_dir = root / "python"
-        python_dir.mkdir(parents=True)
-        method, note = "pip", ""
-        if use_pip:
-            try:
-                build_layer_pip(python_dir)
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-                note = f"pip platform install failed ({type(exc).__name__}); fell back to the venv's packages"
-                shutil.rmtree(python_dir)
-                python_dir.mkdir()
-                method = "venv"
-        else:
-            method = "venv"
-        if method == "venv":
-            build_layer_from_venv(python_dir)
-            note = note or "from the venv's installed packages (its Python and platform, not python3.13 arm64)"
-        shutil.copytree(
-            LAYER_PYTHON / "iics_monitor", python_dir / "iics_monitor", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        method, note = build_layer(root, use_make)
+        shipped = shipped_distributions(root / "python")
         sized = zip_layer(root, Path(tmp) / "layer.zip")
     zip_mib = sized["zip_bytes"] / MIB
+    sdk_in_layer = sorted(set(sized["packages"]) & set(RUNTIME_SDK_MODULES))
     return {
         "method": method,
-        "build": "pip install -r layers/iics_monitor/python/requirements.txt --target python"
-        " --platform manylinux2014_aarch64 --python-version 3.13 --implementation cp --only-binary=:all:"
-        " --no-compile; + iics_monitor; zip deflated"
-        if method == "pip"
+        "build": f"make -C layers/iics_monitor {LAYER_TARGET} (the recipe sam build runs: pip install --no-deps"
+        " -r python/requirements.txt --platform manylinux2014_aarch64 --python-version 3.13 --implementation cp"
+        " --only-binary=:all: --no-compile, + iics_monitor); zip deflated"
+        if method == "make"
         else note,
         "note": note,
         "zip_bytes": sized["zip_bytes"],
         "zip_mib": round(zip_mib, 2),
         "target_mib": LAYER_TARGET_MIB,
-        "pass": zip_mib <= LAYER_TARGET_MIB,
+        "left_to_runtime": list(RUNTIME_SDK),
+        "runtime_sdk_in_layer": sdk_in_layer,
+        "distributions": shipped,
+        "pass": zip_mib <= LAYER_TARGET_MIB and not sdk_in_layer,
         "packages": {
-            name: sizes | {"zipped_mib": round(sizes["zipped_bytes"] / MIB, 2)}
+            name: sizes | {"zipped_mib": round(sizes["zipped_bytes"] / MIB, 3)}
             for name, sizes in sized["packages"].items()
         },
     }
@@ -363,7 +357,7 @@ def format_table(cold: dict[str, Any], layer: dict[str, Any] | None) -> str:
             )
         )
     if layer is not None:
-        verdict = ("PASS" if layer["pass"] else "GAP") + f" <= {LAYER_TARGET_MIB:g} MiB"
+        verdict = ("PASS" if layer["pass"] else "GAP") + f" <= {LAYER_TARGET_MIB:g} MiB, no boto3/botocore"
         rows.append((f"layer zip ({layer['method']})", f"{layer['zip_mib']:.2f} MiB", "", "", "", verdict))
     return _table(header, rows)
 
@@ -375,14 +369,18 @@ def format_report(cold: dict[str, Any], layer: dict[str, Any] | None, elapsed_s:
         format_table(cold, layer),
     ]
     if layer is not None:
-        out += ["", "layer: biggest packages (zipped / unzipped MiB):"]
-        for name, sizes in list(layer["packages"].items())[:5]:
+        out += ["", "layer: packages (zipped / unzipped MiB):"]
+        for name, sizes in layer["packages"].items():
             out.append(f"  {name:<24} {sizes['zipped_mib']:6.2f} / {sizes['unzipped_bytes'] / MIB:6.2f}")
+        out.append("layer ships: " + ", ".join(f"{name} {version}" for name, version in layer["distributions"].items()))
+        sdk = ", ".join(layer["runtime_sdk_in_layer"]) or "none"
+        out.append(f"left to the runtime: {', '.join(layer['left_to_runtime'])} (in the layer: {sdk})")
         if layer["note"]:
             out.append(f"layer note: {layer['note']}")
     out.append(f"{'PASS' if cold['pass'] else 'GAP '} {cold['target']}")
     if layer is not None:
-        out.append(f"{'PASS' if layer['pass'] else 'GAP '} layer zip <= {LAYER_TARGET_MIB:g} MiB: {layer['zip_mib']}")
+        verdict = "PASS" if layer["pass"] else "GAP "
+        out.append(f"{verdict} layer zip <= {LAYER_TARGET_MIB:g} MiB without the runtime's SDK: {layer['zip_mib']} MiB")
     out.append(f"measured in {elapsed_s:.1f} s")
     return "\n".join(out)
 
@@ -400,12 +398,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--handlers", nargs="*", default=list(HANDLERS), choices=HANDLERS)
-    parser.add_argument("--layer", choices=("pip", "venv", "skip"), default="pip", help="how to build the layer")
+    parser.add_argument(
+        "--layer", choices=("make", "venv", "skip"), default="make", help="how to build the layer (make: as sam build)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON (default: bench/results.json)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     cold = import_report(measure_imports(args.handlers, args.repeats))
-    layer = None if args.layer == "skip" else measure_layer(use_pip=args.layer == "pip")
+    layer = None if args.layer == "skip" else measure_layer(use_make=args.layer == "make")
     elapsed = time.perf_counter() - started
     merge_results(args.output, cold, layer)
     print(format_report(cold, layer, elapsed))

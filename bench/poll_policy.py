@@ -34,7 +34,9 @@ from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
 
-from iics_monitor.policy import next_wait_seconds
+from iics_monitor import history
+from iics_monitor.config import CheckConfig
+from iics_monitor.policy import next_wait_seconds, sleeps_inline
 from iics_monitor.validation import MonitorSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,13 +52,20 @@ PRICE_PER_TRANSITION = 0.025 / 1000  # Standard workflow
 PRICE_PER_LAMBDA_REQUEST = 0.20 / 1_000_000
 PRICE_PER_GB_SECOND = 0.0000133334  # arm64
 ASSUMED_BILLED_SECONDS_PER_CHECK = 0.1  # an assumption: one warm check, one IICS status call
+# DynamoDB on-demand, us-east-1: $0.125 per million read request units (an eventually consistent
+# read of an item up to 4 KB takes half of one; counted as a whole) and $0.625 per million write units.
+PRICE_PER_DYNAMODB_READ = 0.125 / 1_000_000
+PRICE_PER_DYNAMODB_WRITE = 0.625 / 1_000_000
+HISTORY_SPREAD = 0.3
 
 FIXED_POLLERS = {
     "fixed 60s (AWS job-poller sample)": 60,
     "fixed 10s (open-source IICS CLI)": 10,
     "fixed 15s (Informatica RunAJob)": 15,
 }
-OURS = "ours (exponential backoff)"
+OURS = "ours"
+OURS_HISTORY = "ours, recurring mix, with history"
+OURS_NO_HISTORY = "ours, recurring mix, no history"
 BASELINE_COST = "fixed 60s (AWS job-poller sample)"
 BASELINE_CALLS = "fixed 10s (open-source IICS CLI)"
 
@@ -64,8 +73,8 @@ BASELINE_CALLS = "fixed 10s (open-source IICS CLI)"
 COST_RATIO_TARGET = 0.6
 P95_RELATIVE_DELAY_TARGET = 0.15
 CALLS_RATIO_TARGET = 0.3
-
-WaitFn = Callable[[int, float], float]  # (polls so far, seconds to the deadline) -> wait
+HISTORY_CALLS_TARGET = 8
+HISTORY_P95_TARGET = 0.10
 
 
 # --- Inputs: template and state machine --------------------------------------------------------
@@ -73,11 +82,19 @@ WaitFn = Callable[[int, float], float]  # (polls so far, seconds to the deadline
 
 @dataclass(frozen=True)
 class Deployment:
-    """The numbers the bench takes from template.yaml."""
+    """The numbers the bench takes from template.yaml, as the check function's own config."""
 
-    settings: MonitorSettings
-    max_polls: int
+    config: CheckConfig
     check_status_memory_mb: int
+    check_status_timeout_s: int
+
+    @property
+    def settings(self) -> MonitorSettings:
+        return self.config.defaults
+
+    @property
+    def max_polls(self) -> int:
+        return self.config.max_polls
 
 
 def load_deployment(template_path: Path = TEMPLATE) -> Deployment:
@@ -92,9 +109,19 @@ def load_deployment(template_path: Path = TEMPLATE) -> Deployment:
         max_wait_seconds=default("MaxWaitSeconds"),
         timeout_seconds=default("TimeoutSeconds"),
     )
+    config = CheckConfig(
+        secret_name="bench",  # noqa: S106 - a secret name, not a secret
+        defaults=settings,
+        max_polls=default("MaxPolls"),
+        read_timeout_seconds=float(default("IicsReadTimeoutSeconds")),
+        inline_wait_seconds=default("InlineWaitSeconds"),
+        history_table="bench" if params["PollHistory"]["Default"] == "Enabled" else None,
+    )
     function = template["Resources"]["CheckStatusFunction"]["Properties"]
-    memory = function.get("MemorySize", template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
-    return Deployment(settings=settings, max_polls=default("MaxPolls"), check_status_memory_mb=int(memory))
+    globals_ = template.get("Globals", {}).get("Function", {})
+    memory = function.get("MemorySize", globals_.get("MemorySize", 128))
+    timeout = function.get("Timeout", globals_.get("Timeout", 3))
+    return Deployment(config=config, check_status_memory_mb=int(memory), check_status_timeout_s=int(timeout))
 
 
 def _successors(state: dict) -> list[str]:
@@ -163,25 +190,71 @@ def job_durations(n: int, seed: int) -> list[float]:
     return [math.exp(rng.uniform(low, high)) for _ in range(n)]
 
 
-def policy_wait(settings: MonitorSettings) -> WaitFn:
-    """Our policy, as check_job calls it: polls so far (this check included) and seconds left."""
-    return lambda polls, remaining: next_wait_seconds(polls, settings, remaining_seconds=remaining)
+@dataclass(frozen=True)
+class RecurringJob:
+    """A job of the second mix: its name's recorded durations, and this run's duration."""
+
+    history: tuple[float, ...]
+    duration: float
 
 
-def fixed_wait(interval: int) -> WaitFn:
-    return lambda polls, remaining: interval
+def recurring_jobs(n: int, seed: int) -> list[RecurringJob]:
+    """``n`` recurring jobs: a typical duration log-uniform from 10 s to 4 h, ``history.KEEP`` past
+    runs within +-30% of it, and this run within +-30% of what the history expects."""
+    rng = random.Random(seed + 1_000_003)  # noqa: S311 - a seeded simulation, not cryptography
+    jobs = []
+    for typical in job_durations(n, seed):
+        past = tuple(typical * rng.uniform(1 - HISTORY_SPREAD, 1 + HISTORY_SPREAD) for _ in range(history.KEEP))
+        expected = history.expected_seconds(past)
+        jobs.append(RecurringJob(past, expected * rng.uniform(1 - HISTORY_SPREAD, 1 + HISTORY_SPREAD)))
+    return jobs
 
 
-def simulate_job(duration: float, wait: WaitFn, timeout_s: float, max_polls: int) -> tuple[int, float | None]:
-    """(checks, detection time); detection is None if the deadline or the poll budget came first."""
-    now, polls = 0.0, 0
+@dataclass(frozen=True)
+class JobRun:
+    """One simulated job under one poller."""
+
+    checks: int  # IICS status calls
+    invocations: int  # CheckStatus invocations = trips round the state machine's loop, plus one
+    billed_seconds: float  # CheckStatus duration, all invocations
+    detected_at: float | None  # None: the deadline or the poll budget came first
+
+
+def simulate_fixed(duration: float, interval: int, timeout_s: float, max_polls: int) -> JobRun:
+    """A fixed-interval poller in the same state machine: one invocation per check."""
+    now, checks = 0.0, 0
     while True:
-        polls += 1  # a check (one IICS status call) at `now`
-        if now >= duration:
-            return polls, now
-        if now >= timeout_s or polls >= max_polls:
-            return polls, None
-        now += wait(polls, timeout_s - now)
+        checks += 1
+        if now >= duration or now >= timeout_s or checks >= max_polls:
+            detected = now if now >= duration else None
+            return JobRun(checks, checks, checks * ASSUMED_BILLED_SECONDS_PER_CHECK, detected)
+        now += interval
+
+
+def simulate_ours(duration: float, deployment: Deployment, expected_s: float | None = None) -> JobRun:
+    """The check function's loop, in virtual time, with the policy functions it calls.
+
+    Like ``check_job``: the first check learns the job's name (and so its history); after each check
+    the wait comes from ``next_wait_seconds``, and ``sleeps_inline`` decides whether the same
+    invocation sleeps and checks again or hands the wait to the state machine."""
+    config = deployment.config
+    timeout = config.defaults.timeout_seconds
+    now, checks, invocations, billed = 0.0, 0, 1, 0.0
+    invocation_started, checks_in_invocation = 0.0, 0
+    while True:
+        checks += 1
+        checks_in_invocation += 1
+        if now >= duration or now >= timeout or checks >= config.max_polls:
+            billed += now - invocation_started + checks_in_invocation * ASSUMED_BILLED_SECONDS_PER_CHECK
+            return JobRun(checks, invocations, billed, now if now >= duration else None)
+        wait = next_wait_seconds(now, config.defaults, timeout - now, expected_seconds=expected_s)
+        used = now - invocation_started + checks_in_invocation * ASSUMED_BILLED_SECONDS_PER_CHECK
+        left = deployment.check_status_timeout_s - used
+        if not sleeps_inline(wait, config.inline_wait_seconds, left, config.inline_reserve_seconds):
+            billed += used
+            invocations += 1
+            invocation_started, checks_in_invocation = now + wait, 0
+        now += wait
 
 
 def _p95(values: Sequence[float]) -> float:
@@ -196,7 +269,9 @@ class PolicyResult:
     jobs: int
     undetected: int
     iics_calls_per_job: float
+    max_iics_calls: int
     transitions_per_job: float
+    lambda_seconds_per_job: float
     mean_delay_s: float
     p95_delay_s: float
     max_delay_s: float
@@ -207,90 +282,119 @@ class PolicyResult:
     delays: tuple[float, ...] = ()
 
 
-def lambda_cost_per_check(memory_mb: int) -> float:
-    return PRICE_PER_LAMBDA_REQUEST + PRICE_PER_GB_SECOND * (memory_mb / 1024) * ASSUMED_BILLED_SECONDS_PER_CHECK
+def job_cost(run: JobRun, memory_mb: int, model: TransitionModel, history_lookups: int = 0) -> float:
+    """USD for one job: transitions, Lambda requests and GB-s, and the history table's requests."""
+    return (
+        model.transitions(run.invocations) * PRICE_PER_TRANSITION
+        + run.invocations * PRICE_PER_LAMBDA_REQUEST
+        + run.billed_seconds * (memory_mb / 1024) * PRICE_PER_GB_SECOND
+        + history_lookups * (PRICE_PER_DYNAMODB_READ + PRICE_PER_DYNAMODB_WRITE)
+    )
 
 
-def run_policy(
-    name: str, wait: WaitFn, durations: Sequence[float], deployment: Deployment, model: TransitionModel
+def summarise(
+    name: str, runs: Sequence[JobRun], durations: Sequence[float], deployment: Deployment, model: TransitionModel
 ) -> PolicyResult:
-    timeout = deployment.settings.timeout_seconds
-    checks, delays, relative = [], [], []
-    undetected = 0
-    for duration in durations:
-        n, detected = simulate_job(duration, wait, timeout, deployment.max_polls)
-        checks.append(n)
-        if detected is None:
-            undetected += 1
-            continue
-        delays.append(detected - duration)
-        relative.append((detected - duration) / duration)
-    jobs = len(durations)
-    calls = sum(checks) / jobs
-    transitions = sum(model.transitions(n) for n in checks) / jobs
-    per_job = transitions * PRICE_PER_TRANSITION + calls * lambda_cost_per_check(deployment.check_status_memory_mb)
+    lookups = 1 if name.startswith(OURS) and deployment.config.history_table else 0
+    delays = [r.detected_at - d for r, d in zip(runs, durations, strict=True) if r.detected_at is not None]
+    relative = [r.detected_at / d - 1 for r, d in zip(runs, durations, strict=True) if r.detected_at is not None]
+    jobs = len(runs)
+    cost = sum(job_cost(r, deployment.check_status_memory_mb, model, lookups) for r in runs)
     return PolicyResult(
         name=name,
         jobs=jobs,
-        undetected=undetected,
-        iics_calls_per_job=calls,
-        transitions_per_job=transitions,
+        undetected=sum(r.detected_at is None for r in runs),
+        iics_calls_per_job=sum(r.checks for r in runs) / jobs,
+        max_iics_calls=max(r.checks for r in runs),
+        transitions_per_job=sum(model.transitions(r.invocations) for r in runs) / jobs,
+        lambda_seconds_per_job=sum(r.billed_seconds for r in runs) / jobs,
         mean_delay_s=sum(delays) / len(delays) if delays else math.nan,
         p95_delay_s=_p95(delays) if delays else math.nan,
         max_delay_s=max(delays) if delays else math.nan,
         p95_relative_delay=_p95(relative) if relative else math.nan,
-        usd_per_1000_jobs=1000 * per_job,
-        checks=tuple(checks),
+        usd_per_1000_jobs=1000 * cost / jobs,
+        checks=tuple(r.checks for r in runs),
         delays=tuple(delays),
     )
+
+
+def _target(text: str, values: dict[str, float], limits: dict[str, float]) -> dict[str, Any]:
+    parts = {name: values[name] <= limits[name] for name in values}
+    return {"target": text, "value": values, "parts_pass": parts, "pass": all(parts.values())}
 
 
 def run(jobs: int = 20_000, seed: int = 1) -> dict[str, Any]:
     deployment = load_deployment()
     model = load_transition_model()
     durations = job_durations(jobs, seed)
-    pollers: dict[str, WaitFn] = {OURS: policy_wait(deployment.settings)}
-    pollers |= {name: fixed_wait(interval) for name, interval in FIXED_POLLERS.items()}
-    results = {name: run_policy(name, wait, durations, deployment, model) for name, wait in pollers.items()}
+    settings = deployment.settings
+    results = {OURS: summarise(OURS, [simulate_ours(d, deployment) for d in durations], durations, deployment, model)}
+    for name, interval in FIXED_POLLERS.items():
+        runs = [simulate_fixed(d, interval, settings.timeout_seconds, deployment.max_polls) for d in durations]
+        results[name] = summarise(name, runs, durations, deployment, model)
+
+    recurring = recurring_jobs(jobs, seed)
+    recurring_durations = [job.duration for job in recurring]
+    with_history = [simulate_ours(j.duration, deployment, history.expected_seconds(j.history)) for j in recurring]
+    without = [simulate_ours(d, deployment) for d in recurring_durations]
+    results[OURS_HISTORY] = summarise(OURS_HISTORY, with_history, recurring_durations, deployment, model)
+    results[OURS_NO_HISTORY] = summarise(OURS_NO_HISTORY, without, recurring_durations, deployment, model)
 
     ours, cost_base, calls_base = results[OURS], results[BASELINE_COST], results[BASELINE_CALLS]
+    recurrent = results[OURS_HISTORY]
     cost_ratio = ours.usd_per_1000_jobs / cost_base.usd_per_1000_jobs
     calls_ratio = ours.iics_calls_per_job / calls_base.iics_calls_per_job
-    cost_ok = cost_ratio <= COST_RATIO_TARGET
-    delay_ok = ours.p95_relative_delay <= P95_RELATIVE_DELAY_TARGET
     targets = [
-        {
-            "target": f"$ per 1,000 jobs <= {COST_RATIO_TARGET}x the 60 s poller"
+        _target(
+            f"$ per 1,000 jobs <= {COST_RATIO_TARGET}x the 60 s poller"
             f" with p95 relative delay <= {P95_RELATIVE_DELAY_TARGET}",
-            "value": {"cost_ratio": cost_ratio, "p95_relative_delay": ours.p95_relative_delay},
-            "parts_pass": {"cost_ratio": cost_ok, "p95_relative_delay": delay_ok},
-            "pass": cost_ok and delay_ok,
-        },
-        {
-            "target": f"IICS calls <= {CALLS_RATIO_TARGET}x the 10 s poller",
-            "value": {"calls_ratio": calls_ratio},
-            "parts_pass": {"calls_ratio": calls_ratio <= CALLS_RATIO_TARGET},
-            "pass": calls_ratio <= CALLS_RATIO_TARGET,
-        },
+            {"cost_ratio": cost_ratio, "p95_relative_delay": ours.p95_relative_delay},
+            {"cost_ratio": COST_RATIO_TARGET, "p95_relative_delay": P95_RELATIVE_DELAY_TARGET},
+        ),
+        _target(
+            f"IICS calls <= {CALLS_RATIO_TARGET}x the 10 s poller",
+            {"calls_ratio": calls_ratio},
+            {"calls_ratio": CALLS_RATIO_TARGET},
+        ),
+        _target(
+            f"recurring jobs (+-30% of their history): <= {HISTORY_CALLS_TARGET} IICS calls per job"
+            f" with p95 relative delay <= {HISTORY_P95_TARGET}",
+            {"max_iics_calls": recurrent.max_iics_calls, "p95_relative_delay": recurrent.p95_relative_delay},
+            {"max_iics_calls": HISTORY_CALLS_TARGET, "p95_relative_delay": HISTORY_P95_TARGET},
+        ),
     ]
+    config = deployment.config
     return {
         "jobs": jobs,
         "seed": seed,
         "durations": {"distribution": "log-uniform", "min_s": MIN_DURATION_S, "max_s": MAX_DURATION_S},
-        "settings": deployment.settings.to_dict() | {"maxPolls": deployment.max_polls},
+        "recurring_mix": {
+            "history_runs": history.KEEP,
+            "spread": HISTORY_SPREAD,
+            "expected": "median of the history (iics_monitor.history.expected_seconds)",
+        },
+        "settings": settings.to_dict()
+        | {
+            "maxPolls": deployment.max_polls,
+            "inlineWaitSeconds": config.inline_wait_seconds,
+            "inlineReserveSeconds": config.inline_reserve_seconds,
+            "pollHistory": config.history_table is not None,
+            "checkStatusTimeoutSeconds": deployment.check_status_timeout_s,
+        },
         "state_machine": {
             "success_path": list(model.success_path),
             "fixed_states": list(model.fixed_states),
             "loop": list(model.loop),
-            "transitions_per_job": f"{len(model.success_path)} + {len(model.loop)} x (checks - 1)",
+            "transitions_per_job": f"{len(model.success_path)} + {len(model.loop)} x (invocations - 1)",
         },
         "prices": {
             "per_transition_usd": PRICE_PER_TRANSITION,
             "per_lambda_request_usd": PRICE_PER_LAMBDA_REQUEST,
             "per_gb_second_usd": PRICE_PER_GB_SECOND,
+            "per_dynamodb_read_usd": PRICE_PER_DYNAMODB_READ,
+            "per_dynamodb_write_usd": PRICE_PER_DYNAMODB_WRITE,
             "check_status_memory_mb": deployment.check_status_memory_mb,
             "assumed_billed_seconds_per_check": ASSUMED_BILLED_SECONDS_PER_CHECK,
-            "lambda_usd_per_check": lambda_cost_per_check(deployment.check_status_memory_mb),
         },
         "policies": results,
         "ratios": {"ours_cost_vs_fixed_60s": cost_ratio, "ours_iics_calls_vs_fixed_10s": calls_ratio},
@@ -313,7 +417,9 @@ def format_table(report: dict[str, Any]) -> str:
     header = (
         "policy",
         "IICS calls/job",
+        "max calls",
         "transitions/job",
+        "Lambda s/job",
         "mean delay s",
         "p95 delay s",
         "p95 rel delay",
@@ -323,7 +429,9 @@ def format_table(report: dict[str, Any]) -> str:
         (
             r.name,
             f"{r.iics_calls_per_job:.1f}",
+            f"{r.max_iics_calls}",
             f"{r.transitions_per_job:.1f}",
+            f"{r.lambda_seconds_per_job:.1f}",
             f"{r.mean_delay_s:.1f}",
             f"{r.p95_delay_s:.1f}",
             f"{r.p95_relative_delay:.3f}",
@@ -343,11 +451,12 @@ def format_report(report: dict[str, Any], elapsed_s: float) -> str:
     out = [
         f"{report['jobs']} jobs, seed {report['seed']}, durations log-uniform 10 s .. 4 h; "
         f"settings from template.yaml: {report['settings']}",
+        f"recurring mix: the same number of jobs, each with {report['recurring_mix']['history_runs']} past runs"
+        f" and this run within +-{report['recurring_mix']['spread']:.0%} of the history's median",
         f"transitions per job = {sm['transitions_per_job']} "
         f"(fixed: {', '.join(sm['fixed_states'])}; loop: {' -> '.join(sm['loop'])}; no retries)",
-        f"Lambda: {prices['check_status_memory_mb']} MB arm64, ASSUMED billed"
-        f" {prices['assumed_billed_seconds_per_check']} s per check"
-        f" -> ${prices['lambda_usd_per_check']:.3g} per check (same for every poller)",
+        f"Lambda: {prices['check_status_memory_mb']} MB arm64, billed for inline sleeps plus an ASSUMED"
+        f" {prices['assumed_billed_seconds_per_check']} s per check; fixed pollers: one invocation per check",
         "",
         format_table(report),
         "",

@@ -19,4 +19,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         source=runtime.iics_client(config.secret_name, config.read_timeout_seconds),
         archiver=runtime.log_archiver(config.bucket, config.prefix),
         now=datetime.now(UTC),
+        history=runtime.duration_history(config.history_table) if config.history_table else None,
+        archive_package=config.archive_package,
     )

@@ -1,11 +1,12 @@
-"""Check an IICS export job's status once; the state machine loops on the result."""
+"""Check an IICS export job's status; the state machine loops on the result."""
 
+import time
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iics_monitor import runtime
-from iics_monitor.check import check_or_report
+from iics_monitor.check import Invocation, check_or_report
 from iics_monitor.observability import logger, metrics, tracer
 
 
@@ -19,4 +20,10 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         source=runtime.iics_client(config.secret_name, config.read_timeout_seconds),
         config=config,
         now=datetime.now(UTC),
+        invocation=Invocation(
+            clock=lambda: datetime.now(UTC),
+            sleep=time.sleep,
+            seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        ),
+        history=runtime.duration_history(config.history_table) if config.history_table else None,
     )

@@ -32,7 +32,7 @@ import struct
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -214,7 +214,7 @@ def _zip_bytes(entries: Mapping[str, bytes]) -> bytes:
 @dataclass(frozen=True)
 class _Response:
     status: int
-    body: bytes = b""
+    body: bytes | _GeneratedLog = b""
     content_type: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
 
@@ -497,12 +497,14 @@ class _Job:
         objects: list[_ExportObject],
         log: bytes | None,
         pinned_times: tuple[_JobTimes, _JobTimes] | None = None,
+        log_size: int | None = None,
     ) -> None:
         self.id = job_id
         self.name = name
         self.schedule = schedule
         self.objects = objects
         self.log = log
+        self.log_size = log_size  # a generated log padded to this many bytes once the job ends
         # (while running, once terminal): lets the reference job reproduce the page's timestamps.
         self.pinned_times = pinned_times
         self.created_at = time.time()
@@ -588,6 +590,46 @@ def _object_log_line(obj: _ExportObject, job_state: str, stamp: str) -> str:
         reason = obj.status_in(job_state)["message"] or "Export failed."
         return f"> OIE_005 ERROR {stamp} Failed to export {subject}: {reason}"
     return f"> OIE_004 INFO {stamp} Successfully exported {subject}"
+
+
+# A big log repeats one block of this many filler lines (about 1 MiB), so it costs the emulator
+# about that much memory whatever its size.
+_FILLER_BLOCK_LINES = 8192
+
+
+class _GeneratedLog:
+    """A finished job's generated log padded to exactly ``size`` bytes, made while it is sent.
+
+    Filler OIE_004 lines go between the object lines and the OIE_003 footer; the last one is cut
+    short (ending in a newline) to make the size exact. A log longer than ``size`` without filler
+    is sent as it is.
+    """
+
+    def __init__(self, log: bytes, size: int, stamp: str) -> None:
+        footer = log.rindex(b"\n> OIE_003 ") + 1
+        self._head, self._tail = log[:footer], log[footer:]
+        self._filler_size = max(size - len(log), 0)
+        lines = (
+            f"> OIE_004 INFO {stamp} Successfully exported object [/Explore/Default/m_generated_{n:05d}]"
+            f" of type [DTEMPLATE] id [gen{n:019d}]\n"
+            for n in range(_FILLER_BLOCK_LINES)
+        )
+        self._block = "".join(lines).encode()
+
+    def __len__(self) -> int:
+        return len(self._head) + self._filler_size + len(self._tail)
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def chunks(self) -> Iterator[bytes]:
+        yield self._head
+        whole_blocks, rest = divmod(self._filler_size, len(self._block))
+        for _ in range(whole_blocks):
+            yield self._block
+        if rest:
+            yield self._block[: rest - 1] + b"\n"
+        yield self._tail
 
 
 def _asset_zip(obj: _ExportObject) -> bytes:
@@ -697,14 +739,22 @@ class IicsEmulator(LoopbackServer):
         schedule: Sequence[Mapping[str, Any]] | None = None,
         objects: Sequence[Mapping[str, Any]] | None = None,
         log: bytes | str | None = None,
+        log_size: int | None = None,
     ) -> str:
-        """Add an export job and return its id. Give `states` (per poll) or `schedule` (timed)."""
+        """Add an export job and return its id. Give `states` (per poll) or `schedule` (timed).
+
+        `log_size`: the generated log of the finished job is padded to this many bytes with
+        object lines, made while it is sent, so a log of gigabytes costs no memory.
+        """
+        if log_size is not None and (log is not None or not isinstance(log_size, int) or log_size < 0):
+            raise ValueError("log_size must be a whole number of bytes (at least 0), and not given with log")
         job = _Job(
             job_id=job_id or _new_id(),
             name=name or _default_job_name(),
             schedule=_schedule(states, schedule),
             objects=[_export_object(o) for o in (objects if objects is not None else [_DEFAULT_OBJECT])],
             log=log.encode() if isinstance(log, str) else log,
+            log_size=log_size,
         )
         self._register(job)
         return job.id
@@ -749,10 +799,15 @@ class IicsEmulator(LoopbackServer):
         """The log the job serves now: its own, or one generated in the observed format."""
         with self._lock:
             job = self._jobs[job_id]
-            return self._log_bytes(job, job.state)
+            return bytes(self._log_body(job, job.state))
 
-    def _log_bytes(self, job: _Job, state: str) -> bytes:
-        return job.log if job.log is not None else _generated_log(job, state, self.org_name, self.username)
+    def _log_body(self, job: _Job, state: str) -> bytes | _GeneratedLog:
+        if job.log is not None:
+            return job.log
+        log = _generated_log(job, state, self.org_name, self.username)
+        if job.log_size is None or job.ended_at is None:  # while the job runs, only the header exists
+            return log
+        return _GeneratedLog(log, job.log_size, _iso_millis(job.ended_at))
 
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
@@ -933,7 +988,7 @@ class IicsEmulator(LoopbackServer):
         return _json_response(HTTPStatus.OK, job.status_body(job.observe(poll=True), expand=expand))
 
     def _export_log(self, request: _Request, job: _Job) -> _Response:
-        log = self._log_bytes(job, job.observe(poll=False))
+        log = self._log_body(job, job.observe(poll=False))
         return _Response(HTTPStatus.OK, log, "text/plain; charset=utf-8")
 
     def _export_package(self, request: _Request, job: _Job) -> _Response:
@@ -1025,7 +1080,7 @@ _SCENARIO_KEYS = (
     "username", "password", "session_idle_seconds", "rate_limit_per_second",
     "export_states", "reference_job", "jobs", "faults",
 )  # fmt: skip
-_JOB_KEYS = ("id", "name", "states", "schedule", "objects", "log")
+_JOB_KEYS = ("id", "name", "states", "schedule", "objects", "log", "log_size")
 
 
 def _read_scenario_file(path: Path) -> Mapping[str, Any]:
@@ -1073,7 +1128,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        self.wfile.write(response.body)
+        for chunk in response.body.chunks() if isinstance(response.body, _GeneratedLog) else (response.body,):
+            self.wfile.write(chunk)
 
     def _reset_connection(self) -> None:
         # A zero linger time makes close() send RST instead of FIN: the client sees a reset.

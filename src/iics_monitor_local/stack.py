@@ -25,6 +25,10 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   ``_function_environment``), since changing them per invocation races with moto's threads.
 - GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
   also delivers to Step Functions, SNS and Lambda targets of any matching rule.
+- GAP inline: the harness runs one Lambda invocation at a time (the handlers share this process's
+  stdout capture and Powertools state), so a check that sleeps between inline checks would hold up
+  every other execution. It deploys with ``InlineWaitSeconds=0`` (``HARNESS_DEFAULTS``) unless the
+  caller sets the parameter; tests of inline checking set it.
 """
 
 from __future__ import annotations
@@ -61,12 +65,12 @@ from moto.events.utils import EventTemplateParser
 from moto.sqs.models import sqs_backends
 
 from iics_monitor_local import template
+from iics_monitor_local.samconfig import STACK_NAME
 from iics_monitor_local.template import PROJECT_ROOT, TEMPLATE
 
 ARTIFACT_BUCKET = "iics-monitor-local-artifacts"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
-STACK_NAME = "iics-export-monitor"
 EXECUTION_ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -365,15 +369,20 @@ def quiet_moto() -> None:
     warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
 
 
+# GAP inline: parameter overrides the harness needs, below the caller's own.
+HARNESS_DEFAULTS = {"InlineWaitSeconds": "0"}
+
+
 class LocalStack:
     """The template, deployed into moto. Use as a context manager.
 
-    ``parameters`` overrides template Parameters, as ``sam deploy --parameter-overrides`` would.
+    ``parameters`` overrides template Parameters, as ``sam deploy --parameter-overrides`` would
+    (on top of ``HARNESS_DEFAULTS``).
     """
 
     def __init__(self, parameters: Mapping[str, Any] | None = None, template: Path = TEMPLATE) -> None:
         self.template_path = template
-        self.parameters = {k: str(v) for k, v in (parameters or {}).items()}
+        self.parameters = HARNESS_DEFAULTS | {k: str(v) for k, v in (parameters or {}).items()}
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._patches: contextlib.ExitStack | None = None
         self.outputs: dict[str, str] = {}
@@ -457,7 +466,9 @@ class LocalStack:
                 s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=path.read_bytes())
                 self._definitions[logical_id] = path
             if resource["Type"] == "AWS::Serverless::LayerVersion":
-                self._layer_dirs[logical_id] = path
+                # Lambda imports a layer from its python/ folder. A makefile-built ContentUri holds that
+                # folder; one built by a runtime BuildMethod is the folder's content itself.
+                self._layer_dirs[logical_id] = path / "python" if (path / "python").is_dir() else path
             resource["Properties"][prop] = f"s3://{ARTIFACT_BUCKET}/{key}"
 
     def _register_layers(self) -> None:

@@ -1,53 +1,61 @@
 """Watch one IICS export job from a laptop, through the same code path as production.
 
-    python -m iics_monitor_local.watch JOB_ID [--aws emulated|real] [--out DIR] [options]
+    iics-export-monitor watch JOB_ID [--aws emulated|real] [--out DIR] [--s3 URL] [options]
+    iics-export-monitor start --object ID [...] [watch options]
+    python -m iics_monitor_local.watch JOB_ID [...]        (the same command as ``watch``)
 
 ``--aws emulated`` (the default) deploys template.yaml into moto (``LocalStack``), stores the IICS
 credentials from the environment or ``--credentials FILE`` as the stack's secret, announces the job
 with the upstream EventBridge event, and runs the real handlers in-process against the IICS org.
 ``--aws real`` starts an execution of a deployed stack instead (its functions use the deployed
 secret) and follows it. Either way the archived ``export.log`` and ``status.json`` are copied to
-``DIR/<jobId>/`` and the exit code is the one Informatica's RunAJob gives (``EXIT_CODES``).
-docs/watch.md is the user's guide.
+``DIR/<jobId>/`` and/or to ``--s3`` in the deployed archive's layout, and the exit code is the one
+Informatica's RunAJob gives (``EXIT_CODES``).
+
+The options and help live in ``cli.py``; ``run`` is what both commands execute. docs/cli.md is the
+user's guide.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, ClassVar, Protocol, TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from iics_monitor.archive import LogArchiver
+from iics_monitor.client import IicsClient
+from iics_monitor.config import _BUCKET, _PREFIX  # the deployed archive's own rules for its bucket and prefix
 from iics_monitor.credentials import Credentials
-from iics_monitor.errors import ConfigError, InvalidInput
-from iics_monitor.validation import MonitorSettings, parse_job_id
+from iics_monitor.errors import ConfigError, IicsError, IicsUnavailable, InvalidInput, MonitorError
+from iics_monitor.validation import MonitorSettings, parse_export_spec, parse_job_id
+from iics_monitor_local.cli import EXIT_CODES, LAPTOP_SETTINGS, watch_command
 from iics_monitor_local.progress import Progress
-from iics_monitor_local.stack import EXECUTION_ENDED, STACK_NAME, LambdaInvocation, LocalStack, quiet_moto
+from iics_monitor_local.stack import EXECUTION_ENDED, LambdaInvocation, LocalStack
 
-# Informatica RunAJob's exit codes, so scripts written for it read ours the same way. RunAJob's 2
-# means "did not wait", which this command never does; here it is argparse's "bad usage".
-EXIT_CODES = {"SUCCESSFUL": 0, "USAGE": 2, "FAILED": 3, "TIMED_OUT": 4, "ERROR": 5, "STILL_RUNNING": 6}
+__all__ = ["EXIT_CODES", "ExportToStart", "GivenJob", "WatchOptions", "main", "run"]
 
 CREDENTIAL_VARIABLES = {"username": "IICS_USERNAME", "password": "IICS_PASSWORD", "loginUrl": "IICS_LOGIN_URL"}
-# Poll timing for a laptop: the first re-poll soon, then at most once a minute, for up to 6 hours.
-LAPTOP_SETTINGS = MonitorSettings(initial_wait_seconds=5, max_wait_seconds=60, timeout_seconds=21600)
 # option -> (field of the execution input's ``monitor`` object, template Parameter)
 WAIT_OPTIONS = {
     "initial_wait": ("initialWaitSeconds", "InitialWaitSeconds"),
     "max_wait": ("maxWaitSeconds", "MaxWaitSeconds"),
     "timeout": ("timeoutSeconds", "TimeoutSeconds"),
 }
+DEFAULT_OUT = Path("archive")
+# Room in an S3 key (1,024 bytes) for YYYY/MM/DD/<64-character job id>/status.json after the prefix.
+MAX_S3_PREFIX = 900
 # Beyond TimeoutSeconds and one last wait, how long the final poll and the archive may take locally.
 ARCHIVE_SLACK_SECONDS = 600
 # The state whose input carries the outcome detail it publishes, on the success and the ERROR paths.
@@ -63,6 +71,22 @@ class WatchFailed(Exception):
 
 
 @dataclass(frozen=True)
+class WatchOptions:
+    """The options ``watch`` and ``start`` share (cli.watch_options), as the command line gave them."""
+
+    aws: str  # "emulated" or "real"
+    credentials: Path | None
+    out: Path | None
+    s3: str | None
+    initial_wait: int | None
+    max_wait: int | None
+    timeout: int | None
+    region: str | None
+    stack_name: str
+    refresh: float
+
+
+@dataclass(frozen=True)
 class DeployedStack:
     state_machine_arn: str
     bucket: str
@@ -70,18 +94,103 @@ class DeployedStack:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run the command; return its exit code. Errors are one line on ``err``, never a traceback."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+    """``python -m iics_monitor_local.watch``: the ``watch`` command; return its exit code."""
+    with contextlib.redirect_stdout(out or sys.stdout), contextlib.redirect_stderr(err or sys.stderr):
+        try:
+            watch_command.main(args=argv, prog_name="python -m iics_monitor_local.watch")
+        except SystemExit as stop:  # how click ends every run, --help and usage errors included
+            return stop.code if isinstance(stop.code, int) else EXIT_CODES["USAGE"]
+    raise AssertionError("unreachable: click's standalone main always exits")
+
+
+# --- what to watch -------------------------------------------------------------------------------
+
+
+class JobSource(Protocol):
+    """The job to watch: one given by id (``GivenJob``), or one the command starts (``ExportToStart``)."""
+
+    logs_in: ClassVar[bool]  # begin() logs in to IICS from this machine, so it needs the IICS credentials
+
+    def check(self) -> None:
+        """Parse the input; raise InvalidInput. Nothing is started."""
+
+    def begin(self, credentials: Credentials | None, out: TextIO) -> str:
+        """The id of the job to watch, started now if need be. Called once every check has passed."""
+
+
+class GivenJob:
+    """``watch JOB_ID``: a job that already runs in IICS."""
+
+    logs_in = False
+
+    def __init__(self, job_id: str) -> None:
+        self._raw = job_id
+
+    def check(self) -> None:
+        parse_job_id(self._raw)
+
+    def begin(self, credentials: Credentials | None, out: TextIO) -> str:
+        return parse_job_id(self._raw)
+
+
+class ExportToStart:
+    """``start --object ID ...``: an export this command starts (IICS ``POST /export``), then watches."""
+
+    logs_in = True
+
+    def __init__(self, object_ids: Sequence[str], name: str | None, include_dependencies: bool | None) -> None:
+        flag = {} if include_dependencies is None else {"includeDependencies": include_dependencies}
+        self._raw: dict[str, Any] = {"objects": [{"id": object_id} | flag for object_id in object_ids]}
+        if name is not None:
+            self._raw["name"] = name
+
+    def check(self) -> None:
+        parse_export_spec(self._raw)
+
+    def begin(self, credentials: Credentials | None, out: TextIO) -> str:
+        spec = parse_export_spec(self._raw)
+        client = IicsClient(lambda: credentials)
+        try:
+            started = client.start_export(spec)
+        except IicsUnavailable as error:  # the request may have reached IICS: do not invite a blind retry
+            raise WatchFailed(
+                f"IICS did not confirm the export ({error}); it may have started anyway, check IICS before retrying"
+            ) from None
+        except IicsError as error:
+            raise WatchFailed(f"IICS did not start the export: {error}") from None
+        finally:
+            with contextlib.suppress(IicsError):
+                client.logout()
+        try:
+            job_id = parse_job_id(started.get("id"))
+        except InvalidInput:
+            raise WatchFailed("IICS accepted the export but answered no usable job id") from None
+        objects = "1 object" if len(spec.objects) == 1 else f"{len(spec.objects)} objects"
+        _say(out, f"Started export job {job_id} ({started.get('name') or 'no name'}, {objects})")
+        return job_id
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def run(job: JobSource, options: WatchOptions, out: TextIO, err: TextIO) -> int:
+    """Check everything, start the job if it is new, watch it to the end, keep its log; the exit code.
+
+    Errors are one line on ``err``, never a traceback, and never carry the password."""
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            args = _parser().parse_args(argv)
-    except SystemExit as stop:  # --help, or argparse refused the arguments
-        return stop.code if isinstance(stop.code, int) else EXIT_CODES["USAGE"]
-    try:
-        job_id = parse_job_id(args.job_id)
-        watch = watch_emulated if args.aws == "emulated" else watch_real
-        detail, kept = watch(job_id, args, out)
+        job.check()
+        needs_login = options.aws == "emulated" or job.logs_in
+        credentials = read_credentials(options.credentials) if needs_login else None
+        aws = EmulatedAws(options, credentials) if options.aws == "emulated" else RealAws(options)
+        destination = S3Destination.open(options.s3, options.region) if options.s3 else None
+        if options.aws == "real" and options.credentials is not None and not job.logs_in:
+            _say(
+                out, "Note: --credentials is not used with --aws real; the deployed functions read the deployed secret."
+            )
+        job_id = job.begin(credentials, out)
+        with _archive_folder(options) as (root, shown):
+            detail, kept = aws.watch(job_id, root / job_id, out)
+            copied = destination.store(job_id, detail, root / job_id) if destination else []
     except (UsageError, InvalidInput, ConfigError) as error:
         print(f"error: {error}", file=err)
         return EXIT_CODES["USAGE"]
@@ -92,95 +201,28 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         print("Stopped watching before the job ended; IICS goes on running it.", file=err)
         return EXIT_CODES["STILL_RUNNING"]
     code = EXIT_CODES.get(detail.get("state"), EXIT_CODES["ERROR"])
-    summarise(detail, kept, code, out)
+    summarise(detail, kept if shown else [], copied, code, out)
     return code
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m iics_monitor_local.watch",
-        description="Watch one IICS export job until it ends and keep its log (docs/watch.md).",
-        epilog="Exit codes (Informatica RunAJob's): 0 SUCCESSFUL, 3 FAILED, 4 TIMED_OUT, 5 ERROR, "
-        "2 bad usage or configuration, 6 stopped watching before the job ended.",
-    )
-    parser.add_argument("job_id", metavar="JOB_ID", help="the IICS export job id (1-64 letters and digits)")
-    parser.add_argument(
-        "--aws",
-        choices=("emulated", "real"),
-        default="emulated",
-        help="emulated (default): template.yaml deployed into moto on this machine; "
-        "real: the stack deployed in your AWS account",
-    )
-    parser.add_argument(
-        "--credentials",
-        metavar="FILE",
-        type=Path,
-        help='emulated mode: IICS credentials as JSON {"username", "password", "loginUrl"}, the format of the '
-        "deployed secret (default: IICS_USERNAME, IICS_PASSWORD, IICS_LOGIN_URL)",
-    )
-    parser.add_argument(
-        "--out",
-        metavar="DIR",
-        type=Path,
-        default=Path("archive"),
-        help="the log and status go to DIR/JOB_ID/export.log and status.json (default: ./archive)",
-    )
-    timing = parser.add_argument_group(
-        "poll timing",
-        "emulated: the template Parameters (defaults 5, 60 and 21600 seconds); "
-        "real: this job's monitor overrides (defaults: the stack's Parameters)",
-    )
-    timing.add_argument(
-        "--initial-wait", type=_seconds("initialWaitSeconds"), metavar="SECONDS", help="wait before the second poll"
-    )
-    timing.add_argument(
-        "--max-wait", type=_seconds("maxWaitSeconds"), metavar="SECONDS", help="longest wait between two polls"
-    )
-    timing.add_argument(
-        "--timeout", type=_seconds("timeoutSeconds"), metavar="SECONDS", help="the job ends as TIMED_OUT after this"
-    )
-    real = parser.add_argument_group("--aws real")
-    real.add_argument("--region", help="AWS region (default: your AWS configuration's)")
-    real.add_argument("--stack-name", default=STACK_NAME, help=f"the deployed stack (default: {STACK_NAME})")
-    real.add_argument(
-        "--refresh",
-        type=_refresh,
-        default=10.0,
-        metavar="SECONDS",
-        help="how often to read the execution's status and history (default: 10)",
-    )
-    return parser
+@contextlib.contextmanager
+def _archive_folder(options: WatchOptions) -> Iterator[tuple[Path, bool]]:
+    """Where the log and status are kept, and whether that is the user's folder: ``--out`` (default
+    ./archive), or with only ``--s3`` a temporary folder the copies are uploaded from."""
+    if options.out is not None or not options.s3:
+        yield options.out or DEFAULT_OUT, True
+        return
+    with tempfile.TemporaryDirectory(prefix="iics-export-monitor-") as folder:
+        yield Path(folder), False
 
 
-def _seconds(field: str):
-    _, low, high = MonitorSettings.FIELDS[field]
-
-    def parse(text: str) -> int:
-        if not text.isdigit() or not low <= int(text) <= high:
-            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, got {text!r}")
-        return int(text)
-
-    return parse
-
-
-def _refresh(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 3600, got {text!r}")
-    return value
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, int]:
+def _overrides(options: WatchOptions) -> dict[str, int]:
     """The poll-timing options given, as fields of the ``monitor`` object."""
     return {
-        field: getattr(args, option) for option, (field, _) in WAIT_OPTIONS.items() if getattr(args, option) is not None
+        field: getattr(options, option)
+        for option, (field, _) in WAIT_OPTIONS.items()
+        if getattr(options, option) is not None
     }
-
-
-# --- emulated AWS ------------------------------------------------------------------------------
 
 
 def read_credentials(path: Path | None) -> Credentials:
@@ -204,72 +246,88 @@ def read_credentials(path: Path | None) -> Credentials:
     return Credentials.from_mapping(values, source="the IICS_* environment variables")
 
 
-def watch_emulated(job_id: str, args: argparse.Namespace, out: TextIO) -> tuple[dict, list[Path]]:
-    credentials = read_credentials(args.credentials)
-    settings = LAPTOP_SETTINGS.overridden_by(_overrides(args))
-    parameters = {parameter: settings.to_dict()[field] for field, parameter in WAIT_OPTIONS.values()}
-    _say(
-        out, f"Deploying template.yaml into emulated AWS (moto); IICS {credentials.login_url} as {credentials.username}"
-    )
-    with LocalStack(parameters) as stack:
-        stack.put_iics_secret(credentials.username, credentials.password, credentials.login_url)
-        stack.on_invocation(Progress(out, labels={job_id: job_id}))
-        outcomes = stack.capture_events()
-        stack.submit({"jobId": job_id})
-        executions = stack.executions()
-        if len(executions) != 1:
-            raise WatchFailed(f"the trigger event started {len(executions)} executions, expected 1")
-        arn = executions[0]["executionArn"]
-        _say(out, f"Watching job {job_id}: execution {arn}")
-        try:
-            ended = stack.wait(
-                arn,
-                timeout=settings.timeout_seconds + settings.max_wait_seconds + ARCHIVE_SLACK_SECONDS,
-                poll_seconds=1.0,
-            )
-        except TimeoutError as error:  # leaving the stack stops the execution
-            raise WatchFailed(str(error)) from None
-        events = outcomes.drain()
-        if len(events) != 1:
-            raise WatchFailed(f"execution ended {ended['status']} with {len(events)} outcome events, expected 1")
-        detail = events[0]["detail"]
-        return detail, keep_archive(stack.client("s3"), stack.bucket, detail, args.out / job_id)
+# --- emulated AWS ------------------------------------------------------------------------------
+
+
+class EmulatedAws:
+    """``--aws emulated``: template.yaml deployed into moto in this process, the credentials its secret."""
+
+    def __init__(self, options: WatchOptions, credentials: Credentials) -> None:
+        self.credentials = credentials
+        self.settings = LAPTOP_SETTINGS.overridden_by(_overrides(options))
+
+    def watch(self, job_id: str, folder: Path, out: TextIO) -> tuple[dict, list[Path]]:
+        credentials, settings = self.credentials, self.settings
+        parameters = {parameter: settings.to_dict()[field] for field, parameter in WAIT_OPTIONS.values()}
+        _say(
+            out,
+            f"Deploying template.yaml into emulated AWS (moto); IICS {credentials.login_url} as {credentials.username}",
+        )
+        with LocalStack(parameters) as stack:
+            stack.put_iics_secret(credentials.username, credentials.password, credentials.login_url)
+            stack.on_invocation(Progress(out, labels={job_id: job_id}))
+            outcomes = stack.capture_events()
+            stack.submit({"jobId": job_id})
+            executions = stack.executions()
+            if len(executions) != 1:
+                raise WatchFailed(f"the trigger event started {len(executions)} executions, expected 1")
+            arn = executions[0]["executionArn"]
+            _say(out, f"Watching job {job_id}: execution {arn}")
+            try:
+                ended = stack.wait(
+                    arn,
+                    timeout=settings.timeout_seconds + settings.max_wait_seconds + ARCHIVE_SLACK_SECONDS,
+                    poll_seconds=1.0,
+                )
+            except TimeoutError as error:  # leaving the stack stops the execution
+                raise WatchFailed(str(error)) from None
+            events = outcomes.drain()
+            if len(events) != 1:
+                raise WatchFailed(f"execution ended {ended['status']} with {len(events)} outcome events, expected 1")
+            detail = events[0]["detail"]
+            return detail, keep_archive(stack.client("s3"), stack.bucket, detail, folder)
 
 
 # --- real AWS ----------------------------------------------------------------------------------
 
 
-def watch_real(job_id: str, args: argparse.Namespace, out: TextIO) -> tuple[dict, list[Path]]:
-    try:
-        session = boto3.Session(region_name=args.region)
-        cloudformation, sfn, s3 = (session.client(name) for name in ("cloudformation", "stepfunctions", "s3"))
-    except BotoCoreError as error:  # no region configured, unknown profile
-        raise UsageError(f"AWS: {error}") from None
-    stack = find_stack(cloudformation, args.stack_name)
-    if args.credentials is not None:
-        _say(out, "Note: --credentials is not used with --aws real; the deployed functions read the deployed secret.")
-    request: dict[str, Any] = {"jobId": job_id}
-    overrides = _overrides(args)
-    if overrides:
-        stack.settings.overridden_by(overrides)  # refuse a bad combination before starting anything
-        request["monitor"] = overrides
-    try:
-        arn = sfn.start_execution(
-            stateMachineArn=stack.state_machine_arn,
-            name=f"{job_id}-{datetime.now(UTC):%Y%m%d%H%M%S}",  # at most 79 characters; the limit is 80
-            input=json.dumps(request),
-        )["executionArn"]
-    except (BotoCoreError, ClientError) as error:
-        raise UsageError(f"cannot start {stack.state_machine_arn}: {error}") from None
-    _say(out, f"Watching job {job_id}: execution {arn}")
-    try:
-        detail = follow(sfn, arn, job_id, Progress(out, labels={job_id: job_id}), out, args.refresh)
-    except KeyboardInterrupt:
-        _say(out, f"The execution goes on in AWS: {arn}")
-        raise
-    except (BotoCoreError, ClientError) as error:
-        raise WatchFailed(f"lost track of {arn}: {error}") from None
-    return detail, keep_archive(s3, stack.bucket, detail, args.out / job_id)
+class RealAws:
+    """``--aws real``: an execution of the deployed stack, followed through its history."""
+
+    def __init__(self, options: WatchOptions) -> None:
+        try:
+            session = boto3.Session(region_name=options.region)
+            cloudformation, self.sfn, self.s3 = (
+                session.client(name) for name in ("cloudformation", "stepfunctions", "s3")
+            )
+        except BotoCoreError as error:  # no region configured, unknown profile
+            raise UsageError(f"AWS: {error}") from None
+        self.stack = find_stack(cloudformation, options.stack_name)
+        self.overrides = _overrides(options)
+        self.stack.settings.overridden_by(self.overrides)  # refuse a bad combination before starting anything
+        self.refresh = options.refresh
+
+    def watch(self, job_id: str, folder: Path, out: TextIO) -> tuple[dict, list[Path]]:
+        request: dict[str, Any] = {"jobId": job_id}
+        if self.overrides:
+            request["monitor"] = self.overrides
+        try:
+            arn = self.sfn.start_execution(
+                stateMachineArn=self.stack.state_machine_arn,
+                name=f"{job_id}-{datetime.now(UTC):%Y%m%d%H%M%S}",  # at most 79 characters; the limit is 80
+                input=json.dumps(request),
+            )["executionArn"]
+        except (BotoCoreError, ClientError) as error:
+            raise UsageError(f"cannot start {self.stack.state_machine_arn}: {error}") from None
+        _say(out, f"Watching job {job_id}: execution {arn}")
+        try:
+            detail = follow(self.sfn, arn, job_id, Progress(out, labels={job_id: job_id}), out, self.refresh)
+        except KeyboardInterrupt:
+            _say(out, f"The execution goes on in AWS: {arn}")
+            raise
+        except (BotoCoreError, ClientError) as error:
+            raise WatchFailed(f"lost track of {arn}: {error}") from None
+        return detail, keep_archive(self.s3, self.stack.bucket, detail, folder)
 
 
 def find_stack(cloudformation: Any, name: str) -> DeployedStack:
@@ -361,7 +419,7 @@ def _json(text: str | None) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-# --- both --------------------------------------------------------------------------------------
+# --- where the log goes --------------------------------------------------------------------------
 
 
 def keep_archive(s3: Any, bucket: str, detail: Mapping[str, Any], folder: Path) -> list[Path]:
@@ -404,7 +462,52 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def summarise(detail: Mapping[str, Any], kept: list[Path], code: int, out: TextIO) -> None:
+class S3Destination:
+    """``--s3 s3://BUCKET/PREFIX/``: the kept log and status, copied with your AWS credentials in the
+    deployed archive's layout and metadata (``PREFIX/YYYY/MM/DD/<jobId>/export.log``, ``LogArchiver``)."""
+
+    def __init__(self, archiver: LogArchiver) -> None:
+        self._archiver = archiver
+
+    @classmethod
+    def open(cls, url: str, region: str | None) -> S3Destination:
+        """Check the URL and resolve the credentials now: emulated AWS later puts fake ones in the environment."""
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not url.startswith("s3://") or not _BUCKET.fullmatch(bucket):
+            raise UsageError(f"--s3 must be s3://BUCKET/ or s3://BUCKET/PREFIX/ with a valid bucket name, got {url!r}")
+        segments = prefix.split("/")[:-1]
+        if not _PREFIX.fullmatch(prefix) or {".", ".."} & set(segments) or len(prefix) > MAX_S3_PREFIX:
+            raise UsageError(
+                f"--s3 prefix must be empty or end with '/', use letters, digits and !_.*'()- in each part "
+                f"(not . or ..) and be at most {MAX_S3_PREFIX} characters, got {prefix!r}"
+            )
+        try:
+            session = boto3.Session(region_name=region)
+            credentials = session.get_credentials()
+            client = session.client("s3")
+        except BotoCoreError as error:
+            raise UsageError(f"AWS: {error}") from None
+        if credentials is None:
+            raise UsageError("--s3 needs AWS credentials (AWS_PROFILE, environment, SSO or ~/.aws/credentials)")
+        return cls(LogArchiver(bucket, prefix, client))
+
+    def store(self, job_id: str, detail: Mapping[str, Any], folder: Path) -> list[str]:
+        """Upload what ``keep_archive`` kept in ``folder``; the S3 URLs written."""
+        if not detail.get("log"):
+            return []
+        now, bucket = datetime.now(UTC), self._archiver.bucket
+        try:
+            with (folder / "export.log").open("rb") as stream:
+                keys = [self._archiver.put_log(job_id, detail["state"], stream, now).key]
+            status = folder / "status.json"
+            if status.exists():
+                keys.append(self._archiver.put_status(job_id, json.loads(status.read_bytes()), now))
+        except MonitorError as error:
+            raise WatchFailed(f"--s3 s3://{bucket}/: {error}") from None
+        return [f"s3://{bucket}/{key}" for key in keys]
+
+
+def summarise(detail: Mapping[str, Any], kept: list[Path], copied: list[str], code: int, out: TextIO) -> None:
     objects = detail.get("objects") or {}
     lines = [
         "",
@@ -422,6 +525,7 @@ def summarise(detail: Mapping[str, Any], kept: list[Path], code: int, out: TextI
     if detail.get("log"):
         lines.append(f"  archived: s3://{detail['log']['bucket']}/{detail['log']['key']}")
     lines += [f"  kept: {path}" for path in kept]
+    lines += [f"  copied: {url}" for url in copied]
     _say(out, "\n".join(lines))
 
 
@@ -430,5 +534,4 @@ def _say(out: TextIO, line: str) -> None:
 
 
 if __name__ == "__main__":
-    quiet_moto()
     sys.exit(main())

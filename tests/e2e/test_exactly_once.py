@@ -42,7 +42,7 @@ def test_a_duplicate_while_the_job_runs_and_one_after_it_ended_change_nothing(pi
 
     assert [e["detail"]["jobId"] for e in events] == [job_id]
     assert [e["name"] for e in pipeline.stack.executions()] == [job_id]
-    assert len(archived_versions(pipeline, job_id)) == 2  # export.log and status.json, once each
+    assert len(archived_versions(pipeline, job_id)) == 3  # export.log, package.zip and status.json, once each
     starts = [i.result for i in pipeline.stack.lambda_invocations if "StartMonitor" in i.function_name]
     assert [s["status"] for s in starts] == ["started", "started", "duplicate"]  # the 2nd met the running one
 
@@ -72,7 +72,7 @@ def test_duplicates_at_the_same_moment_start_one_execution(pipeline, emulator):
 
     assert len(pipeline.stack.executions()) == 1
     assert [e["detail"]["jobId"] for e in events] == [job_id]
-    assert len(archived_versions(pipeline, job_id)) == 2
+    assert len(archived_versions(pipeline, job_id)) == 3
 
 
 def test_concurrent_starts_race_at_step_functions_and_one_wins(pipeline, emulator):

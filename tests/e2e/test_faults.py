@@ -109,7 +109,7 @@ def test_s3_put_object_failing_once_is_retried(pipeline, emulator):
 
     assert assert_archived_intact(run, emulator, job_id)["state"] == "SUCCESSFUL"
     listed = pipeline.stack.client("s3").list_objects_v2(Bucket=pipeline.stack.bucket)["Contents"]
-    assert sorted(o["Key"].rsplit("/", 1)[1] for o in listed) == ["export.log", "status.json"]
+    assert sorted(o["Key"].rsplit("/", 1)[1] for o in listed) == ["export.log", "package.zip", "status.json"]
 
 
 def test_a_multipart_upload_failing_once_is_retried(pipeline, emulator):
@@ -133,6 +133,7 @@ def test_s3_down_for_good_still_announces_the_outcome(pipeline, emulator):
     detail = run.outcome
     assert detail["state"] == "SUCCESSFUL" and detail["log"] is None
     assert detail["logError"] == "log not stored: S3 did not store the log: ServiceUnavailable"
+    assert (detail["package"], detail["packageError"]) == (None, "package not stored: S3 did not store the log either")
 
 
 def test_eventbridge_failed_entries_are_retried_and_the_outcome_goes_out_once(pipeline, emulator):

@@ -120,6 +120,7 @@ def test_success_after_several_polls_archives_the_log_and_announces_it(pipeline,
         "NormaliseInput",
         "FromTriggerEvent",
         "StartPolling",
+        "IsExportRequest",
         *["CheckStatus", "IsFinished", "WaitBeforeNextPoll"] * 3,
         "CheckStatus",
         "IsFinished",
@@ -239,7 +240,7 @@ def test_failing_log_endpoint_still_announces_the_outcome(pipeline, emulator):
     assert detail["log"] is None
     assert "log not fetched" in detail["logError"]
     listed = pipeline.stack.client("s3").list_objects_v2(Bucket=pipeline.stack.bucket).get("Contents", [])
-    assert [o["Key"].rsplit("/", 1)[-1] for o in listed] == ["status.json"]
+    assert [o["Key"].rsplit("/", 1)[-1] for o in listed] == ["package.zip", "status.json"]  # no log
 
 
 @pytest.mark.parametrize(
@@ -320,7 +321,7 @@ def test_no_secret_reaches_history_events_or_s3(pipeline, emulator):
         [
             json.dumps(stack.history(run.execution_arn), default=str),
             json.dumps(run.events),
-            *(json.dumps(o["Metadata"]) + o["Body"].read().decode() for o in stored),
+            *(json.dumps(o["Metadata"]) + o["Body"].read().decode("latin-1") for o in stored),  # zips too
             *(i.logs + json.dumps(i.result, default=str) for i in stack.lambda_invocations),
         ]
     )

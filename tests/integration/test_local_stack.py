@@ -34,7 +34,7 @@ def test_functions_are_configured_from_the_template_and_its_parameters(stack):
     assert check["Runtime"] == TEMPLATE["Globals"]["Function"]["Runtime"]
     variables = {k: str(v) for k, v in check["Environment"]["Variables"].items()}  # moto keeps Numbers as ints
     assert variables["DEFAULT_INITIAL_WAIT_SECONDS"] == "7"  # the override
-    assert variables["DEFAULT_MAX_WAIT_SECONDS"] == "300"  # the default
+    assert variables["DEFAULT_MAX_WAIT_SECONDS"] == "600"  # the default
     assert check["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "iics-export-monitor"
     assert archive["Environment"]["Variables"]["ARCHIVE_BUCKET"] == stack.bucket
     assert archive["Environment"]["Variables"]["ARCHIVE_PREFIX"] == "audit/"

@@ -182,7 +182,7 @@ def test_bad_job_id_is_refused_before_anything_else(no_iics_env, tmp_path, job_i
     [
         (["--initial-wait", "10", "--max-wait", "5"], "maxWaitSeconds must not be less than"),
         (["--timeout", "0"], "must be a whole number from 1 to"),
-        (["--aws", "cloud"], "invalid choice"),
+        (["--aws", "cloud"], "'cloud' is not one of 'emulated', 'real'"),
     ],
 )
 def test_bad_options_are_usage_errors(iics_env, emulator, argv, expected):

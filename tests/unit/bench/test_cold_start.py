@@ -37,3 +37,18 @@ def test_the_child_gets_the_template_environment_and_the_layer_on_its_path():
     assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
     assert env["SLACK_WEBHOOK_SECRET_NAME"]
     assert env["PYTHONPATH"].split(":") == [str(bench.LAYER_PYTHON), str(bench.FUNCTIONS / "notify_slack")]
+
+
+def test_the_layer_report_gives_sizes_per_package_and_the_verdict():
+    layer = bench.measure_layer(use_make=False)  # the venv fallback: no registry needed
+
+    assert layer["method"] == "venv" and layer["note"]
+    assert layer["runtime_sdk_in_layer"] == [] and layer["left_to_runtime"] == list(bench.RUNTIME_SDK)
+    assert {"aws_lambda_powertools", "iics_monitor", "urllib3"} <= set(layer["packages"])
+    assert sum(p["zipped_bytes"] for p in layer["packages"].values()) <= layer["zip_bytes"]
+    assert layer["pass"] == (layer["zip_mib"] <= bench.LAYER_TARGET_MIB)
+
+    cold = bench.import_report(bench.measure_imports(["notify_topic"], repeats=1, warmup=False))
+    report = bench.format_report(cold, layer, elapsed_s=1.0)
+    assert "layer ships: aws_lambda_powertools 3.37.0" in report
+    assert f"{'PASS' if layer['pass'] else 'GAP '} layer zip <= 5 MiB" in report

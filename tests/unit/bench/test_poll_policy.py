@@ -7,7 +7,7 @@ import math
 import pytest
 
 from bench import poll_policy as bench
-from iics_monitor.policy import next_wait_seconds
+from iics_monitor.policy import next_wait_seconds, sleeps_inline
 
 JOBS = 500
 
@@ -30,9 +30,11 @@ def test_durations_are_seeded_and_within_10s_to_4h(durations):
 def test_the_settings_come_from_the_template():
     deployment = bench.load_deployment()
 
-    assert deployment.settings.initial_wait_seconds == 15
-    assert deployment.settings.max_wait_seconds == 300
-    assert deployment.check_status_memory_mb > 0
+    assert deployment.settings.initial_wait_seconds == 2
+    assert deployment.settings.max_wait_seconds == 600
+    assert deployment.config.inline_wait_seconds == 20
+    assert deployment.config.history_table is not None  # PollHistory defaults to Enabled
+    assert (deployment.check_status_memory_mb, deployment.check_status_timeout_s) == (256, 240)
 
 
 def test_transitions_follow_the_state_machine():
@@ -40,8 +42,8 @@ def test_transitions_follow_the_state_machine():
 
     assert model.loop == ("CheckStatus", "IsFinished", "WaitBeforeNextPoll")
     assert model.success_path[0] == "NormaliseInput" and model.success_path[-1] == "Done"
-    assert len(model.fixed_states) == 7
-    assert model.transitions(1) == 9  # one check: no Wait
+    assert len(model.fixed_states) == 8
+    assert model.transitions(1) == 10  # one invocation: no Wait
 
 
 def test_every_job_is_detected_with_no_negative_delay(report):
@@ -62,19 +64,50 @@ def test_fixed_pollers_check_once_at_start_and_every_interval(report, durations,
     assert list(checks) == [math.ceil(d / interval) + 1 for d in durations]
 
 
-def test_our_policy_follows_the_policy_code(durations):
+@pytest.mark.parametrize("duration", [12.5, 95.0, 1800.0, 14_000.0])
+def test_our_policy_follows_the_policy_code(duration):
     deployment = bench.load_deployment()
-    duration = durations[0]
-    checks, detected = bench.simulate_job(
-        duration, bench.policy_wait(deployment.settings), deployment.settings.timeout_seconds, deployment.max_polls
-    )
-    now, times = 0, [0]
-    for polls in range(1, checks):
-        now += next_wait_seconds(polls, deployment.settings, deployment.settings.timeout_seconds - now)
+    config = deployment.config
+    run = bench.simulate_ours(duration, deployment)
+    now, times, invocations = 0, [0], 1
+    while now < duration:
+        wait = next_wait_seconds(now, config.defaults, config.defaults.timeout_seconds - now)
+        inline = sleeps_inline(wait, config.inline_wait_seconds, 240 - now, config.inline_reserve_seconds)
+        invocations += not inline
+        now += wait
         times.append(now)
 
-    assert detected == times[-1] >= duration
-    assert len(times) == 1 or times[-2] < duration
+    assert run.detected_at == times[-1] >= duration
+    assert run.checks == len(times) and times[-2] < duration
+    if duration < 100:  # young jobs: every wait inside the first invocation
+        assert run.invocations == invocations == 1
+    else:
+        assert run.invocations > 1
+
+
+def test_inline_sleeps_are_billed_and_wait_states_are_not():
+    deployment = bench.load_deployment()
+
+    young, old = bench.simulate_ours(60.0, deployment), bench.simulate_ours(7200.0, deployment)
+
+    assert young.invocations == 1 and young.billed_seconds >= young.detected_at
+    assert old.billed_seconds < old.detected_at / 10
+
+
+def test_recurring_jobs_with_history_need_at_most_8_calls(report):
+    with_history = report["policies"][bench.OURS_HISTORY]
+    without = report["policies"][bench.OURS_NO_HISTORY]
+
+    assert with_history.max_iics_calls <= 8 < without.max_iics_calls
+    assert with_history.p95_relative_delay <= 0.10
+    assert with_history.usd_per_1000_jobs < without.usd_per_1000_jobs
+
+
+def test_the_recurring_mix_is_within_30_percent_of_each_history():
+    from iics_monitor import history
+
+    for job in bench.recurring_jobs(200, 7):
+        assert 0.7 <= job.duration / history.expected_seconds(job.history) <= 1.3
 
 
 def test_our_policy_makes_fewer_calls_than_the_10s_poller(report):
@@ -82,7 +115,9 @@ def test_our_policy_makes_fewer_calls_than_the_10s_poller(report):
     ten = report["policies"][bench.BASELINE_CALLS]
 
     assert ours.iics_calls_per_job < ten.iics_calls_per_job
-    assert all(o <= t for o, t in zip(ours.checks, ten.checks, strict=True))
+    # young jobs are checked every 2 s (more often than every 10 s); from 5 minutes on, always fewer calls
+    pairs = zip(ours.checks, ten.checks, bench.job_durations(JOBS, 7), strict=True)
+    assert all(o < t for o, t, d in pairs if d >= 300)
 
 
 def test_the_report_serialises_and_checks_each_target(report, tmp_path):
@@ -90,4 +125,4 @@ def test_the_report_serialises_and_checks_each_target(report, tmp_path):
 
     assert bench.main(["--jobs", "50", "--seed", "3", "--output", str(out)]) == 0
     assert set(bench.to_json(report)["policies"][bench.OURS]) >= {"iics_calls_per_job", "usd_per_1000_jobs"}
-    assert len(report["targets"]) == 2
+    assert len(report["targets"]) == 3

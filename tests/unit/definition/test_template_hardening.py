@@ -73,18 +73,24 @@ def own_logs(log_group: str) -> list[tuple]:
 
 # Every (action, resource) each role is granted, besides the shared TracingPolicy, with every option on.
 GRANTS = {
+    "StartExportFunctionRole": [
+        *own_logs("StartExportLogGroup"),
+        ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
+    ],
     "CheckStatusFunctionRole": [
         *own_logs("CheckStatusLogGroup"),
         ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
+        ("dynamodb:GetItem", arn_of("DurationHistoryTable")),
     ],
     "ArchiveLogFunctionRole": [
         *own_logs("ArchiveLogLogGroup"),
         ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
         ("s3:PutObject", sub("${ArchiveBucket.Arn}/${ArchivePrefix}*")),
-        ("s3:GetObject", sub("${ArchiveBucket.Arn}/${ArchivePrefix}*")),
         ("s3:AbortMultipartUpload", sub("${ArchiveBucket.Arn}/${ArchivePrefix}*")),
         ("kms:GenerateDataKey", ref("ArchiveKmsKeyArn")),
         ("kms:Decrypt", ref("ArchiveKmsKeyArn")),
+        ("dynamodb:GetItem", arn_of("DurationHistoryTable")),
+        ("dynamodb:PutItem", arn_of("DurationHistoryTable")),
     ],
     "StartMonitorFunctionRole": [
         *own_logs("StartMonitorLogGroup"),
@@ -104,6 +110,7 @@ GRANTS = {
         ("sqs:GetQueueAttributes", arn_of("AlertQueue")),
     ],
     "ExportMonitorStateMachineRole": [
+        ("lambda:InvokeFunction", arn_of("StartExportFunction")),
         ("lambda:InvokeFunction", arn_of("CheckStatusFunction")),
         ("lambda:InvokeFunction", arn_of("ArchiveLogFunction")),
         ("events:PutEvents", regional_arn("events", "event-bus/${EventBusName}")),
@@ -249,11 +256,23 @@ def test_every_role_is_granted_exactly_its_inventory():
         assert grants(role) == canonical(GRANTS[name]), name
 
 
-def test_the_archive_function_may_only_put_get_and_abort_under_the_prefix():
+def test_the_history_table_and_its_grants_exist_only_with_poll_history():
+    enabled, disabled = deploy({}), deploy({"PollHistory": "Disabled"})
+    table = enabled["Resources"]["DurationHistoryTable"]["Properties"]
+
+    assert "DurationHistoryTable" not in disabled["Resources"]
+    for role in ("CheckStatusFunctionRole", "ArchiveLogFunctionRole"):
+        assert not [a for a, _ in grants(disabled["Resources"][role]) if a.startswith("dynamodb:")]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert table["KeySchema"] == [{"AttributeName": "jobName", "KeyType": "HASH"}]
+
+
+def test_the_archive_function_may_only_put_and_abort_under_the_prefix():
     role = deploy({})["Resources"]["ArchiveLogFunctionRole"]
     s3 = {(action, resource) for action, resource in grants(role) if action.startswith("s3:")}
     under_prefix = json.dumps(sub("${ArchiveBucket.Arn}/${ArchivePrefix}*"))
-    assert s3 == {(a, under_prefix) for a in ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload")}
+    assert s3 == {(a, under_prefix) for a in ("s3:PutObject", "s3:AbortMultipartUpload")}
 
 
 def test_nobody_else_touches_the_archive_or_its_key():
@@ -281,6 +300,7 @@ def test_secrets_are_read_by_their_exact_name():
                 assert action == "secretsmanager:GetSecretValue"
                 readers[name] = json.loads(resource)
     assert readers == {
+        "StartExportFunctionRole": secret("IicsSecretName"),
         "CheckStatusFunctionRole": secret("IicsSecretName"),
         "ArchiveLogFunctionRole": secret("IicsSecretName"),
         "NotifySlackFunctionRole": secret("SlackWebhookSecretName"),

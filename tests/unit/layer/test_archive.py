@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -189,8 +190,26 @@ def test_a_20_mib_log_goes_up_in_parts_and_matches_byte_for_byte(s3, archiver):
     assert digest_of_object(s3, archived.key) == (expected, size)
     head = s3.head_object(Bucket=BUCKET, Key=archived.key)
     assert head["ETag"].strip('"').endswith("-3")  # three parts of at most 8 MiB
-    assert head["Metadata"] == {"job-id": JOB_ID, "state": "SUCCESSFUL", "sha256": expected}
+    assert head["Metadata"] == {"job-id": JOB_ID, "state": "SUCCESSFUL"}  # fixed before the hash is known
     assert head["ContentType"] == LOG_CONTENT_TYPE
+    # so the sha256 sits beside it, in sha256sum's format, and the log is never copied or read back
+    sidecar = s3.get_object(Bucket=BUCKET, Key=archived.key + ".sha256")["Body"].read().decode()
+    assert sidecar == f"{expected}  export.log\n"
+
+
+def test_a_log_of_one_chunk_is_one_put_carrying_its_sha256_which_s3_checks(s3, archiver):
+    log = GeneratedLog(CHUNK_BYTES)
+    puts: list[dict] = []
+    s3.meta.events.register("provide-client-params.s3.PutObject", lambda params, **_: puts.append(params))
+
+    archived = archiver.put_log(JOB_ID, "SUCCESSFUL", log, WHEN)
+
+    head = s3.head_object(Bucket=BUCKET, Key=archived.key)
+    assert head["Metadata"]["sha256"] == archived.sha256 == digest_of_lines(CHUNK_BYTES)
+    (put,) = puts  # S3 recomputes ChecksumSHA256 and refuses the object if a byte differs (moto does not)
+    assert base64.b64decode(put["ChecksumSHA256"]).hex() == archived.sha256
+    assert "-" not in head["ETag"]  # not multipart
+    assert keys(s3) == [archived.key]  # no sidecar needed
 
 
 def test_a_big_log_is_read_in_bounded_pieces(s3, archiver):
@@ -198,7 +217,7 @@ def test_a_big_log_is_read_in_bounded_pieces(s3, archiver):
 
     archiver.put_log(JOB_ID, "SUCCESSFUL", log, WHEN)
 
-    assert 0 < max(log.reads) <= CHUNK_BYTES
+    assert 0 < max(log.reads) <= CHUNK_BYTES + 1  # one byte more tells a one-chunk log from a bigger one
 
 
 @pytest.mark.parametrize("limit", [MIB, 10 * MIB], ids=["before-the-first-part", "mid-multipart"])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from iics_monitor.check import MAX_CONSECUTIVE_TRANSIENT_ERRORS, check_job
+from iics_monitor.check import MAX_CONSECUTIVE_TRANSIENT_ERRORS, Invocation, check_job
 from iics_monitor.client import SESSION_HEADER, IicsClient
 from iics_monitor.config import CheckConfig
 from iics_monitor.credentials import Credentials
@@ -91,13 +91,31 @@ def test_a_running_job_means_wait_and_poll_again():
         "transientErrors": 0,
         "lastError": None,
         "settings": {"initialWaitSeconds": 10, "maxWaitSeconds": 120, "timeoutSeconds": 3600},
+        "jobStartTime": "2017-10-26T08:15:48.501Z",
+        "expectedSeconds": None,
+        "historyChecked": False,
     }
 
 
-def test_the_wait_grows_with_the_poll_count_carried_in_the_poll_record():
-    result = check(FakeStatusSource(RUNNING), poll={"polls": 4, "transientErrors": 0})
+@pytest.mark.parametrize(("age", "wait"), [(30, 10), (500, 70), (800, 112), (2000, 120)])
+def test_the_wait_grows_with_the_jobs_age_up_to_the_cap(age, wait):
+    result = check(
+        FakeStatusSource(RUNNING), now=STARTED + timedelta(seconds=age), poll={"polls": 4, "transientErrors": 0}
+    )
 
-    assert (result["polls"], result["nextWaitSeconds"]) == (5, 51)
+    assert (result["polls"], result["nextWaitSeconds"]) == (5, wait)
+
+
+def test_the_jobs_own_start_time_gives_its_age_when_iics_reports_one():
+    started_earlier = RUNNING | {"startTime": "2026-11-28T08:52:10.000Z"}  # 500 s before SOON
+
+    assert check(FakeStatusSource(started_earlier))["nextWaitSeconds"] == 70
+
+
+@pytest.mark.parametrize("start_time", ["2026-11-28T10:00:00Z", "2017-10-26T08:15:48.501Z", "not a time", None])
+def test_an_unusable_job_start_time_falls_back_to_the_monitors_start(start_time):
+    # in the future (clock skew), far older than the monitor, unreadable or absent
+    assert check(FakeStatusSource(RUNNING | {"startTime": start_time}))["nextWaitSeconds"] == 10
 
 
 def test_the_wait_stops_at_the_deadline():
@@ -193,7 +211,7 @@ def test_a_transient_error_is_not_raised_but_counted_and_described():
         "IN_PROGRESS",
         "x",
     )
-    assert result["nextWaitSeconds"] == 34
+    assert result["nextWaitSeconds"] == 10
 
 
 def test_consecutive_transient_errors_add_up():
@@ -209,10 +227,16 @@ def test_a_good_answer_resets_the_transient_error_count():
     assert (result["transientErrors"], result["lastError"]) == (0, None)
 
 
-def test_retry_after_from_throttling_is_honoured_above_the_backoff_and_the_cap():
-    result = check(FakeStatusSource(Throttled("too many requests", status=429, retry_after=300)))
+def test_retry_after_from_throttling_is_honoured_above_the_policy_and_the_cap_with_jitter():
+    def throttled_wait(job_id: str, polls: int) -> int:
+        source = FakeStatusSource(Throttled("too many requests", status=429, retry_after=300))
+        return check(source, request={"jobId": job_id}, poll={"polls": polls, "transientErrors": 0})["nextWaitSeconds"]
 
-    assert result["nextWaitSeconds"] == 300
+    waits = {throttled_wait(f"job{n}", 3) for n in range(20)}
+
+    assert all(300 <= w <= 600 for w in waits)
+    assert len(waits) >= 15  # executions throttled together come back spread out
+    assert throttled_wait("job1", 3) == throttled_wait("job1", 3)  # repeatable
 
 
 def test_retry_after_does_not_run_past_the_deadline():
@@ -329,13 +353,13 @@ def test_polling_the_reference_job_to_its_end(emulator, client):
     poll = {"polls": 0, "transientErrors": 0}
     results = []
 
-    for minute in range(3):
+    for minute in (0, 5, 10):
         poll = check(client, now=STARTED + timedelta(minutes=minute), poll=poll)
         results.append(poll)
 
     assert [(r["iicsState"], r["outcome"], r["nextWaitSeconds"]) for r in results] == [
         ("IN_PROGRESS", None, 10),
-        ("IN_PROGRESS", None, 15),
+        ("IN_PROGRESS", None, 42),
         ("SUCCESSFUL", "SUCCESSFUL", 0),
     ]
     assert [(r.route, r.status) for r in emulator.requests] == [("login", 200)] + [("status", 200)] * 3
@@ -347,7 +371,8 @@ def test_a_throttled_poll_against_the_emulator_waits_as_asked(emulator, client):
 
     result = check(client)
 
-    assert (result["transientErrors"], result["nextWaitSeconds"]) == (1, 90)
+    assert result["transientErrors"] == 1
+    assert 90 <= result["nextWaitSeconds"] <= 180
     assert result["lastError"]["type"] == "Throttled"
 
 
@@ -373,3 +398,161 @@ def test_no_result_carries_the_session_id(emulator, client):
     text = json.dumps(results) + str(caught.value)
     assert [r["transientErrors"] for r in results] == [0, 1, 0, 0]
     assert not [s for s in seen if s in text]
+
+
+# --- several checks in one invocation ---------------------------------------------------------------------------------
+
+
+class FakeInvocation:
+    """A Lambda invocation in virtual time: sleeping moves the clock and uses up the time left."""
+
+    def __init__(self, now: datetime = SOON, seconds_left: float = 240) -> None:
+        self.now, self.left, self.slept = now, seconds_left, []
+        self.invocation = Invocation(clock=lambda: self.now, sleep=self.sleep, seconds_left=lambda: self.left)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += timedelta(seconds=seconds)
+        self.left -= seconds
+
+
+INLINE = CheckConfig(
+    secret_name="iics/export-monitor",
+    defaults=MonitorSettings(initial_wait_seconds=2, max_wait_seconds=600, timeout_seconds=3600),
+    max_polls=500,
+    read_timeout_seconds=10,
+    inline_wait_seconds=20,
+)
+
+
+def check_inline(source, runtime: FakeInvocation, config: CheckConfig = INLINE, history=None, **kwargs) -> dict:
+    return check_job(
+        event(**kwargs), source=source, config=config, now=runtime.now, invocation=runtime.invocation, history=history
+    )
+
+
+def test_a_young_job_is_checked_again_inside_the_same_invocation_until_it_ends():
+    source, runtime = FakeStatusSource(RUNNING, RUNNING, RUNNING, SUCCESSFUL), FakeInvocation()
+
+    result = check_inline(source, runtime)
+
+    assert (result["outcome"], result["polls"]) == ("SUCCESSFUL", 4)
+    assert len(source.calls) == 4
+    assert runtime.slept == [5, 5, 6]  # 14% of the age: 30 s, 35 s, 40 s
+
+
+def test_a_wait_longer_than_the_inline_limit_goes_back_to_the_state_machine():
+    source, runtime = FakeStatusSource(RUNNING), FakeInvocation(now=STARTED + timedelta(seconds=200))
+
+    result = check_inline(source, runtime)
+
+    assert (result["nextWaitSeconds"], result["polls"], runtime.slept) == (28, 1, [])
+
+
+def test_inline_checks_stop_while_there_is_still_time_for_one_more_check():
+    # reserve = 2 x (5 s connect + 10 s read) = 30 s; each wait is 5 s or 6 s
+    source, runtime = FakeStatusSource(*[RUNNING] * 10), FakeInvocation(seconds_left=45)
+
+    result = check_inline(source, runtime)
+
+    assert runtime.slept == [5, 5]
+    assert runtime.left >= INLINE.inline_reserve_seconds
+    assert (result["polls"], result["nextWaitSeconds"], result["outcome"]) == (3, 6, None)
+
+
+def test_inline_checks_stop_at_the_poll_budget():
+    config = CheckConfig(**{**INLINE.__dict__, "max_polls": 3})
+    source, runtime = FakeStatusSource(*[RUNNING] * 10), FakeInvocation()
+
+    result = check_inline(source, runtime, config=config)
+
+    assert (result["polls"], len(source.calls)) == (3, 3)
+
+
+def test_a_transient_error_inside_the_invocation_hands_the_wait_back():
+    source, runtime = FakeStatusSource(RUNNING, IicsUnavailable("down", status=503), RUNNING), FakeInvocation()
+
+    result = check_inline(source, runtime)
+
+    assert (result["polls"], result["transientErrors"], len(source.calls)) == (2, 1, 2)
+    assert result["nextWaitSeconds"] > 0
+
+
+def test_without_an_invocation_or_with_inline_off_the_check_polls_once():
+    off = CheckConfig(**{**INLINE.__dict__, "inline_wait_seconds": 0})
+    source, runtime = FakeStatusSource(RUNNING, SUCCESSFUL), FakeInvocation()
+
+    assert check_inline(source, runtime, config=off)["polls"] == 1
+    assert check_job(event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON)["polls"] == 1
+
+
+# --- the job name's history -----------------------------------------------------------------------------------------
+
+
+class FakeHistory:
+    def __init__(self, expected: float | None) -> None:
+        self.expected, self.asked = expected, []
+
+    def expected_seconds(self, job_name: str) -> float | None:
+        self.asked.append(job_name)
+        return self.expected
+
+
+def test_a_job_with_history_is_not_checked_again_until_near_its_usual_end():
+    history = FakeHistory(3600.0)
+
+    result = check_job(event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON, history=history)
+
+    assert history.asked == ["testJob1"]
+    assert (result["expectedSeconds"], result["historyChecked"]) == (3600.0, True)
+    assert 0.7 * 3600 - 30 < result["nextWaitSeconds"] < 0.8 * 3600  # past MaxWaitSeconds (600)
+
+
+def test_the_history_is_read_once_per_execution_and_carried_in_the_poll_record():
+    history = FakeHistory(3600.0)
+    first = check_job(event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON, history=history)
+
+    second = check_job(
+        event(poll=first),
+        source=FakeStatusSource(RUNNING),
+        config=INLINE,
+        now=STARTED + timedelta(seconds=2600),
+        history=history,
+    )
+
+    assert history.asked == ["testJob1"]
+    assert second["expectedSeconds"] == 3600.0
+    assert second["nextWaitSeconds"] < 600  # inside the window: close checks
+
+
+@pytest.mark.parametrize("expected", [None])
+def test_no_history_or_an_unreadable_table_means_the_plain_policy(expected):
+    result = check_job(
+        event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON, history=FakeHistory(expected)
+    )
+
+    assert (result["expectedSeconds"], result["historyChecked"], result["nextWaitSeconds"]) == (None, True, 5)
+
+
+def test_a_job_without_a_name_has_no_history_to_read():
+    history = FakeHistory(3600.0)
+
+    result = check_job(
+        event(), source=FakeStatusSource(RUNNING | {"name": None}), config=INLINE, now=SOON, history=history
+    )
+
+    assert history.asked == [] and result["historyChecked"] is False
+
+
+def test_a_finished_job_does_not_read_the_history():
+    history = FakeHistory(3600.0)
+
+    check_job(event(), source=FakeStatusSource(SUCCESSFUL), config=INLINE, now=SOON, history=history)
+
+    assert history.asked == []
+
+
+@pytest.mark.parametrize("value", ["3600", True, [1]])
+def test_a_malformed_expected_duration_in_the_poll_record_is_invalid_input(value):
+    with pytest.raises(InvalidInput):
+        check(FakeStatusSource(RUNNING), poll={"polls": 1, "transientErrors": 0, "expectedSeconds": value})

@@ -39,6 +39,42 @@ def test_the_check_config_is_read_from_the_environment():
     )
 
 
+def test_inline_checks_and_history_are_off_unless_configured():
+    config = CheckConfig.from_env(CHECK_ENV)
+
+    assert (config.inline_wait_seconds, config.history_table) == (0, None)
+    assert ArchiveConfig.from_env(ARCHIVE_ENV).history_table is None
+
+
+def test_inline_wait_history_table_and_the_inline_reserve_are_read():
+    env = CHECK_ENV | {
+        "INLINE_WAIT_SECONDS": "20",
+        "HISTORY_TABLE": "stack-DurationHistoryTable-1AB",
+        "IICS_READ_TIMEOUT_SECONDS": "20",
+    }
+
+    config = CheckConfig.from_env(env)
+
+    assert (config.inline_wait_seconds, config.history_table) == (20, "stack-DurationHistoryTable-1AB")
+    assert config.inline_reserve_seconds == 50  # a re-login and a status call: 2 x (5 s connect + 20 s read)
+    assert ArchiveConfig.from_env(ARCHIVE_ENV | {"HISTORY_TABLE": "t-1"}).history_table == "t-1"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("INLINE_WAIT_SECONDS", "61"),
+        ("INLINE_WAIT_SECONDS", "-1"),
+        ("INLINE_WAIT_SECONDS", "soon"),
+        ("HISTORY_TABLE", "no spaces"),
+        ("HISTORY_TABLE", "ab"),
+    ],
+)
+def test_a_bad_inline_wait_or_table_name_fails_naming_it(name, text):
+    with pytest.raises(ConfigError, match=f"environment variable {name}"):
+        CheckConfig.from_env(CHECK_ENV | {name: text})
+
+
 def test_surrounding_whitespace_is_ignored():
     config = CheckConfig.from_env(CHECK_ENV | {"MAX_POLLS": " 12 \n", "IICS_SECRET_NAME": "  name  "})
 

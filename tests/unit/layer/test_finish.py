@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
+import zipfile
 from datetime import UTC, datetime
 
 import pytest
@@ -107,6 +109,7 @@ def test_a_successful_job_is_archived_byte_for_byte_and_announced(emulator, clie
     }
     assert detail == {
         "schemaVersion": "1",
+        "schemaMinorVersion": 1,
         "jobId": REFERENCE_JOB_ID,
         "jobName": "testJob1",
         "state": "SUCCESSFUL",
@@ -114,6 +117,7 @@ def test_a_successful_job_is_archived_byte_for_byte_and_announced(emulator, clie
         "message": "Export completed successfully.",
         "reason": None,
         "errorType": None,
+        "iicsErrorCode": None,
         "startTime": "2017-10-26T08:15:49.000Z",
         "endTime": "2017-10-26T08:15:50.000Z",
         "durationSeconds": 1.0,
@@ -126,11 +130,22 @@ def test_a_successful_job_is_archived_byte_for_byte_and_announced(emulator, clie
             "sha256": hashlib.sha256(LOG_BYTES).hexdigest(),
         },
         "logError": None,
+        "logSummary": detail["logSummary"],
+        "package": None,
+        "packageError": None,
         "executionArn": ARN,
         "polls": 3,
     }
     assert_valid_outcome(detail)
     assert retry_sleeps == []
+    # and what the log says, read on its way to S3
+    summary = detail["logSummary"]
+    assert (summary["sizeBytes"], summary["footer"]["status"], summary["errors"]["count"]) == (
+        len(LOG_BYTES),
+        "SUCCESSFUL",
+        0,
+    )
+    assert summary["objects"]["exported"] == 7
 
 
 def test_the_final_status_with_objects_is_stored_as_status_json(emulator, client, archiver, s3):
@@ -313,3 +328,110 @@ def test_bad_archive_input_is_raised_before_any_call(emulator, client, archiver,
 
     assert emulator.requests == []
     assert keys(s3) == []
+
+
+class FakeRecorder:
+    def __init__(self) -> None:
+        self.recorded: list[tuple[str, float, datetime]] = []
+
+    def record(self, job_name: str, seconds: float, now: datetime) -> None:
+        self.recorded.append((job_name, seconds, now))
+
+
+def finish_with_history(client, archiver, outcome: str) -> FakeRecorder:
+    recorder = FakeRecorder()
+    event = finish_event(REFERENCE_JOB_ID, outcome)
+    finish_job(event, source=client, archiver=archiver, now=NOW, history=recorder)
+    return recorder
+
+
+def test_a_successful_run_adds_its_iics_duration_to_the_names_history(emulator, client, archiver):
+    emulator.add_reference_job(states=["SUCCESSFUL"])
+
+    assert finish_with_history(client, archiver, "SUCCESSFUL").recorded == [("testJob1", 1.0, NOW)]
+
+
+@pytest.mark.parametrize("outcome", ["FAILED", "TIMED_OUT"])
+def test_failed_and_timed_out_runs_are_not_history(emulator, client, archiver, outcome):
+    emulator.add_reference_job(states=["FAILED" if outcome == "FAILED" else "IN_PROGRESS"])
+
+    assert finish_with_history(client, archiver, outcome).recorded == []
+
+
+# --- the package ------------------------------------------------------------------------------------------------------
+
+
+def run_with_package(client, archiver, job_id, outcome) -> dict:
+    return finish_job(finish_event(job_id, outcome), source=client, archiver=archiver, now=NOW, archive_package=True)
+
+
+def test_a_successful_jobs_package_is_streamed_beside_its_log(emulator, client, archiver, s3):
+    emulator.add_reference_job(states=["SUCCESSFUL"])
+
+    detail = run_with_package(client, archiver, REFERENCE_JOB_ID, "SUCCESSFUL")
+
+    package = detail["package"]
+    body = s3.get_object(Bucket=BUCKET, Key=package["key"])["Body"].read()
+    assert package == {
+        "bucket": BUCKET,
+        "key": folder(REFERENCE_JOB_ID) + "package.zip",
+        "sizeBytes": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+    }
+    assert "exportMetadata.v2.json" in zipfile.ZipFile(io.BytesIO(body)).namelist()
+    assert s3.head_object(Bucket=BUCKET, Key=package["key"])["ContentType"] == "application/zip"
+    assert detail["packageError"] is None
+    assert_valid_outcome(detail)
+    assert ("package", 200) in routes(emulator)
+
+
+def test_no_package_is_fetched_for_a_failed_job_or_when_turned_off(emulator, client, archiver, s3):
+    failed = emulator.add_job(states=["FAILED"])
+    emulator.add_reference_job(states=["SUCCESSFUL"])
+
+    assert run_with_package(client, archiver, failed, "FAILED")["package"] is None
+    assert run(client, archiver, REFERENCE_JOB_ID, "SUCCESSFUL")["package"] is None  # archive_package off
+
+    assert "package" not in [route for route, _ in routes(emulator)]
+
+
+def test_a_package_iics_will_not_serve_is_reported_and_the_log_still_archived(emulator, client, archiver, s3):
+    emulator.add_reference_job(states=["SUCCESSFUL"])
+    emulator.add_fault(Fault(route="package", status=403))
+
+    detail = run_with_package(client, archiver, REFERENCE_JOB_ID, "SUCCESSFUL")
+
+    assert detail["package"] is None
+    assert detail["packageError"].startswith("package not fetched from IICS: ")
+    assert detail["log"] is not None
+    assert_valid_outcome(detail)
+
+
+def test_a_failed_jobs_log_summary_names_its_error_lines(emulator, client, archiver):
+    job_id = emulator.add_job(
+        states=["FAILED"],
+        objects=[
+            {
+                "id": "aaaaaaaaaaaaaaaaaaaaa1",
+                "name": "m_x",
+                "path": "/S",
+                "type": "DTEMPLATE",
+                "status": {"state": "FAILED", "message": "locked"},
+            }
+        ],
+    )
+
+    summary = run(client, archiver, job_id, "FAILED")["logSummary"]
+
+    assert summary["footer"]["status"] == "FAILED"
+    assert summary["errors"]["count"] == 1 and "locked" in summary["errors"]["first"][0]["message"]
+
+
+def test_a_log_read_twice_after_a_broken_stream_is_summarised_once(emulator, client, archiver, retry_sleeps):
+    emulator.add_reference_job(states=["SUCCESSFUL"])
+    emulator.add_fault(Fault(route="log", kind="reset"))
+
+    summary = run(client, archiver, REFERENCE_JOB_ID, "SUCCESSFUL")["logSummary"]
+
+    assert retry_sleeps  # the first attempt failed
+    assert summary["sizeBytes"] == len(LOG_BYTES) and summary["objects"]["exported"] == 7

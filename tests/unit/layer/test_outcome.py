@@ -76,6 +76,7 @@ def test_a_successful_job_gives_every_field_from_its_final_status():
 
     assert detail == {
         "schemaVersion": "1",
+        "schemaMinorVersion": 1,
         "jobId": JOB_ID,
         "jobName": "testJob1",
         "state": "SUCCESSFUL",
@@ -83,6 +84,7 @@ def test_a_successful_job_gives_every_field_from_its_final_status():
         "message": "Export completed successfully.",
         "reason": None,
         "errorType": None,
+        "iicsErrorCode": None,
         "startTime": "2017-10-26T08:15:49.000Z",
         "endTime": "2017-10-26T08:15:50.000Z",
         "durationSeconds": 1.0,
@@ -90,6 +92,9 @@ def test_a_successful_job_gives_every_field_from_its_final_status():
         "failedObjects": [],
         "log": {"bucket": "logs-bucket", "key": LOG.key, "sizeBytes": 1234, "sha256": "0f" * 32},
         "logError": None,
+        "logSummary": None,
+        "package": None,
+        "packageError": None,
         "executionArn": ARN,
         "polls": 12,
     }

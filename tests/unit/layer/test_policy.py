@@ -1,91 +1,138 @@
-"""policy: the wait before the next poll grows, is capped, honours Retry-After and never passes the deadline."""
+"""policy: waits grow with the job's age, are bounded, follow a job's history, honour Retry-After,
+never pass the deadline; short waits are slept inline only with time to spare."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from iics_monitor.policy import BACKOFF_FACTOR, next_wait_seconds
+from iics_monitor.policy import (
+    HISTORY_CHECKS,
+    HISTORY_HIGH,
+    HISTORY_LOW,
+    RELATIVE_WAIT,
+    history_window,
+    next_wait_seconds,
+    sleeps_inline,
+)
 from iics_monitor.validation import MonitorSettings
 
-SETTINGS = MonitorSettings(initial_wait_seconds=10, max_wait_seconds=120, timeout_seconds=86400)
+SETTINGS = MonitorSettings(initial_wait_seconds=2, max_wait_seconds=600, timeout_seconds=86400)
 FAR = 10_000_000.0  # seconds to the deadline, when the deadline is not the point
 
 
-def test_the_first_poll_waits_the_initial_wait():
-    assert next_wait_seconds(1, SETTINGS, FAR) == 10
+def test_a_young_job_waits_the_initial_wait():
+    assert next_wait_seconds(0, SETTINGS, FAR) == 2
+    assert next_wait_seconds(10, SETTINGS, FAR) == 2
 
 
-def test_the_wait_grows_by_the_backoff_factor_rounded_up():
-    waits = [next_wait_seconds(polls, SETTINGS, FAR) for polls in range(1, 8)]
-
-    assert BACKOFF_FACTOR == 1.5
-    assert waits == [10, 15, 23, 34, 51, 76, 114]
+def test_the_wait_is_a_fixed_share_of_the_jobs_age():
+    assert [next_wait_seconds(age, SETTINGS, FAR) for age in (100, 500, 1000, 4000)] == [14, 70, 140, 560]
+    assert RELATIVE_WAIT == 0.14
 
 
-def test_the_wait_stops_growing_at_the_max_wait():
-    waits = [next_wait_seconds(polls, SETTINGS, FAR) for polls in range(8, 20)]
-
-    assert set(waits) == {120}
-
-
-def test_the_wait_never_decreases_as_polls_go_on():
-    waits = [next_wait_seconds(polls, SETTINGS, FAR) for polls in range(0, 200)]
-
-    assert waits == sorted(waits)
+def test_so_the_relative_delay_is_bounded_at_every_age():
+    # a job ending just after a check is found at the next one: delay/duration <= RELATIVE_WAIT (+1 s rounding)
+    for age in range(20, 4000, 7):
+        assert next_wait_seconds(age, SETTINGS, FAR) / age <= RELATIVE_WAIT + 1 / age
 
 
-def test_polls_of_zero_or_less_wait_the_initial_wait():
-    assert next_wait_seconds(0, SETTINGS, FAR) == 10
-    assert next_wait_seconds(-5, SETTINGS, FAR) == 10
+def test_the_wait_is_capped_at_max_wait():
+    assert next_wait_seconds(100_000, SETTINGS, FAR) == 600
 
 
-@pytest.mark.parametrize("polls", [64, 65, 1_000, 10**6, 10**18])
-def test_huge_poll_counts_do_not_overflow(polls):
-    big = MonitorSettings(initial_wait_seconds=3600, max_wait_seconds=3600, timeout_seconds=30 * 24 * 3600)
-
-    assert next_wait_seconds(polls, SETTINGS, FAR) == 120
-    assert next_wait_seconds(polls, big, FAR) == 3600
+def test_a_negative_age_counts_as_zero():
+    assert next_wait_seconds(-50, SETTINGS, FAR) == 2
 
 
 def test_the_wait_never_runs_past_the_deadline():
-    assert next_wait_seconds(10, SETTINGS, remaining_seconds=42) == 42
+    assert next_wait_seconds(4000, SETTINGS, remaining_seconds=42) == 42
+    assert next_wait_seconds(4000, SETTINGS, remaining_seconds=0.2) == 1
+    assert next_wait_seconds(4000, SETTINGS, remaining_seconds=-5) == 0
 
 
-def test_a_fraction_of_a_second_left_rounds_up_to_one_second():
-    assert next_wait_seconds(10, SETTINGS, remaining_seconds=0.2) == 1
+def test_retry_after_is_honoured_above_the_cap_but_not_past_the_deadline():
+    assert next_wait_seconds(10, SETTINGS, FAR, retry_after=30) == 30
+    assert next_wait_seconds(10, SETTINGS, FAR, retry_after=900) == 900
+    assert next_wait_seconds(10, SETTINGS, FAR, retry_after=30.2) == 31
+    assert next_wait_seconds(4000, SETTINGS, FAR, retry_after=1) == 560  # the policy's own wait is longer
+    assert next_wait_seconds(10, SETTINGS, remaining_seconds=45, retry_after=600) == 45
 
 
-@pytest.mark.parametrize("remaining", [0, -1, -86400])
-def test_no_time_left_means_no_wait(remaining):
-    assert next_wait_seconds(3, SETTINGS, remaining_seconds=remaining) == 0
+@pytest.mark.parametrize("jitter, expected", [(0.0, 10), (0.5, 15), (0.99, 20), (7.0, 20), (-1.0, 10)])
+def test_jitter_stretches_retry_after_by_up_to_double(jitter, expected):
+    assert next_wait_seconds(10, SETTINGS, FAR, retry_after=10, jitter=jitter) == expected
 
 
-def test_retry_after_is_honoured_when_longer_than_the_backoff():
-    assert next_wait_seconds(1, SETTINGS, FAR, retry_after=30) == 30
+def test_waits_are_whole_seconds():
+    assert all(isinstance(next_wait_seconds(a, SETTINGS, 99.5, retry_after=7.5), int) for a in range(0, 3000, 13))
 
 
-def test_retry_after_is_honoured_even_above_the_max_wait():
-    assert next_wait_seconds(1, SETTINGS, FAR, retry_after=600) == 600
-
-
-def test_a_fractional_retry_after_rounds_up():
-    assert next_wait_seconds(1, SETTINGS, FAR, retry_after=30.2) == 31
-
-
-def test_a_retry_after_shorter_than_the_backoff_does_not_shorten_it():
-    assert next_wait_seconds(5, SETTINGS, FAR, retry_after=1) == 51
-
-
-def test_retry_after_never_runs_past_the_deadline():
-    assert next_wait_seconds(1, SETTINGS, remaining_seconds=45, retry_after=600) == 45
-
-
-def test_a_zero_initial_wait_polls_again_at_once():
+def test_zero_initial_wait_gives_zero_at_age_zero_only():
     eager = MonitorSettings(initial_wait_seconds=0, max_wait_seconds=0, timeout_seconds=60)
+    assert next_wait_seconds(500, eager, FAR) == 0
 
-    assert next_wait_seconds(5, eager, FAR) == 0
+
+# --- history -----------------------------------------------------------------------------------
 
 
-def test_the_wait_is_a_whole_number_of_seconds():
-    """Step Functions' Wait state takes whole seconds."""
-    assert all(isinstance(next_wait_seconds(p, SETTINGS, 99.5, retry_after=7.5), int) for p in range(1, 30))
+def checks_with_history(expected: float, duration: float) -> list[float]:
+    """Check times of a job that started at 0, with ``expected`` from its history."""
+    now, times = 0.0, [0.0]
+    while now < duration:
+        now += next_wait_seconds(now, SETTINGS, FAR, expected_seconds=expected)
+        times.append(now)
+    return times
+
+
+def test_with_history_nothing_is_checked_before_the_window_opens():
+    first, _, _ = history_window(3600)
+
+    assert next_wait_seconds(0, SETTINGS, FAR, expected_seconds=3600) == math.ceil(first)
+    assert first > HISTORY_LOW * 3600
+    assert next_wait_seconds(0, SETTINGS, FAR, expected_seconds=3600) > SETTINGS.max_wait_seconds
+
+
+@pytest.mark.parametrize("expected", [30, 600, 3600, 14_400])
+@pytest.mark.parametrize("share", [0.71, 0.85, 1.0, 1.15, 1.29])
+def test_a_job_within_30_percent_of_its_history_takes_at_most_8_checks(expected, share):
+    duration = expected * share
+    times = checks_with_history(expected, duration)
+
+    assert len(times) <= 1 + HISTORY_CHECKS
+    assert times[-1] >= duration
+    assert (times[-1] - duration) / duration <= (HISTORY_HIGH / HISTORY_LOW) ** (1 / HISTORY_CHECKS) - 1 + 1 / duration
+
+
+def test_a_job_running_past_its_window_falls_back_to_the_plain_policy():
+    _, last, _ = history_window(1000)
+
+    plain = next_wait_seconds(last + 1, SETTINGS, FAR)
+
+    assert next_wait_seconds(last + 1, SETTINGS, FAR, expected_seconds=1000) == plain == math.ceil(0.14 * 1301)
+
+
+def test_history_waits_still_stop_at_the_deadline():
+    assert next_wait_seconds(0, SETTINGS, remaining_seconds=100, expected_seconds=3600) == 100
+
+
+# --- inline -------------------------------------------------------------------------------------
+
+
+def test_short_waits_are_slept_inline_when_time_is_left_for_one_more_check():
+    assert sleeps_inline(5, inline_wait_seconds=20, seconds_left=200, reserve_seconds=50)
+    assert sleeps_inline(20, inline_wait_seconds=20, seconds_left=70, reserve_seconds=50)
+
+
+@pytest.mark.parametrize(
+    "wait, inline, left",
+    [
+        (21, 20, 200),  # longer than the inline limit: a Wait state is cheaper
+        (5, 0, 200),  # inline checks turned off
+        (0, 20, 200),  # nothing to sleep: hand back to the state machine
+        (20, 20, 69),  # no time left for the next check
+    ],
+)
+def test_other_waits_go_back_to_the_state_machine(wait, inline, left):
+    assert not sleeps_inline(wait, inline_wait_seconds=inline, seconds_left=left, reserve_seconds=50)

@@ -677,3 +677,21 @@ def test_the_config_reads_the_region_lambda_sets(env, region):
 def test_the_config_refuses_a_missing_or_odd_region(env):
     with pytest.raises(ConfigError, match="AWS_REGION"):
         SlackConfig.from_env({"SLACK_WEBHOOK_SECRET_NAME": SECRET} | env)
+
+
+def test_the_log_summary_and_the_iics_error_code_are_in_the_message():
+    from iics_monitor.loginsight import summarise_log
+
+    failed_log = (
+        b"> OIE_002 INFO 2026-11-28T09:40:00.000Z Starting export operation.\n"
+        b"> OIE_005 ERROR 2026-11-28T09:40:01.000Z Failed to export object [/Explore/S/m_x] of type [DTEMPLATE]"
+        b" id [aaaaaaaaaaaaaaaaaaaaa1]: m_x is <locked>.\n"
+        b"> OIE_003 INFO 2026-11-28T09:40:02.000Z Finished export operation.\nStatus: FAILED\n"
+    )
+    event = outcome_event(logSummary=summarise_log(failed_log), iicsErrorCode="EXPORT_409")
+
+    texts = "\n".join(section_texts(build_message(event, "eu-west-1")))
+
+    assert "*Log says:* " in texts and "1 error: OIE_005" in texts and "log status FAILED" in texts
+    assert "&lt;locked&gt;" in texts  # escaped like every value from IICS
+    assert "*IICS error code:* EXPORT_409" in texts

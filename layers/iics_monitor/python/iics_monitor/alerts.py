@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from iics_monitor.errors import InvalidInput
+from iics_monitor.loginsight import format_for_slack
 from iics_monitor.outcome import DETAIL_TYPE, OUTCOMES, SOURCE
 
 LISTED_FAILED_OBJECTS = 10
@@ -50,6 +51,8 @@ class Alert:
     log_error: str | None
     execution_arn: str | None
     polls: int
+    iics_error_code: str | None = None
+    log_summary: str | None = None  # the log insight, as one line of text (iics_monitor.loginsight)
 
     @classmethod
     def from_event(cls, event: Any) -> Alert:
@@ -87,6 +90,10 @@ class Alert:
             log_error=_text(detail.get("logError")),
             execution_arn=_text(detail.get("executionArn")),
             polls=_count(detail.get("polls")),
+            iics_error_code=_text(detail.get("iicsErrorCode")),
+            log_summary=format_for_slack(detail["logSummary"])
+            if isinstance(detail.get("logSummary"), Mapping)
+            else None,
         )
 
     @property

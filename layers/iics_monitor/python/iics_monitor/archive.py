@@ -1,12 +1,15 @@
-"""Stream an export log from IICS to S3 with bounded memory, and keep the final status beside it.
+"""Stream an export log (and package) from IICS to S3 with bounded memory, with the status beside it.
 
-The log goes up through boto3's transfer manager (multipart past 8 MiB) straight from the HTTP
-response, hashed on the way. S3 metadata is fixed when an upload starts, so the sha256 is added
-afterwards by copying the object onto itself, which S3 does server-side.
+An object that fits in one chunk (8 MiB, nearly every log) is read whole, hashed, and stored with
+one ``put_object`` that carries its sha256 as metadata and as ``ChecksumSHA256``, so S3 checks the
+bytes. A bigger one goes up through boto3's transfer manager (multipart) straight from the HTTP
+response, hashed on the way; S3 metadata is fixed when an upload starts, so its sha256 is written
+beside it as ``<name>.sha256`` (``sha256sum`` format). No object is ever copied or read back.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -27,6 +30,7 @@ from iics_monitor.validation import parse_job_id
 
 MIB = 1024 * 1024
 LOG_CONTENT_TYPE = "text/plain; charset=utf-8"
+PACKAGE_CONTENT_TYPE = "application/zip"
 # Memory stays near (in-memory chunks + concurrency) x chunk size = 32 MiB, whatever the log size.
 CHUNK_BYTES = 8 * MIB
 FETCH_ATTEMPTS = 6  # a 20% failure rate leaves a 1-in-15,000 chance of losing a log
@@ -48,10 +52,11 @@ def transfer_config() -> TransferConfig:
 
 
 class HashingReader:
-    """A read-only stream that counts and hashes what passes through it."""
+    """A read-only stream that counts and hashes what passes through it (and shows it to ``observer``)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, observer: Callable[[bytes], None] | None = None) -> None:
         self._stream = stream
+        self._observer = observer
         self.sha256 = hashlib.sha256()
         self.size = 0
 
@@ -59,11 +64,43 @@ class HashingReader:
         data = self._stream.read(size)
         self.sha256.update(data)
         self.size += len(data)
+        if self._observer is not None and data:
+            self._observer(data)
         return data
+
+    def read_up_to(self, size: int) -> bytes:
+        """Up to ``size`` bytes, fewer only at the end of the stream (an HTTP body arrives in pieces)."""
+        pieces, wanted = [], size
+        while wanted > 0:
+            piece = self.read(wanted)
+            if not piece:
+                break
+            pieces.append(piece)
+            wanted -= len(piece)
+        return b"".join(pieces)
+
+
+class _Prefixed:
+    """``head`` (already read and hashed), then the rest of ``reader``: what the multipart upload reads."""
+
+    def __init__(self, head: bytes, reader: HashingReader) -> None:
+        self._head, self._reader = head, reader
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0:
+                data, self._head = self._head + self._reader.read(), b""
+                return data
+            data, self._head = self._head[:size], self._head[size:]
+            # A short read would end a part early; parts but the last must be 5 MiB or more.
+            return data + self._reader.read_up_to(size - len(data))
+        return self._reader.read(size)
 
 
 @dataclass(frozen=True)
 class ArchivedLog:
+    """Where an archived object (the log, or the package) is, with its size and sha256."""
+
     bucket: str
     key: str
     size_bytes: int
@@ -88,7 +125,7 @@ def with_retries(call: Callable[[], T], *, attempts: int = FETCH_ATTEMPTS, sleep
 
 
 class LogArchiver:
-    """Writes ``<prefix>YYYY/MM/DD/<jobId>/export.log`` and ``status.json`` to one bucket."""
+    """Writes ``<prefix>YYYY/MM/DD/<jobId>/`` ``export.log``, ``status.json`` and ``package.zip`` to one bucket."""
 
     def __init__(self, bucket: str, prefix: str, s3_client: Any | None = None) -> None:
         self.bucket = bucket
@@ -99,38 +136,59 @@ class LogArchiver:
     def folder(self, job_id: str, when: datetime) -> str:
         return f"{self.prefix}{when:%Y/%m/%d}/{parse_job_id(job_id)}/"
 
-    def put_log(self, job_id: str, state: str, stream: BinaryIO, when: datetime) -> ArchivedLog:
+    def put_log(
+        self,
+        job_id: str,
+        state: str,
+        stream: BinaryIO,
+        when: datetime,
+        observer: Callable[[bytes], None] | None = None,
+    ) -> ArchivedLog:
+        key = self.folder(job_id, when) + "export.log"
         with _s3_errors_as_store_unavailable("the log"):
-            return self._put_log(job_id, state, stream, when)
+            return self._put_stream(key, stream, LOG_CONTENT_TYPE, {"job-id": job_id, "state": state}, observer)
+
+    def put_package(self, job_id: str, stream: BinaryIO, when: datetime) -> ArchivedLog:
+        key = self.folder(job_id, when) + "package.zip"
+        with _s3_errors_as_store_unavailable("the package"):
+            return self._put_stream(key, stream, PACKAGE_CONTENT_TYPE, {"job-id": job_id})
 
     def put_status(self, job_id: str, body: dict[str, Any], when: datetime) -> str:
         with _s3_errors_as_store_unavailable("status.json"):
             return self._put_status(job_id, body, when)
 
-    def _put_log(self, job_id: str, state: str, stream: BinaryIO, when: datetime) -> ArchivedLog:
-        key = self.folder(job_id, when) + "export.log"
-        reader = HashingReader(stream)
-        metadata = {"job-id": job_id, "state": state}
-        self._s3.upload_fileobj(
-            reader,
-            self.bucket,
-            key,
-            ExtraArgs={"ContentType": LOG_CONTENT_TYPE, "Metadata": metadata},
-            Config=self._config,
-        )
-        digest = reader.sha256.hexdigest()
-        self._s3.copy(
-            {"Bucket": self.bucket, "Key": key},
-            self.bucket,
-            key,
-            ExtraArgs={
-                "ContentType": LOG_CONTENT_TYPE,
-                "Metadata": metadata | {"sha256": digest},
-                "MetadataDirective": "REPLACE",
-            },
-            Config=self._config,
-        )
-        return ArchivedLog(bucket=self.bucket, key=key, size_bytes=reader.size, sha256=digest)
+    def _put_stream(
+        self,
+        key: str,
+        stream: BinaryIO,
+        content_type: str,
+        metadata: dict[str, str],
+        observer: Callable[[bytes], None] | None = None,
+    ) -> ArchivedLog:
+        reader = HashingReader(stream, observer)
+        head = reader.read_up_to(CHUNK_BYTES + 1)
+        if len(head) <= CHUNK_BYTES:  # the whole object: one request, checked by S3
+            digest = reader.sha256.digest()
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=head,
+                ContentType=content_type,
+                Metadata=metadata | {"sha256": digest.hex()},
+                ChecksumSHA256=base64.b64encode(digest).decode(),
+            )
+        else:
+            extra = {"ContentType": content_type, "Metadata": metadata}
+            self._s3.upload_fileobj(_Prefixed(head, reader), self.bucket, key, ExtraArgs=extra, Config=self._config)
+            name = key.rsplit("/", 1)[-1]
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=f"{key}.sha256",
+                Body=f"{reader.sha256.hexdigest()}  {name}\n".encode(),
+                ContentType=LOG_CONTENT_TYPE,
+                Metadata={"job-id": metadata["job-id"]},
+            )
+        return ArchivedLog(bucket=self.bucket, key=key, size_bytes=reader.size, sha256=reader.sha256.hexdigest())
 
     def _put_status(self, job_id: str, body: dict[str, Any], when: datetime) -> str:
         key = self.folder(job_id, when) + "status.json"

@@ -1,13 +1,16 @@
-"""One status check of an export job: the logic behind ``functions/check_status``.
+"""Status checks of an export job: the logic behind ``functions/check_status``.
 
 The state machine passes back the previous result as ``poll``; the check returns the next one.
+While the waits are short (``CheckConfig.inline_wait_seconds``) one invocation sleeps and checks
+again itself, keeping back time for one more check; a longer wait goes back to the state machine.
 A transient IICS failure (throttling, 5xx, network) is not fatal: the loop waits and tries again,
 until ``MAX_CONSECUTIVE_TRANSIENT_ERRORS`` in a row or the deadline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -17,8 +20,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from iics_monitor.config import CheckConfig
 from iics_monitor.errors import IicsError, InvalidInput, MonitorError, Throttled
 from iics_monitor.observability import logger, metrics
-from iics_monitor.policy import next_wait_seconds
-from iics_monitor.status import JobStatus
+from iics_monitor.policy import next_wait_seconds, sleeps_inline
+from iics_monitor.status import JobStatus, parse_time
 from iics_monitor.validation import ExportRequest, parse_job_id, parse_request
 
 MAX_CONSECUTIVE_TRANSIENT_ERRORS = 10
@@ -26,6 +29,19 @@ MAX_CONSECUTIVE_TRANSIENT_ERRORS = 10
 
 class StatusSource(Protocol):
     def get_status(self, job_id: str, *, expand_objects: bool = False) -> dict[str, Any]: ...
+
+
+class ExpectedDurations(Protocol):
+    def expected_seconds(self, job_name: str) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What checking again inside one invocation needs: the time, a sleep, and the time left."""
+
+    clock: Callable[[], datetime]
+    sleep: Callable[[float], None]
+    seconds_left: Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,9 @@ class PreviousPoll:
     job_name: str | None
     iics_state: str | None
     message: str | None
+    job_start_time: str | None = None
+    expected_seconds: float | None = None
+    history_checked: bool = False
 
     @classmethod
     def parse(cls, raw: Any) -> PreviousPoll:
@@ -44,12 +63,18 @@ class PreviousPoll:
         counts = [raw.get("polls", 0), raw.get("transientErrors", 0)]
         if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts):
             raise InvalidInput("poll.polls and poll.transientErrors must be whole numbers")
+        expected = raw.get("expectedSeconds")
+        if expected is not None and (isinstance(expected, bool) or not isinstance(expected, int | float)):
+            raise InvalidInput("poll.expectedSeconds must be a number")
         return cls(
             polls=counts[0],
             transient_errors=counts[1],
             job_name=raw.get("jobName"),
             iics_state=raw.get("iicsState"),
             message=raw.get("message"),
+            job_start_time=raw.get("jobStartTime") if isinstance(raw.get("jobStartTime"), str) else None,
+            expected_seconds=expected if expected is None or expected > 0 else None,
+            history_checked=raw.get("historyChecked") is True,
         )
 
 
@@ -64,41 +89,81 @@ def parse_started_at(value: Any) -> datetime:
     return started
 
 
-def check_job(event: Mapping[str, Any], *, source: StatusSource, config: CheckConfig, now: datetime) -> dict:
-    """Poll the job once and say what the state machine should do next."""
+def check_job(
+    event: Mapping[str, Any],
+    *,
+    source: StatusSource,
+    config: CheckConfig,
+    now: datetime,
+    invocation: Invocation | None = None,
+    history: ExpectedDurations | None = None,
+) -> dict:
+    """Check the job (more than once if ``invocation`` allows) and say what the state machine does next."""
     request = parse_request(event.get("request"), config.defaults)
     logger.set_correlation_id(request.job_id)
     previous = PreviousPoll.parse(event.get("poll"))
-    deadline = parse_started_at(event.get("startedAt")) + timedelta(seconds=request.settings.timeout_seconds)
-    polls = previous.polls + 1
-    metrics.add_metric(name="Polls", unit=MetricUnit.Count, value=1)
-    try:
-        status = JobStatus.parse(source.get_status(request.job_id))
-    except IicsError as error:
-        if not error.transient or previous.transient_errors + 1 >= MAX_CONSECUTIVE_TRANSIENT_ERRORS:
-            raise
-        return _after_transient_error(request, previous, polls, deadline, now, error, config)
+    started_at = parse_started_at(event.get("startedAt"))
+    deadline = started_at + timedelta(seconds=request.settings.timeout_seconds)
+    polls, expected, history_checked = previous.polls, previous.expected_seconds, previous.history_checked
+    while True:
+        polls += 1
+        metrics.add_metric(name="Polls", unit=MetricUnit.Count, value=1)
+        try:
+            status = JobStatus.parse(source.get_status(request.job_id))
+        except IicsError as error:
+            if not error.transient or previous.transient_errors + 1 >= MAX_CONSECUTIVE_TRANSIENT_ERRORS:
+                raise
+            return _after_transient_error(request, previous, polls, started_at, deadline, now, error, config)
 
-    result = _result(request, polls, deadline, config, status=status, transient_errors=0)
-    if status.state.terminal:
-        return result | {"terminal": True, "outcome": status.state.value, "nextWaitSeconds": 0}
-    if now >= deadline:
-        return result | {
-            "outcome": "TIMED_OUT",
-            "reason": f"still {status.raw_state} at the deadline, {request.settings.timeout_seconds}s "
-            f"after the monitor started, after {polls} polls",
-            "nextWaitSeconds": 0,
-        }
-    remaining = (deadline - now).total_seconds()
-    return result | {"nextWaitSeconds": next_wait_seconds(polls, request.settings, remaining)}
+        result = _result(request, polls, deadline, config, status=status, transient_errors=0)
+        if status.state.terminal:
+            return result | {"terminal": True, "outcome": status.state.value, "nextWaitSeconds": 0}
+        if now >= deadline:
+            return result | {
+                "outcome": "TIMED_OUT",
+                "reason": f"still {status.raw_state} at the deadline, {request.settings.timeout_seconds}s "
+                f"after the monitor started, after {polls} polls",
+                "nextWaitSeconds": 0,
+            }
+        if not history_checked and history is not None and status.name:
+            expected, history_checked = history.expected_seconds(status.name), True
+        age = job_age_seconds(status.start_time, started_at, now)
+        remaining = (deadline - now).total_seconds()
+        wait = next_wait_seconds(age, request.settings, remaining, expected_seconds=expected)
+        result |= {"nextWaitSeconds": wait, "expectedSeconds": expected, "historyChecked": history_checked}
+        if invocation is None or polls >= config.max_polls or not _sleeps_inline(wait, config, invocation):
+            return result
+        invocation.sleep(wait)
+        now = invocation.clock()
 
 
-def check_or_report(event: Mapping[str, Any], *, source: StatusSource, config: CheckConfig, now: datetime) -> dict:
+def _sleeps_inline(wait: int, config: CheckConfig, invocation: Invocation) -> bool:
+    left = invocation.seconds_left()
+    return sleeps_inline(wait, config.inline_wait_seconds, left, config.inline_reserve_seconds)
+
+
+def job_age_seconds(job_start_time: str | None, started_at: datetime, now: datetime) -> float:
+    """Seconds since IICS started the job; since the monitor started when IICS's time is unusable."""
+    job_started = parse_time(job_start_time)
+    if job_started is None or job_started > now or job_started < started_at - timedelta(days=30):
+        job_started = started_at
+    return max(0.0, (now - job_started).total_seconds())
+
+
+def check_or_report(
+    event: Mapping[str, Any],
+    *,
+    source: StatusSource,
+    config: CheckConfig,
+    now: datetime,
+    invocation: Invocation | None = None,
+    history: ExpectedDurations | None = None,
+) -> dict:
     """``check_job``, with a monitor error turned into an ERROR decision for the state machine to
     announce. Unlike an error raised to Step Functions, the decision carries the job id whenever the
     request named a valid one."""
     try:
-        return check_job(event, source=source, config=config, now=now)
+        return check_job(event, source=source, config=config, now=now, invocation=invocation, history=history)
     except MonitorError as error:
         metrics.add_metric(name="CheckErrors", unit=MetricUnit.Count, value=1)
         logger.warning("The check ends the watch with an error", extra={"errorType": type(error).__name__})
@@ -123,6 +188,7 @@ def _error_result(event: Mapping[str, Any], error: MonitorError, config: CheckCo
         "outcome": "ERROR",
         "reason": str(error),
         "errorType": type(error).__name__,
+        "iicsErrorCode": error.code if isinstance(error, IicsError) else None,
         "nextWaitSeconds": 0,
         "polls": polls,
         "maxPolls": config.max_polls,
@@ -133,6 +199,7 @@ def _after_transient_error(
     request: ExportRequest,
     previous: PreviousPoll,
     polls: int,
+    started_at: datetime,
     deadline: datetime,
     now: datetime,
     error: IicsError,
@@ -149,7 +216,21 @@ def _after_transient_error(
         return result | {"outcome": "TIMED_OUT", "reason": f"IICS unavailable at the deadline: {error}"}
     retry_after = error.retry_after if throttled else None
     remaining = (deadline - now).total_seconds()
-    return result | {"nextWaitSeconds": next_wait_seconds(polls, request.settings, remaining, retry_after)}
+    age = job_age_seconds(previous.job_start_time, started_at, now)
+    wait = next_wait_seconds(
+        age,
+        request.settings,
+        remaining,
+        retry_after=retry_after,
+        expected_seconds=previous.expected_seconds,
+        jitter=_spread(request.job_id, polls),
+    )
+    return result | {"nextWaitSeconds": wait}
+
+
+def _spread(job_id: str, polls: int) -> float:
+    """A repeatable 0-1 share per job and poll: throttled executions come back spread out, not together."""
+    return zlib.crc32(f"{job_id}:{polls}".encode()) / 2**32
 
 
 def _result(
@@ -165,8 +246,10 @@ def _result(
     """The compact result every path shares; callers add the decision fields."""
     if status is not None:
         name, raw_state, state, message = status.name, status.raw_state, status.state.value, status.message
+        job_start_time = status.start_time
     else:  # no fresh answer: repeat what the last good poll saw
         name, raw_state, state, message = previous.job_name, previous.iics_state, "RUNNING", previous.message
+        job_start_time = previous.job_start_time
     return {
         "jobId": request.job_id,
         "jobName": name or request.name,
@@ -183,4 +266,7 @@ def _result(
         "transientErrors": transient_errors,
         "lastError": None,
         "settings": request.settings.to_dict(),
+        "jobStartTime": job_start_time,
+        "expectedSeconds": previous.expected_seconds if previous else None,
+        "historyChecked": previous.history_checked if previous else False,
     }

@@ -28,7 +28,7 @@ from iics_monitor.errors import (
     SessionExpired,
     Throttled,
 )
-from iics_monitor.validation import parse_job_id
+from iics_monitor.validation import ExportSpec, parse_job_id
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=30.0)
@@ -141,6 +141,17 @@ class IicsClient:
         """The export log as an unread stream; use it as a context manager."""
         return LogStream(self._call("GET", f"/public/core/v3/export/{parse_job_id(job_id)}/log", stream=True))
 
+    def open_package(self, job_id: str) -> LogStream:
+        """The export package (a zip) as an unread stream; use it as a context manager."""
+        return LogStream(self._call("GET", f"/public/core/v3/export/{parse_job_id(job_id)}/package", stream=True))
+
+    def start_export(self, spec: ExportSpec) -> dict[str, Any]:
+        """POST /export: start an export job; the answer is the new job's status body (with its id).
+
+        Not retried here: a request that failed on the way may still have started a job."""
+        body = json.dumps(spec.to_body()).encode()
+        return _json_object(self._call("POST", "/public/core/v3/export", body=body))
+
     def login(self) -> Session:
         """v3 login. Raises ``LoginFailed`` on a refusal, which callers must not retry."""
         creds = self._credentials()
@@ -167,14 +178,21 @@ class IicsClient:
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, stream: bool = False) -> urllib3.BaseHTTPResponse:
+    def _call(
+        self, method: str, path: str, *, stream: bool = False, body: bytes | None = None
+    ) -> urllib3.BaseHTTPResponse:
         fresh = self._session is None
         session = self._session or self.login()
-        response = self._send(method, session.base_api_url + path, headers=_auth(session), stream=stream)
+
+        def send(session: Session) -> urllib3.BaseHTTPResponse:
+            headers = _auth(session) | ({"Content-Type": "application/json"} if body is not None else {})
+            return self._send(method, session.base_api_url + path, body=body, headers=headers, stream=stream)
+
+        response = send(session)
         if response.status == 401 and not fresh:
             _discard(response)
-            session = self.login()  # the cached session expired: one fresh login, one retry
-            response = self._send(method, session.base_api_url + path, headers=_auth(session), stream=stream)
+            # The cached session expired (IICS refused the call, so nothing was started): one fresh login, one retry.
+            response = send(self.login())
         if response.status >= 300:  # redirects are not followed: a 3xx is not the resource
             body = response.read(_MAX_ERROR_BODY) if stream else response.data
             _discard(response)

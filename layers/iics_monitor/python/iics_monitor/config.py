@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from iics_monitor.client import CONNECT_TIMEOUT_SECONDS
 from iics_monitor.errors import ConfigError, InvalidInput
 from iics_monitor.validation import MonitorSettings
 
@@ -20,6 +21,9 @@ _DEFAULT_VARIABLES = {
     "DEFAULT_MAX_WAIT_SECONDS": "maxWaitSeconds",
     "DEFAULT_TIMEOUT_SECONDS": "timeoutSeconds",
 }
+# Waits up to this long may happen inside the check function; longer ones are Wait states.
+MAX_INLINE_WAIT_SECONDS = 60
+_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _STATE_MACHINE_ARN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PREFIX = re.compile(r"([A-Za-z0-9!_.*'()-]+/)*")
@@ -67,6 +71,32 @@ def _read_timeout(env: Mapping[str, str]) -> float:
     return float(seconds)
 
 
+def _inline_wait(env: Mapping[str, str]) -> int:
+    """INLINE_WAIT_SECONDS: waits up to this long are slept inside the check function (0: never)."""
+    if not env.get("INLINE_WAIT_SECONDS", "").strip():
+        return 0
+    seconds = _whole_number(env, "INLINE_WAIT_SECONDS")
+    if not 0 <= seconds <= MAX_INLINE_WAIT_SECONDS:
+        raise ConfigError(f"environment variable INLINE_WAIT_SECONDS must be from 0 to {MAX_INLINE_WAIT_SECONDS}")
+    return seconds
+
+
+def _enabled(env: Mapping[str, str], name: str) -> bool:
+    """An Enabled/Disabled switch (the template's AllowedValues); unset means Disabled."""
+    value = env.get(name, "").strip() or "Disabled"
+    if value not in ("Enabled", "Disabled"):
+        raise ConfigError(f"environment variable {name} must be Enabled or Disabled")
+    return value == "Enabled"
+
+
+def _history_table(env: Mapping[str, str]) -> str | None:
+    """HISTORY_TABLE: the duration history table; empty turns history-aware polling off."""
+    table = env.get("HISTORY_TABLE", "").strip()
+    if table and not _TABLE.fullmatch(table):
+        raise ConfigError("environment variable HISTORY_TABLE is not a DynamoDB table name")
+    return table or None
+
+
 @dataclass(frozen=True)
 class CheckConfig:
     """What functions/check_status needs."""
@@ -75,6 +105,13 @@ class CheckConfig:
     defaults: MonitorSettings
     max_polls: int
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    inline_wait_seconds: int = 0
+    history_table: str | None = None
+
+    @property
+    def inline_reserve_seconds(self) -> float:
+        """What an invocation keeps back for one more check: a re-login and a status call at worst."""
+        return 2 * (CONNECT_TIMEOUT_SECONDS + self.read_timeout_seconds)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CheckConfig:
@@ -86,6 +123,25 @@ class CheckConfig:
             secret_name=require_env(env, "IICS_SECRET_NAME"),
             defaults=defaults,
             max_polls=max_polls,
+            read_timeout_seconds=_read_timeout(env),
+            inline_wait_seconds=_inline_wait(env),
+            history_table=_history_table(env),
+        )
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What functions/start_export needs."""
+
+    secret_name: str
+    defaults: MonitorSettings
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ExportConfig:
+        return cls(
+            secret_name=require_env(env, "IICS_SECRET_NAME"),
+            defaults=_poll_defaults(env),
             read_timeout_seconds=_read_timeout(env),
         )
 
@@ -113,6 +169,8 @@ class ArchiveConfig:
     bucket: str
     prefix: str
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    history_table: str | None = None
+    archive_package: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
@@ -129,4 +187,6 @@ class ArchiveConfig:
             bucket=bucket,
             prefix=prefix,
             read_timeout_seconds=_read_timeout(env),
+            history_table=_history_table(env),
+            archive_package=_enabled(env, "ARCHIVE_PACKAGE"),
         )

@@ -17,9 +17,10 @@ from iics_monitor.archive import ArchivedLog, LogArchiver, with_retries
 from iics_monitor.check import StatusSource
 from iics_monitor.client import LogStream
 from iics_monitor.errors import IicsError, InvalidInput, StoreUnavailable
+from iics_monitor.loginsight import LogInsight
 from iics_monitor.observability import logger, metrics
 from iics_monitor.outcome import build_outcome
-from iics_monitor.status import JobStatus
+from iics_monitor.status import JobStatus, parse_time
 from iics_monitor.validation import parse_job_id
 
 _FINAL_STATES = ("SUCCESSFUL", "FAILED", "TIMED_OUT")
@@ -28,8 +29,22 @@ _FINAL_STATES = ("SUCCESSFUL", "FAILED", "TIMED_OUT")
 class JobSource(StatusSource, Protocol):
     def open_log(self, job_id: str) -> LogStream: ...
 
+    def open_package(self, job_id: str) -> LogStream: ...
 
-def finish_job(event: Mapping[str, Any], *, source: JobSource, archiver: LogArchiver, now: datetime) -> dict[str, Any]:
+
+class DurationRecorder(Protocol):
+    def record(self, job_name: str, seconds: float, now: datetime) -> None: ...
+
+
+def finish_job(
+    event: Mapping[str, Any],
+    *,
+    source: JobSource,
+    archiver: LogArchiver,
+    now: datetime,
+    history: DurationRecorder | None = None,
+    archive_package: bool = False,
+) -> dict[str, Any]:
     poll = event.get("poll")
     if not isinstance(poll, Mapping):
         raise InvalidInput("archive input has no poll result")
@@ -50,7 +65,16 @@ def finish_job(event: Mapping[str, Any], *, source: JobSource, archiver: LogArch
     except StoreUnavailable as error:
         logger.warning("status.json not stored", extra={"error": str(error)})
 
-    log, log_error = _archive_log(job_id, state, source, archiver, now)
+    _detection_delay(status, now)
+    if history is not None and state == "SUCCESSFUL" and status and status.name and status.duration_seconds:
+        history.record(status.name, status.duration_seconds, now)
+    log, log_error, log_summary, store_down = _archive_log(job_id, state, source, archiver, now)
+    package, package_error = None, None
+    if archive_package and state == "SUCCESSFUL":
+        if store_down:  # S3 just refused the log six times: the event should not wait for six more
+            package_error = "package not stored: S3 did not store the log either"
+        else:
+            package, package_error = _archive_package(job_id, source, archiver, now)
     metrics.add_metric(name=f"Outcome{state.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     return build_outcome(
         job_id=job_id,
@@ -61,24 +85,60 @@ def finish_job(event: Mapping[str, Any], *, source: JobSource, archiver: LogArch
         log_error=log_error,
         reason=reason,
         execution_arn=event.get("executionArn"),
+        package=package,
+        package_error=package_error,
+        log_summary=log_summary,
     )
+
+
+def _detection_delay(status: JobStatus | None, now: datetime) -> None:
+    """DetectionDelay: seconds from IICS's endTime to this archive step (how late the monitor noticed)."""
+    ended = parse_time(status.end_time) if status else None
+    if ended is not None and ended <= now:
+        metrics.add_metric(name="DetectionDelay", unit=MetricUnit.Seconds, value=(now - ended).total_seconds())
 
 
 def _archive_log(
     job_id: str, state: str, source: JobSource, archiver: LogArchiver, now: datetime
-) -> tuple[ArchivedLog | None, str | None]:
+) -> tuple[ArchivedLog | None, str | None, dict[str, Any] | None, bool]:
+    """The log to S3, read for its summary on the way (each attempt starts a fresh reading).
+    The last value says whether S3 was the reason the log was not stored."""
+    insight = LogInsight()
+
     def upload() -> ArchivedLog:
+        nonlocal insight
+        insight = LogInsight()
         with source.open_log(job_id) as stream:
-            return archiver.put_log(job_id, state, stream, now)
+            return archiver.put_log(job_id, state, stream, now, observer=insight.feed)
 
     try:
         log = with_retries(upload)
     except IicsError as error:
         metrics.add_metric(name="LogArchiveFailures", unit=MetricUnit.Count, value=1)
-        return None, f"log not fetched from IICS: {error}"
+        return None, f"log not fetched from IICS: {error}", None, False
     except StoreUnavailable as error:
         metrics.add_metric(name="LogArchiveFailures", unit=MetricUnit.Count, value=1)
-        return None, f"log not stored: {error}"
+        return None, f"log not stored: {error}", None, True
     metrics.add_metric(name="LogBytes", unit=MetricUnit.Bytes, value=log.size_bytes)
     logger.info("Log archived", extra={"key": log.key, "sizeBytes": log.size_bytes})
-    return log, None
+    return log, None, insight.finish(), False
+
+
+def _archive_package(
+    job_id: str, source: JobSource, archiver: LogArchiver, now: datetime
+) -> tuple[ArchivedLog | None, str | None]:
+    """The export package zip beside the log; like the log, a failure is reported, never fatal."""
+
+    def upload() -> ArchivedLog:
+        with source.open_package(job_id) as stream:
+            return archiver.put_package(job_id, stream, now)
+
+    try:
+        package = with_retries(upload)
+    except (IicsError, StoreUnavailable) as error:
+        metrics.add_metric(name="PackageArchiveFailures", unit=MetricUnit.Count, value=1)
+        where = "fetched from IICS" if isinstance(error, IicsError) else "stored"
+        return None, f"package not {where}: {error}"
+    metrics.add_metric(name="PackageBytes", unit=MetricUnit.Bytes, value=package.size_bytes)
+    logger.info("Package archived", extra={"key": package.key, "sizeBytes": package.size_bytes})
+    return package, None

@@ -13,6 +13,7 @@ from iics_monitor.archive import ArchivedLog
 from iics_monitor.status import JobState, JobStatus
 
 SCHEMA_VERSION = "1"
+SCHEMA_MINOR_VERSION = 1  # fields added without breaking version-1 consumers (see the schema's description)
 SOURCE = "iics.export.monitor"
 DETAIL_TYPE = "IICS Export Job State Change"
 OUTCOMES = ("SUCCESSFUL", "FAILED", "TIMED_OUT", "ERROR")
@@ -43,10 +44,14 @@ def build_outcome(
     log_error: str | None,
     reason: str | None,
     execution_arn: str | None,
+    package: ArchivedLog | None = None,
+    package_error: str | None = None,
+    log_summary: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The event detail for a job that reached SUCCESSFUL, FAILED or TIMED_OUT."""
     return {
         "schemaVersion": SCHEMA_VERSION,
+        "schemaMinorVersion": SCHEMA_MINOR_VERSION,
         "jobId": job_id,
         "jobName": (status and status.name) or poll.get("jobName"),
         "state": state,
@@ -54,6 +59,7 @@ def build_outcome(
         "message": (status and status.message) or poll.get("message"),
         "reason": reason,
         "errorType": None,
+        "iicsErrorCode": None,
         "startTime": status.start_time if status else None,
         "endTime": status.end_time if status else None,
         "durationSeconds": status.duration_seconds if status else None,
@@ -61,6 +67,9 @@ def build_outcome(
         "failedObjects": failed_objects(status),
         "log": log.to_dict() if log else None,
         "logError": log_error,
+        "logSummary": log_summary,
+        "package": package.to_dict() if package else None,
+        "packageError": package_error,
         "executionArn": execution_arn,
         "polls": poll.get("polls", 0),
     }

@@ -15,8 +15,9 @@ import urllib3
 
 from iics_monitor.archive import LogArchiver
 from iics_monitor.client import CONNECT_TIMEOUT_SECONDS, IicsClient
-from iics_monitor.config import ArchiveConfig, CheckConfig, StartConfig
+from iics_monitor.config import ArchiveConfig, CheckConfig, ExportConfig, StartConfig
 from iics_monitor.credentials import secret_credentials
+from iics_monitor.history import DurationHistory
 
 
 @functools.cache
@@ -27,6 +28,11 @@ def check_config() -> CheckConfig:
 @functools.cache
 def archive_config() -> ArchiveConfig:
     return ArchiveConfig.from_env(os.environ)
+
+
+@functools.cache
+def export_config() -> ExportConfig:
+    return ExportConfig.from_env(os.environ)
 
 
 @functools.cache
@@ -74,6 +80,11 @@ def iics_client(secret_name: str, read_timeout_seconds: float) -> IicsClient:
 
 
 @functools.cache
+def duration_history(table_name: str) -> DurationHistory:
+    return DurationHistory(table_name, boto3.client("dynamodb"))
+
+
+@functools.cache
 def log_archiver(bucket: str, prefix: str) -> LogArchiver:
     return LogArchiver(bucket, prefix)
 
@@ -81,6 +92,7 @@ def log_archiver(bucket: str, prefix: str) -> LogArchiver:
 def reset() -> None:
     cached_functions = (
         check_config,
+        export_config,
         archive_config,
         start_config,
         topic_config,
@@ -89,6 +101,7 @@ def reset() -> None:
         stepfunctions,
         sns,
         iics_client,
+        duration_history,
         log_archiver,
     )
     for cached in cached_functions:

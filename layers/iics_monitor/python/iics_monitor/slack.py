@@ -278,7 +278,9 @@ def _notes(alert: Alert) -> list[str]:
         for name, value, limit in (
             ("Reason", alert.reason, 1200),
             ("Error type", alert.error_type, 100),
+            ("IICS error code", alert.iics_error_code, 100),
             ("Message", alert.message, 1200),
+            ("Log says", alert.log_summary, 600),
         )
         if value
     ]

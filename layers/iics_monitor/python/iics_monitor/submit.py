@@ -5,11 +5,15 @@ when a user asks to watch a job again). Step Functions keeps names unique per st
 90 days and enforces that atomically, so EventBridge's at-least-once delivery, a user submitting
 twice, and two duplicates arriving at the same moment all meet the same execution: one archive,
 one outcome event, one alert. No table to run, and the duplicate never polls IICS.
+
+A start-export request (``export`` instead of ``jobId``) has no job yet: its execution is named
+after the EventBridge event id, which a redelivered event keeps, so one event starts one export.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +22,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.errors import InvalidInput
 from iics_monitor.observability import logger, metrics
-from iics_monitor.validation import MonitorSettings, parse_request
+from iics_monitor.validation import MonitorSettings, parse_export_spec, parse_request
+
+_EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 def start_monitor(
@@ -27,9 +33,7 @@ def start_monitor(
     """Start (or find) the execution for the job an ``IICS Export Job Submitted`` event announces."""
     detail = event.get("detail") if isinstance(event, Mapping) else None
     try:
-        request = parse_request(detail, defaults)
-        name = request.execution_name
-        logger.set_correlation_id(request.job_id)
+        name = _execution_name(event, detail, defaults)
     except InvalidInput as error:
         # Bad input still earns its ERROR outcome: the state machine validates again and says why.
         name = f"invalid-{uuid.uuid4().hex}"
@@ -43,3 +47,16 @@ def start_monitor(
         return {"status": "duplicate", "executionName": name}
     metrics.add_metric(name="MonitorsStarted", unit=MetricUnit.Count, value=1)
     return {"status": "started", "executionName": name, "executionArn": started["executionArn"]}
+
+
+def _execution_name(event: Mapping[str, Any], detail: Any, defaults: MonitorSettings) -> str:
+    if isinstance(detail, Mapping) and "export" in detail and "jobId" not in detail:
+        parse_export_spec(detail["export"])
+        defaults.overridden_by(detail.get("monitor"))
+        event_id = event.get("id")
+        if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
+            raise InvalidInput("a start-export event needs an EventBridge event id")
+        return f"export-{event_id}"
+    request = parse_request(detail, defaults)
+    logger.set_correlation_id(request.job_id)
+    return request.execution_name

@@ -30,6 +30,62 @@ def parse_job_id(value: Any) -> str:
     return value
 
 
+MAX_EXPORT_OBJECTS = 1000  # IICS's recommended ceiling per export
+
+
+@dataclass(frozen=True)
+class ExportObjectSpec:
+    id: str
+    include_dependencies: bool | None = None
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": self.id}
+        if self.include_dependencies is not None:
+            body["includeDependencies"] = self.include_dependencies
+        return body
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What to export: ``{"name"?, "objects": [{"id", "includeDependencies"?}]}``, as POST /export takes it."""
+
+    name: str | None
+    objects: tuple[ExportObjectSpec, ...]
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"objects": [o.to_body() for o in self.objects]}
+        if self.name is not None:
+            body["name"] = self.name
+        return body
+
+
+def parse_export_spec(raw: Any) -> ExportSpec:
+    """Parse an ``export`` request: at most ``MAX_EXPORT_OBJECTS`` objects, each with a valid id."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput('export must be an object: {"name"?, "objects": [{"id", "includeDependencies"?}]}')
+    unknown = sorted(set(raw) - {"name", "objects"})
+    if unknown:
+        raise InvalidInput(f"export has unknown fields: {', '.join(_shown(k) for k in unknown[:5])}")
+    objects = raw.get("objects")
+    if not isinstance(objects, list) or not 1 <= len(objects) <= MAX_EXPORT_OBJECTS:
+        raise InvalidInput(f"export.objects must list 1 to {MAX_EXPORT_OBJECTS} objects")
+    return ExportSpec(
+        name=_parse_name(raw.get("name")), objects=tuple(_parse_object(o, i) for i, o in enumerate(objects))
+    )
+
+
+def _parse_object(raw: Any, index: int) -> ExportObjectSpec:
+    if not isinstance(raw, Mapping) or set(raw) - {"id", "includeDependencies"}:
+        raise InvalidInput(f'export.objects[{index}] must be {{"id", "includeDependencies"?}}')
+    object_id = raw.get("id")
+    if not isinstance(object_id, str) or not _JOB_ID.fullmatch(object_id):
+        raise InvalidInput(f"export.objects[{index}].id must be 1-64 letters and digits, got {_shown(object_id)}")
+    dependencies = raw.get("includeDependencies")
+    if dependencies is not None and not isinstance(dependencies, bool):
+        raise InvalidInput(f"export.objects[{index}].includeDependencies must be true or false")
+    return ExportObjectSpec(object_id, dependencies)
+
+
 def _parse_name(value: Any) -> str | None:
     if value is None:
         return None

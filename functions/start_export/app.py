@@ -1,0 +1,17 @@
+"""Start an IICS export job; the state machine then watches it like an announced one."""
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from iics_monitor import runtime
+from iics_monitor.export_start import start_export
+from iics_monitor.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    config = runtime.export_config()
+    return start_export(
+        event, source=runtime.iics_client(config.secret_name, config.read_timeout_seconds), config=config
+    )

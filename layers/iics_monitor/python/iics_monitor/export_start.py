@@ -1,0 +1,83 @@
+"""Start an export job for the state machine, then let the poll loop watch it: ``functions/start_export``.
+
+The request ``{"export": {"name"?, "objects": [{"id", "includeDependencies"?}]}, "monitor"?, ...}``
+becomes the request the poll loop reads, ``{"jobId", "name", "monitor"?, ...}``. A request that
+cannot start (bad input, refused login, an IICS error) becomes an ERROR decision that carries the
+IICS error code, and the state machine announces it like any other ERROR outcome.
+
+Only throttling is retried here: IICS refused the request, so no job exists. Any other failure
+(a timeout, a 5xx) may have started a job, and starting a second copy is worse than reporting it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from iics_monitor.config import ExportConfig
+from iics_monitor.errors import IicsError, InvalidInput, MonitorError, Throttled
+from iics_monitor.observability import logger, metrics
+from iics_monitor.status import text
+from iics_monitor.validation import ExportSpec, parse_export_spec, parse_job_id
+
+START_ATTEMPTS = 3
+MAX_THROTTLE_SLEEP_SECONDS = 10.0
+
+
+class ExportStarter(Protocol):
+    def start_export(self, spec: ExportSpec) -> dict[str, Any]: ...
+
+
+def start_export(
+    event: Mapping[str, Any],
+    *,
+    source: ExportStarter,
+    config: ExportConfig,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Start the export the request asks for; return the request to watch, or an ERROR decision."""
+    raw = event.get("request")
+    try:
+        if not isinstance(raw, Mapping):
+            raise InvalidInput("input must be an object")
+        if "jobId" in raw:
+            raise InvalidInput("give either jobId (watch a job) or export (start one), not both")
+        spec = parse_export_spec(raw.get("export"))
+        config.defaults.overridden_by(raw.get("monitor"))  # bad settings fail before a job exists
+        body = _start_with_retries(source, spec, sleep)
+        job_id = parse_job_id(body.get("id"))
+    except MonitorError as error:
+        metrics.add_metric(name="ExportStartFailures", unit=MetricUnit.Count, value=1)
+        logger.warning("The export did not start", extra={"errorType": type(error).__name__})
+        return {
+            "outcome": "ERROR",
+            "errorType": type(error).__name__,
+            "reason": f"the export did not start: {error}",
+            "iicsErrorCode": error.code if isinstance(error, IicsError) else None,
+        }
+    logger.set_correlation_id(job_id)
+    metrics.add_metric(name="ExportsStarted", unit=MetricUnit.Count, value=1)
+    logger.info("Export started", extra={"objects": len(spec.objects)})
+    request = {k: v for k, v in raw.items() if k != "export"}
+    return {
+        "outcome": None,
+        "request": request | {"jobId": job_id, "name": text(body.get("name")) or spec.name},
+        "export": {"objects": len(spec.objects)},
+    }
+
+
+def _start_with_retries(source: ExportStarter, spec: ExportSpec, sleep: Callable[[float], None]) -> dict[str, Any]:
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return source.start_export(spec)
+        except Throttled as error:
+            if attempt == START_ATTEMPTS:
+                raise
+            wait = error.retry_after if error.retry_after is not None else 2**attempt
+            logger.warning("IICS throttled the export start; trying again", extra={"waitSeconds": wait})
+            sleep(min(MAX_THROTTLE_SLEEP_SECONDS, math.ceil(wait)))
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,129 @@
+"""How the deployed pipeline polls: several checks inside one invocation while a job is young, and
+recurring job names checked near their usual end, remembered in the template's DynamoDB table.
+
+Real ASL in moto's interpreter, real handlers, the IICS emulator on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from iics_monitor.history import DurationHistory
+from iics_monitor.policy import history_window
+from iics_monitor_local.stack import LocalStack
+from tests.conftest import PASSWORD, USERNAME, assert_valid_outcome
+
+
+@pytest.fixture
+def deploy(emulator):
+    stacks = []
+
+    def deploy(**parameters) -> LocalStack:
+        stack = LocalStack(parameters).__enter__()
+        stacks.append(stack)
+        stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
+        return stack
+
+    yield deploy
+    for stack in stacks:
+        stack.__exit__(None, None, None)
+
+
+def run(stack: LocalStack, job_id: str) -> tuple[dict, list[str]]:
+    capture = stack.capture_events()
+    arn = stack.start({"jobId": job_id})
+    assert stack.wait(arn, timeout=60)["status"] == "SUCCEEDED"
+    (event,) = capture.drain()
+    assert_valid_outcome(event["detail"])
+    return event["detail"], stack.path(arn)
+
+
+def check_invocations(stack: LocalStack, job_id: str) -> list:
+    return [
+        i
+        for i in stack.lambda_invocations
+        if "CheckStatus" in i.function_name and i.event.get("request", {}).get("jobId") == job_id
+    ]
+
+
+def emf_values(stack: LocalStack, function: str, metric: str) -> list[float]:
+    return [
+        value
+        for invocation in stack.lambda_invocations
+        if function in invocation.function_name
+        for line in invocation.logs.splitlines()
+        if '"_aws"' in line
+        for value in json.loads(line).get(metric, [])
+    ]
+
+
+def test_a_young_job_is_checked_several_times_inside_one_invocation(deploy, emulator):
+    stack = deploy(InitialWaitSeconds=1, MaxWaitSeconds=2, InlineWaitSeconds=5)
+    job_id = emulator.add_job(name="adhoc", schedule=[{"state": "IN_PROGRESS", "seconds": 3}, {"state": "SUCCESSFUL"}])
+
+    detail, path = run(stack, job_id)
+
+    status_calls = [r for r in emulator.requests if r.route == "status" and job_id in r.path]
+    (invocation,) = check_invocations(stack, job_id)
+    assert detail["state"] == "SUCCESSFUL"
+    assert detail["polls"] == len(status_calls) - 1 >= 3  # 0 s, 1 s, 2 s, 3 s; then the archive step's call
+    assert "WaitBeforeNextPoll" not in path  # no trip round the state machine's loop
+    assert invocation.seconds >= 2.5
+    # and the archive step published how late the end was noticed (inline checks: about a second)
+    (delay,) = emf_values(stack, "ArchiveLog", "DetectionDelay")
+    assert 0 <= delay <= 3
+
+
+def test_with_inline_checks_off_every_wait_is_a_wait_state(deploy, emulator):
+    stack = deploy(InitialWaitSeconds=1, MaxWaitSeconds=1, InlineWaitSeconds=0)
+    job_id = emulator.add_job(name="adhoc", states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"])
+
+    detail, path = run(stack, job_id)
+
+    assert detail["polls"] == 3
+    assert path.count("WaitBeforeNextPoll") == 2
+    assert len(check_invocations(stack, job_id)) == 3
+
+
+def test_a_recurring_job_name_is_checked_near_its_usual_end(deploy, emulator):
+    stack = deploy(InitialWaitSeconds=1, MaxWaitSeconds=1)
+    table = stack.resources["DurationHistoryTable"]
+    history = DurationHistory(table, stack.client("dynamodb"))
+    # Given two earlier runs of "nightly", each recorded by the archive step from IICS's own times
+    for _ in range(2):
+        job_id = emulator.add_job(
+            name="nightly", schedule=[{"state": "IN_PROGRESS", "seconds": 4}, {"state": "SUCCESSFUL"}]
+        )
+        run(stack, job_id)
+    durations = history.durations("nightly")
+    assert len(durations) == 2 and all(3.9 <= d <= 6 for d in durations)
+
+    # When the third run starts
+    job_id = emulator.add_job(
+        name="nightly", schedule=[{"state": "IN_PROGRESS", "seconds": 4}, {"state": "SUCCESSFUL"}]
+    )
+    detail, _ = run(stack, job_id)
+
+    # Then its first check read the history and waited for the window to open, past MaxWaitSeconds (1)
+    first = check_invocations(stack, job_id)[0].result
+    expected = sum(durations) / 2
+    assert first["expectedSeconds"] == pytest.approx(expected, abs=0.01)
+    assert first["historyChecked"] is True
+    assert history_window(expected)[0] - 1 <= first["nextWaitSeconds"] <= history_window(expected)[0] + 1
+    assert first["nextWaitSeconds"] >= 3
+    assert detail["state"] == "SUCCESSFUL"
+    assert len(history.durations("nightly")) == 3
+
+
+def test_with_poll_history_disabled_there_is_no_table_and_no_lookup(deploy, emulator):
+    stack = deploy(InitialWaitSeconds=0, MaxWaitSeconds=1, PollHistory="Disabled")
+    job_id = emulator.add_job(name="nightly", states=["IN_PROGRESS", "SUCCESSFUL"])
+
+    detail, _ = run(stack, job_id)
+
+    assert "DurationHistoryTable" not in stack.resources
+    assert stack.client("dynamodb").list_tables()["TableNames"] == []
+    assert detail["state"] == "SUCCESSFUL"
+    assert check_invocations(stack, job_id)[0].result["historyChecked"] is False
