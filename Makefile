@@ -13,8 +13,10 @@ SECURITY_STAMP := $(SECURITY_VENV)/.installed
 # event source mappings and the state machine resource exist only there).
 TRANSLATED := build/template.translated.json
 # pip-audit checks every package installed in .venv (runtime and dev pins and what they pull in).
-# --strict: also fail on a package it could not look up. A vulnerability that cannot reach us is
-# ignored here with --ignore-vuln ID, next to a comment saying why (none today).
+# `make lint PIP_AUDIT_FLAGS=--strict` also fails on a package it could not look up (off by default:
+# some registry mirrors cannot answer its per-version lookups, and then every package is "not
+# found"). A vulnerability that cannot reach us is ignored here with --ignore-vuln ID, next to a
+# comment saying why (none today).
 PIP_AUDIT_FLAGS ?=
 
 .PHONY: venv security-venv test lint unit demo bench chaos schema build validate deploy clean

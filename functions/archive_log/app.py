@@ -16,7 +16,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.archive_config()
     return finish_job(
         event,
-        source=runtime.iics_client(config.secret_name, config.read_timeout_seconds),
+        source=runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit),
         archiver=runtime.log_archiver(config.bucket, config.prefix),
         now=datetime.now(UTC),
         history=runtime.duration_history(config.history_table) if config.history_table else None,

@@ -17,7 +17,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.check_config()
     return check_or_report(
         event,
-        source=runtime.iics_client(config.secret_name, config.read_timeout_seconds),
+        source=runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit),
         config=config,
         now=datetime.now(UTC),
         invocation=Invocation(

@@ -13,5 +13,7 @@ from iics_monitor.observability import logger, metrics, tracer
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.export_config()
     return start_export(
-        event, source=runtime.iics_client(config.secret_name, config.read_timeout_seconds), config=config
+        event,
+        source=runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit),
+        config=config,
     )

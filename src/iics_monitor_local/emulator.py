@@ -16,7 +16,6 @@ The scenario format is documented in docs/emulator.md.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import io
@@ -29,6 +28,7 @@ import secrets
 import socket
 import string
 import struct
+import sys
 import threading
 import time
 import zipfile
@@ -1145,24 +1145,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve an IICS emulator on 127.0.0.1 until Ctrl-C.")
-    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
-    parser.add_argument("--scenario", type=Path, help="JSON or YAML scenario file (see docs/emulator.md)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    emulator = IicsEmulator(port=args.port)
-    if args.scenario:
-        emulator.load_scenario(args.scenario)
-    with emulator:
-        print(f"IICS emulator listening on {emulator.url}", flush=True)
-        print(f"  login: POST {emulator.url}{LOGIN_PATH} as {emulator.username} / {emulator.password}")
-        print(f"  baseApiUrl: {emulator.base_api_url}")
-        print("Press Ctrl-C to stop.", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("Stopping.")
+    """``python -m iics_monitor_local.emulator``: the same as ``iics-export-monitor emulator``."""
+    from iics_monitor_local.cli import emulator_command  # the CLI imports this module
+
+    emulator_command.main(
+        list(sys.argv[1:] if argv is None else argv), prog_name="python -m iics_monitor_local.emulator"
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   their ``Layers``. The harness attaches the layers each function names in the template.
 - GAP policies: moto's CloudFormation skips ``AWS::S3::BucketPolicy`` and ``AWS::SQS::QueuePolicy``
   (with a warning). Nothing local depends on them; cfn-lint and the template tests check them.
+- GAP conditions: moto's CloudFormation turns Number parameters into numbers, so a condition like
+  ``!Equals [!Ref ArchiveExpirationDays, "0"]`` never held. The harness compares them as text, as
+  CloudFormation does.
 - GAP novalue: moto's CloudFormation leaves ``!Ref AWS::NoValue`` in a list as a null item (a rule
   target under ``!If`` becomes ``None``). The harness drops such items, as CloudFormation does.
 - GAP sqs: moto invokes an SQS-triggered function once, when a message is sent, deletes the whole
@@ -238,6 +241,23 @@ def _clean_json_without_novalue(resource_json: Any, resources_map: Any) -> Any:
     return cleaned
 
 
+_original_parse_condition = cfn_parsing.parse_condition
+
+
+def _parse_condition_as_strings(condition: Any, resources_map: Any, condition_map: dict[str, Any]) -> bool:
+    """GAP conditions: CloudFormation compares parameter values as strings; moto turns Number
+    parameters into numbers, so ``!Equals [!Ref SomeNumber, "0"]`` would never hold."""
+    if isinstance(condition, dict) and list(condition) == ["Fn::Equals"]:
+        left, right = (_clean_json_without_novalue(v, resources_map) for v in condition["Fn::Equals"])
+        if isinstance(left, int | float) or isinstance(right, int | float):
+            return _number_text(left) == _number_text(right)
+    return _original_parse_condition(condition, resources_map, condition_map)
+
+
+def _number_text(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 _original_send_to_targets = Rule.send_to_targets
 
 
@@ -399,6 +419,7 @@ class LocalStack:
         self._patches.enter_context(_patched(LambdaFunction, "_invoke_lambda", _invoke_in_process))
         self._patches.enter_context(_patched(Rule, "send_to_targets", _send_to_all_targets))
         self._patches.enter_context(_patched(cfn_parsing, "clean_json", _clean_json_without_novalue))
+        self._patches.enter_context(_patched(cfn_parsing, "parse_condition", _parse_condition_as_strings))
         self._patches.enter_context(_patched(BaseClient, "_make_api_call", _make_api_call_with_faults))
         _cold_start()
         self._deploy()

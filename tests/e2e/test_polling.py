@@ -127,3 +127,22 @@ def test_with_poll_history_disabled_there_is_no_table_and_no_lookup(deploy, emul
     assert stack.client("dynamodb").list_tables()["TableNames"] == []
     assert detail["state"] == "SUCCESSFUL"
     assert check_invocations(stack, job_id)[0].result["historyChecked"] is False
+
+
+def test_a_request_budget_holds_every_execution_to_n_iics_requests_a_second(deploy, emulator):
+    stack = deploy(InitialWaitSeconds=0, MaxWaitSeconds=1, IicsRequestsPerSecond=2)
+    capture = stack.capture_events()
+    jobs = [emulator.add_job(name=f"job-{n}", states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"]) for n in range(4)]
+
+    arns = [stack.start({"jobId": job_id}) for job_id in jobs]
+
+    assert [stack.wait(arn, timeout=120)["status"] for arn in arns] == ["SUCCEEDED"] * 4
+    assert sorted(e["detail"]["jobId"] for e in capture.drain()) == sorted(jobs)
+    table = stack.resources["RequestBudgetTable"]
+    counted = {
+        int(item["second"]["N"]): int(item["requests"]["N"])
+        for item in stack.client("dynamodb").scan(TableName=table)["Items"]
+    }
+    assert max(counted.values()) <= 2  # never more than the budget in any second
+    assert sum(counted.values()) == len(emulator.requests)  # and every request to IICS was counted
+    assert len(counted) >= len(emulator.requests) / 2  # so the run was spread over the seconds it needed

@@ -22,9 +22,8 @@ from moto import mock_aws
 from iics_monitor_local import demo
 from iics_monitor_local.cli import cli
 from iics_monitor_local.reference import LOG_TEXT, STATUS_SUCCESSFUL_WITH_OBJECTS
-from iics_monitor_local.stack import LocalStack
 from iics_monitor_local.watch import EXIT_CODES
-from tests.conftest import PASSWORD, USERNAME
+from tests.conftest import PASSWORD
 
 FAST = ["--initial-wait", "0", "--max-wait", "1"]
 COMMAND = Path(sys.executable).parent / "iics-export-monitor"  # installed by `pip install -e .` ([project.scripts])
@@ -33,14 +32,6 @@ STARTED = re.compile(r"Started export job ([A-Za-z0-9]+) ")
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), prog_name="iics-export-monitor", catch_exceptions=False)
-
-
-@pytest.fixture
-def iics_env(monkeypatch, emulator):
-    """The user's shell: credentials for the org in IICS_* variables."""
-    monkeypatch.setenv("IICS_USERNAME", USERNAME)
-    monkeypatch.setenv("IICS_PASSWORD", PASSWORD)
-    monkeypatch.setenv("IICS_LOGIN_URL", emulator.url)
 
 
 # --- help ------------------------------------------------------------------------------------------
@@ -230,14 +221,6 @@ def test_watch_refuses_a_bad_s3_location_before_anything_is_started(iics_env, em
 
 
 # --- submit ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def deployed(emulator):
-    """A stack deployed "in the user's account": moto, active in this process, so boto3 reaches it."""
-    with LocalStack({"InitialWaitSeconds": 0, "MaxWaitSeconds": 1}) as stack:
-        stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
-        yield stack
 
 
 def test_submit_puts_the_trigger_event_on_the_stacks_bus_and_a_monitor_starts(deployed, emulator):

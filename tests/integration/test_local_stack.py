@@ -116,3 +116,12 @@ def test_leaving_the_stack_stops_running_executions(emulator, monkeypatch):
 
     time.sleep(1.5)  # longer than the wait between polls
     assert escaped == []
+
+
+def test_conditions_on_number_parameters_hold_as_in_cloudformation():
+    # GAP conditions: moto reads Number parameters as numbers; CloudFormation compares text
+    with LocalStack() as defaults:
+        assert "RequestBudgetTable" not in defaults.resources
+        assert "DurationHistoryTable" in defaults.resources
+    with LocalStack({"IicsRequestsPerSecond": 5}) as budgeted:
+        assert "RequestBudgetTable" in budgeted.resources

@@ -27,6 +27,7 @@ EVERY_OPTION = {
     "ArchiveKmsKeyArn": KEY_ARN,
     "ArchiveExpirationDays": "365",
     "ObjectLockDays": "30",
+    "IicsRequestsPerSecond": "16",
 }
 DEPLOYMENTS = {"defaults": {}, "every option": EVERY_OPTION}
 # The only grants on Resource "*": these APIs support no resource-level permissions.
@@ -76,11 +77,13 @@ GRANTS = {
     "StartExportFunctionRole": [
         *own_logs("StartExportLogGroup"),
         ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
+        ("dynamodb:UpdateItem", arn_of("RequestBudgetTable")),
     ],
     "CheckStatusFunctionRole": [
         *own_logs("CheckStatusLogGroup"),
         ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
         ("dynamodb:GetItem", arn_of("DurationHistoryTable")),
+        ("dynamodb:UpdateItem", arn_of("RequestBudgetTable")),
     ],
     "ArchiveLogFunctionRole": [
         *own_logs("ArchiveLogLogGroup"),
@@ -91,6 +94,7 @@ GRANTS = {
         ("kms:Decrypt", ref("ArchiveKmsKeyArn")),
         ("dynamodb:GetItem", arn_of("DurationHistoryTable")),
         ("dynamodb:PutItem", arn_of("DurationHistoryTable")),
+        ("dynamodb:UpdateItem", arn_of("RequestBudgetTable")),
     ],
     "StartMonitorFunctionRole": [
         *own_logs("StartMonitorLogGroup"),
@@ -254,6 +258,20 @@ def test_every_role_is_granted_exactly_its_inventory():
     assert set(roles) == set(GRANTS)
     for name, role in roles.items():
         assert grants(role) == canonical(GRANTS[name]), name
+
+
+def test_the_request_budget_table_and_its_grants_exist_only_with_a_budget():
+    without, with_budget = deploy({}), deploy({"IicsRequestsPerSecond": "16"})
+    env = with_budget["Globals"]["Function"]["Environment"]["Variables"] if "Globals" in with_budget else None
+
+    assert "RequestBudgetTable" not in without["Resources"]
+    for role in ("StartExportFunctionRole", "CheckStatusFunctionRole", "ArchiveLogFunctionRole"):
+        budget_grant = ("dynamodb:UpdateItem", json.dumps(arn_of("RequestBudgetTable")))
+        assert budget_grant not in grants(without["Resources"][role])
+    table = with_budget["Resources"]["RequestBudgetTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "second", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert env is None  # SAM folds Globals into each function
 
 
 def test_the_history_table_and_its_grants_exist_only_with_poll_history():

@@ -65,6 +65,13 @@ def test_jitter_stretches_retry_after_by_up_to_double(jitter, expected):
     assert next_wait_seconds(10, SETTINGS, FAR, retry_after=10, jitter=jitter) == expected
 
 
+def test_a_one_second_retry_after_still_spreads_executions_over_three_seconds():
+    # whole seconds only (Wait states): a proportional stretch of 1 s would round to one value
+    waits = {next_wait_seconds(0, SETTINGS, FAR, retry_after=1, jitter=j / 100) for j in range(100)}
+
+    assert waits == {2, 3}  # the initial wait (2 s) is the floor here
+
+
 def test_waits_are_whole_seconds():
     assert all(isinstance(next_wait_seconds(a, SETTINGS, 99.5, retry_after=7.5), int) for a in range(0, 3000, 13))
 

@@ -3,13 +3,14 @@
 The state machine passes back the previous result as ``poll``; the check returns the next one.
 While the waits are short (``CheckConfig.inline_wait_seconds``) one invocation sleeps and checks
 again itself, keeping back time for one more check; a longer wait goes back to the state machine.
-A transient IICS failure (throttling, 5xx, network) is not fatal: the loop waits and tries again,
-until ``MAX_CONSECUTIVE_TRANSIENT_ERRORS`` in a row or the deadline.
+A transient IICS failure (5xx, network) is not fatal: the loop waits and tries again, until
+``MAX_CONSECUTIVE_TRANSIENT_ERRORS`` in a row or the deadline. Throttling waits as asked and never
+ends a watch by itself; only the deadline does.
 """
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -111,7 +112,9 @@ def check_job(
         try:
             status = JobStatus.parse(source.get_status(request.job_id))
         except IicsError as error:
-            if not error.transient or previous.transient_errors + 1 >= MAX_CONSECUTIVE_TRANSIENT_ERRORS:
+            # Throttling never ends a watch (the deadline still does); other transient errors, 10 in a row do.
+            counted = not isinstance(error, Throttled)
+            if not error.transient or (counted and previous.transient_errors + 1 >= MAX_CONSECUTIVE_TRANSIENT_ERRORS):
                 raise
             return _after_transient_error(request, previous, polls, started_at, deadline, now, error, config)
 
@@ -208,9 +211,9 @@ def _after_transient_error(
     throttled = isinstance(error, Throttled)
     metrics.add_metric(name="IicsThrottled" if throttled else "IicsErrors", unit=MetricUnit.Count, value=1)
     logger.warning("IICS status call failed; will poll again", extra={"error": type(error).__name__})
-    result = _result(
-        request, polls, deadline, config, previous=previous, transient_errors=previous.transient_errors + 1
-    )
+    # Throttling is counted apart: it is IICS asking for patience, not failing.
+    errors = previous.transient_errors + (0 if throttled else 1)
+    result = _result(request, polls, deadline, config, previous=previous, transient_errors=errors)
     result["lastError"] = {"type": type(error).__name__, "message": str(error)}
     if now >= deadline:
         return result | {"outcome": "TIMED_OUT", "reason": f"IICS unavailable at the deadline: {error}"}
@@ -230,7 +233,8 @@ def _after_transient_error(
 
 def _spread(job_id: str, polls: int) -> float:
     """A repeatable 0-1 share per job and poll: throttled executions come back spread out, not together."""
-    return zlib.crc32(f"{job_id}:{polls}".encode()) / 2**32
+    digest = hashlib.blake2b(f"{job_id}:{polls}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest) / 2**32
 
 
 def _result(

@@ -122,8 +122,10 @@ class IicsClient:
         credentials: Callable[[], Credentials],
         http: urllib3.PoolManager | None = None,
         timeout: urllib3.Timeout = DEFAULT_TIMEOUT,
+        before_request: Callable[[], None] | None = None,
     ) -> None:
         self._credentials = credentials
+        self._before_request = before_request  # e.g. RequestBudget.take: may raise Throttled
         self._http = http or urllib3.PoolManager(retries=False, timeout=timeout)
         self._timeout = timeout
         self._session: Session | None = None
@@ -210,6 +212,8 @@ class IicsClient:
         headers: dict[str, str] | None = None,
         stream: bool = False,
     ) -> urllib3.BaseHTTPResponse:
+        if self._before_request is not None:
+            self._before_request()
         try:
             return self._http.request(
                 method,

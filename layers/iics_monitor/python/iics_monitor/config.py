@@ -89,6 +89,32 @@ def _enabled(env: Mapping[str, str], name: str) -> bool:
     return value == "Enabled"
 
 
+@dataclass(frozen=True)
+class RequestLimit:
+    """IicsRequestsPerSecond: the stack-wide IICS request budget, counted in ``table``."""
+
+    table: str
+    per_second: int
+
+
+MAX_REQUESTS_PER_SECOND = 1000
+
+
+def _request_limit(env: Mapping[str, str]) -> RequestLimit | None:
+    """IICS_REQUESTS_PER_SECOND (0 or unset: no budget) and IICS_REQUEST_TABLE, which counts it."""
+    if not env.get("IICS_REQUESTS_PER_SECOND", "").strip():
+        return None
+    per_second = _whole_number(env, "IICS_REQUESTS_PER_SECOND")
+    if not 0 <= per_second <= MAX_REQUESTS_PER_SECOND:
+        raise ConfigError(f"environment variable IICS_REQUESTS_PER_SECOND must be from 0 to {MAX_REQUESTS_PER_SECOND}")
+    if per_second == 0:
+        return None
+    table = require_env(env, "IICS_REQUEST_TABLE")
+    if not _TABLE.fullmatch(table):
+        raise ConfigError("environment variable IICS_REQUEST_TABLE is not a DynamoDB table name")
+    return RequestLimit(table, per_second)
+
+
 def _history_table(env: Mapping[str, str]) -> str | None:
     """HISTORY_TABLE: the duration history table; empty turns history-aware polling off."""
     table = env.get("HISTORY_TABLE", "").strip()
@@ -107,6 +133,7 @@ class CheckConfig:
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
     inline_wait_seconds: int = 0
     history_table: str | None = None
+    request_limit: RequestLimit | None = None
 
     @property
     def inline_reserve_seconds(self) -> float:
@@ -126,6 +153,7 @@ class CheckConfig:
             read_timeout_seconds=_read_timeout(env),
             inline_wait_seconds=_inline_wait(env),
             history_table=_history_table(env),
+            request_limit=_request_limit(env),
         )
 
 
@@ -136,6 +164,7 @@ class ExportConfig:
     secret_name: str
     defaults: MonitorSettings
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    request_limit: RequestLimit | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ExportConfig:
@@ -143,6 +172,7 @@ class ExportConfig:
             secret_name=require_env(env, "IICS_SECRET_NAME"),
             defaults=_poll_defaults(env),
             read_timeout_seconds=_read_timeout(env),
+            request_limit=_request_limit(env),
         )
 
 
@@ -171,6 +201,7 @@ class ArchiveConfig:
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
     history_table: str | None = None
     archive_package: bool = False
+    request_limit: RequestLimit | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
@@ -189,4 +220,5 @@ class ArchiveConfig:
             read_timeout_seconds=_read_timeout(env),
             history_table=_history_table(env),
             archive_package=_enabled(env, "ARCHIVE_PACKAGE"),
+            request_limit=_request_limit(env),
         )

@@ -36,16 +36,19 @@ def next_wait_seconds(
 ) -> int:
     """Whole seconds from now until the next check of a job that has run ``elapsed_seconds``.
 
-    A Retry-After from IICS is honoured even above the cap, stretched by ``jitter`` (0 to 1, drawn
-    by the caller) so that throttled executions do not all come back in the same second. The wait
-    never runs past the deadline, so a job that is still running is declared TIMED_OUT on time.
+    A Retry-After from IICS is honoured even above the cap, plus up to about as long again in whole
+    seconds (``jitter``, 0 to 1, drawn by the caller; at least 0-2 s), so that executions throttled
+    together do not all come back in the same second. The wait never runs past the deadline, so a
+    job that is still running is declared TIMED_OUT on time.
     """
     elapsed = max(0.0, elapsed_seconds)
     wait = proportional_wait(elapsed, settings)
     if expected_seconds is not None and expected_seconds > 0:
         wait = _history_wait(elapsed, expected_seconds, wait)
     if retry_after is not None:
-        wait = max(wait, math.ceil(retry_after * (1 + min(max(jitter, 0.0), 1.0))))
+        base = math.ceil(retry_after)
+        share = min(max(jitter, 0.0), 0.999)
+        wait = max(wait, base + int(share * (max(base, 2) + 1)))
     return max(0, min(wait, math.ceil(remaining_seconds)))
 
 

@@ -15,9 +15,10 @@ import urllib3
 
 from iics_monitor.archive import LogArchiver
 from iics_monitor.client import CONNECT_TIMEOUT_SECONDS, IicsClient
-from iics_monitor.config import ArchiveConfig, CheckConfig, ExportConfig, StartConfig
+from iics_monitor.config import ArchiveConfig, CheckConfig, ExportConfig, RequestLimit, StartConfig
 from iics_monitor.credentials import secret_credentials
 from iics_monitor.history import DurationHistory
+from iics_monitor.ratelimit import RequestBudget
 
 
 @functools.cache
@@ -73,10 +74,13 @@ def stepfunctions():
 
 
 @functools.cache
-def iics_client(secret_name: str, read_timeout_seconds: float) -> IicsClient:
-    """One client, and so one IICS session, per container and secret."""
+def iics_client(secret_name: str, read_timeout_seconds: float, request_limit: RequestLimit | None = None) -> IicsClient:
+    """One client, and so one IICS session, per container and secret; with the stack's request budget."""
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout_seconds)
-    return IicsClient(secret_credentials(secret_name), timeout=timeout)
+    budget = None
+    if request_limit is not None:
+        budget = RequestBudget(request_limit.table, request_limit.per_second, boto3.client("dynamodb")).take
+    return IicsClient(secret_credentials(secret_name), timeout=timeout, before_request=budget)
 
 
 @functools.cache

@@ -1,0 +1,47 @@
+"""The scale run, small enough for every `make test`: 30 jobs through the local stack against an IICS
+org that allows 10 requests per second, with the stack's shared request budget at 8 a second, and
+the full plan (200 jobs at 20/s, all at once) in the bench's virtual-time model, which runs the real
+check code without the budget. `make bench` runs both at full size (bench/scale.py)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from bench import scale
+
+JOBS, LIMIT = 30, 10.0
+PARAMETERS = {"InitialWaitSeconds": 2, "MaxWaitSeconds": 10, "TimeoutSeconds": 900, "IicsRequestsPerSecond": 8}
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple[scale.ScaleReport, str]:
+    out = io.StringIO()
+    report = scale.run(JOBS, LIMIT, seed=1, parameters=PARAMETERS, durations=(3.0, 15.0), model=False, out=out)
+    return report, out.getvalue()
+
+
+def test_every_job_reaches_its_outcome_once_with_its_log_archived(run):
+    report, printed = run
+
+    assert report.problems == [], printed
+    assert (report.correct, report.duplicates, report.logs_identical) == (JOBS, 0, JOBS)
+    assert scale.PASSWORD not in printed
+
+
+def test_the_rate_iics_sees_stays_within_its_limit(run):
+    report, printed = run
+
+    # Every call counts, 429s included, over sliding 5 s windows (after the first 429, if any).
+    assert report.rates.within_limit, printed
+    assert report.rates.peak_5s <= LIMIT, printed
+
+
+def test_with_every_job_at_once_throttling_never_changes_an_outcome():
+    plan = scale.plan_jobs(200, seed=1)
+
+    model = scale.model_run(plan, rate_limit=20, parameters=scale.PARAMETERS, seed=1)
+
+    assert model.rates.throttled > 0
+    assert model.correct == len(plan), model.outcomes
