@@ -1,12 +1,15 @@
-"""Fixtures shared by the archive and finish tests: an S3 bucket in moto and an archiver writing to it."""
+"""Fixtures shared by the layer tests: an S3 bucket in moto and an archiver writing to it, and
+DynamoDB tables made from their definitions in template.yaml."""
 
 from __future__ import annotations
 
 import boto3
 import pytest
 from moto import mock_aws
+from samtranslator.yaml_helper import yaml_parse
 
 from iics_monitor.archive import LogArchiver
+from tests.conftest import ROOT
 
 BUCKET = "iics-export-logs-123456789012"
 PREFIX = "iics/exports/"
@@ -29,3 +32,19 @@ def s3(s3_client):
 @pytest.fixture
 def archiver(s3):
     return LogArchiver(BUCKET, PREFIX, s3_client=s3)
+
+
+@pytest.fixture(scope="module")
+def dynamodb_client():
+    return boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="x")
+
+
+def create_table_from_template(client, logical_id: str, name: str) -> None:
+    """The table ``logical_id`` of template.yaml (keys, billing), created in moto as ``name``."""
+    properties = yaml_parse((ROOT / "template.yaml").read_text())["Resources"][logical_id]["Properties"]
+    client.create_table(
+        TableName=name,
+        BillingMode=properties["BillingMode"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+    )

@@ -5,32 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 from moto import mock_aws
 
 from iics_monitor import history
 from iics_monitor.history import KEEP, TTL_DAYS, DurationHistory, expected_seconds
 from iics_monitor_local.stack import LocalStack
+from tests.unit.layer.conftest import create_table_from_template
 
 TABLE = "duration-history"
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def dynamodb_client():
-    return boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="x")
-
-
 @pytest.fixture
 def table(dynamodb_client):
     with mock_aws():
-        dynamodb_client.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "jobName", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "jobName", "KeyType": "HASH"}],
-        )
+        create_table_from_template(dynamodb_client, "DurationHistoryTable", TABLE)
         yield DurationHistory(TABLE, dynamodb_client)
 
 

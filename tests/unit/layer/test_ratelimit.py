@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -11,6 +10,7 @@ from iics_monitor.credentials import Credentials
 from iics_monitor.errors import Throttled
 from iics_monitor.ratelimit import MAX_WAIT_SECONDS, RequestBudget
 from tests.conftest import PASSWORD, USERNAME
+from tests.unit.layer.conftest import create_table_from_template
 
 TABLE = "request-budget"
 T0 = 1_795_000_000.25  # a clock second, a quarter in
@@ -28,20 +28,10 @@ class Clock:
         self.now += seconds
 
 
-@pytest.fixture(scope="module")
-def dynamodb_client():
-    return boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="x")
-
-
 @pytest.fixture
 def table(dynamodb_client):
     with mock_aws():
-        dynamodb_client.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "second", "AttributeType": "N"}],
-            KeySchema=[{"AttributeName": "second", "KeyType": "HASH"}],
-        )
+        create_table_from_template(dynamodb_client, "RequestBudgetTable", TABLE)
         yield dynamodb_client
 
 
