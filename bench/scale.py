@@ -422,12 +422,12 @@ def run(
             expected[job_id] = job.final
             stack.submit({"jobId": job_id, "name": job.name})
         report.submit_seconds = time.time() - started
-        executions = _all_executions(stack)
+        executions = stack.executions()
         for execution in executions:
             stack.wait(execution["executionArn"], timeout=900, poll_seconds=0.5)
         report.seconds = time.time() - started
         _check_outcomes(report, stack, emulator, capture.drain(), expected, len(executions))
-        report.peak_concurrent_executions = peak_concurrency(_all_executions(stack))
+        report.peak_concurrent_executions = peak_concurrency(stack.executions())
         requests = emulator.requests
         report.rates = rate_report(requests, started, rate_limit)
         report.retry_delay_s = _summary(retry_delays_after_429(requests))
@@ -450,11 +450,6 @@ def _metric_total(stack: LocalStack, name: str) -> int:
             for value in json.loads(line).get(name, [])
         )
     )
-
-
-def _all_executions(stack: LocalStack) -> list[dict]:
-    pages = stack.client("stepfunctions").get_paginator("list_executions")
-    return [e for page in pages.paginate(stateMachineArn=stack.state_machine_arn) for e in page["executions"]]
 
 
 def _check_outcomes(

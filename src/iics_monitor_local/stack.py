@@ -638,7 +638,9 @@ class LocalStack:
         )["executionArn"]
 
     def executions(self) -> list[dict]:
-        return self.client("stepfunctions").list_executions(stateMachineArn=self.state_machine_arn)["executions"]
+        """Every execution of the state machine (all pages: a chaos or scale run has hundreds)."""
+        pages = self.client("stepfunctions").get_paginator("list_executions")
+        return [e for page in pages.paginate(stateMachineArn=self.state_machine_arn) for e in page["executions"]]
 
     def wait(self, execution_arn: str, timeout: float = 60.0, poll_seconds: float = 0.05) -> dict:
         """Block until the execution ends; return describe_execution's answer."""

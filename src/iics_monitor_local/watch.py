@@ -512,10 +512,17 @@ def summarise(detail: Mapping[str, Any], kept: list[Path], copied: list[str], co
     lines = [
         "",
         f"{detail.get('jobId')} ({detail.get('jobName') or 'no name'}): {detail.get('state')} "
-        f"after {detail.get('polls')} polls, exit code {code}",
-        f"  IICS said {detail.get('iicsState') or '-'}: {detail.get('message') or '-'}",
-        f"  objects: {objects.get('total', 0)} total, {objects.get('successful', 0)} successful, "
-        f"{objects.get('failed', 0)} failed",
+        f"after {detail.get('polls')} poll{'' if detail.get('polls') == 1 else 's'}, exit code {code}",
+        *([f"  IICS said {detail['iicsState']}: {detail.get('message') or '-'}"] if detail.get("iicsState") else []),
+        # an ERROR outcome has no final status: its object counts are unknown, not zero
+        *(
+            [
+                f"  objects: {objects.get('total', 0)} total, {objects.get('successful', 0)} successful, "
+                f"{objects.get('failed', 0)} failed"
+            ]
+            if detail.get("state") != "ERROR"
+            else []
+        ),
         *(
             f"  failed: {o.get('path')}/{o.get('name')} ({o.get('type')}): {o.get('message')}"
             for o in detail.get("failedObjects") or []

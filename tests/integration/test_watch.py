@@ -107,6 +107,8 @@ def test_wrong_password_exits_5_after_one_login_and_never_shows_the_password(iic
     assert run.code == 5
     assert "errorType: LoginFailed" in run.out
     assert "logError: no log archived" in run.out
+    assert "objects:" not in run.out and "IICS said" not in run.out  # unknown, not "0 total" or "-"
+    assert "ERROR after 0 polls, exit code 5" in run.out  # the login was refused before any status call
     assert emulator.logins == 1
     assert WRONG_PASSWORD not in run.out + run.err
     assert not (tmp_path / job_id).exists()
