@@ -565,3 +565,19 @@ def test_a_finished_job_does_not_read_the_history():
 def test_a_malformed_expected_duration_in_the_poll_record_is_invalid_input(value):
     with pytest.raises(InvalidInput):
         check(FakeStatusSource(RUNNING), poll={"polls": 1, "transientErrors": 0, "expectedSeconds": value})
+
+
+def test_a_failure_after_an_inline_check_keeps_what_that_check_saw():
+    # The first check reads the history and the job's state; the second fails. The poll record must
+    # carry the first one's findings, or the next invocation would read the history again.
+    history, runtime = FakeHistory(40.0), FakeInvocation()
+    source = FakeStatusSource(RUNNING, IicsUnavailable("down", status=503))
+    first = {"polls": 0, "transientErrors": 0, "jobName": None, "iicsState": None, "message": None}
+
+    result = check_inline(source, runtime, history=history, poll=first)
+
+    assert runtime.slept  # the second check happened inside the invocation
+    assert (result["polls"], result["transientErrors"]) == (2, 1)
+    assert (result["expectedSeconds"], result["historyChecked"]) == (40.0, True)
+    assert (result["jobName"], result["iicsState"]) == ("testJob1", "IN_PROGRESS")
+    assert history.asked == ["testJob1"]

@@ -215,3 +215,29 @@ def test_an_invalid_bucket_name_fails_naming_the_variable(bucket):
 def test_an_invalid_prefix_fails_naming_the_variable(prefix):
     with pytest.raises(ConfigError, match="environment variable ARCHIVE_PREFIX must be empty or end with '/'"):
         ArchiveConfig.from_env(ARCHIVE_ENV | {"ARCHIVE_PREFIX": prefix})
+
+
+def test_the_request_budget_is_read_only_when_it_is_above_zero():
+    from iics_monitor.config import RequestLimit
+
+    budget = {"IICS_REQUESTS_PER_SECOND": "16", "IICS_REQUEST_TABLE": "stack-RequestBudgetTable-1AB"}
+
+    assert CheckConfig.from_env(CHECK_ENV | budget).request_limit == RequestLimit("stack-RequestBudgetTable-1AB", 16)
+    assert (
+        CheckConfig.from_env(CHECK_ENV | {"IICS_REQUESTS_PER_SECOND": "0", "IICS_REQUEST_TABLE": ""}).request_limit
+        is None
+    )
+    assert ArchiveConfig.from_env(ARCHIVE_ENV | budget).request_limit.per_second == 16
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"IICS_REQUESTS_PER_SECOND": "16"}, "IICS_REQUEST_TABLE"),
+        ({"IICS_REQUESTS_PER_SECOND": "1001", "IICS_REQUEST_TABLE": "t-1"}, "IICS_REQUESTS_PER_SECOND"),
+        ({"IICS_REQUESTS_PER_SECOND": "5", "IICS_REQUEST_TABLE": "no spaces"}, "IICS_REQUEST_TABLE"),
+    ],
+)
+def test_a_bad_request_budget_fails_naming_the_variable(variables, named):
+    with pytest.raises(ConfigError, match=f"environment variable {named}"):
+        CheckConfig.from_env(CHECK_ENV | variables)

@@ -138,6 +138,7 @@ def check_job(
             return result
         invocation.sleep(wait)
         now = invocation.clock()
+        previous = PreviousPoll.parse(result)  # a failure on the next check reports what this one saw
 
 
 def _sleeps_inline(wait: int, config: CheckConfig, invocation: Invocation) -> bool:

@@ -61,24 +61,24 @@ def _poll_defaults(env: Mapping[str, str]) -> MonitorSettings:
         ) from None
 
 
+def _optional_number(env: Mapping[str, str], name: str, low: int, high: int, default: int) -> int:
+    """An optional whole-number variable: ``default`` when unset, else from ``low`` to ``high``."""
+    if not env.get(name, "").strip():
+        return default
+    value = _whole_number(env, name)
+    if not low <= value <= high:
+        raise ConfigError(f"environment variable {name} must be from {low} to {high}")
+    return value
+
+
 def _read_timeout(env: Mapping[str, str]) -> float:
     """IICS_READ_TIMEOUT_SECONDS: how long one IICS answer may take (default 20 s, 1 to 30)."""
-    if not env.get("IICS_READ_TIMEOUT_SECONDS", "").strip():
-        return DEFAULT_READ_TIMEOUT_SECONDS
-    seconds = _whole_number(env, "IICS_READ_TIMEOUT_SECONDS")
-    if not 1 <= seconds <= 30:
-        raise ConfigError("environment variable IICS_READ_TIMEOUT_SECONDS must be from 1 to 30")
-    return float(seconds)
+    return float(_optional_number(env, "IICS_READ_TIMEOUT_SECONDS", 1, 30, int(DEFAULT_READ_TIMEOUT_SECONDS)))
 
 
 def _inline_wait(env: Mapping[str, str]) -> int:
     """INLINE_WAIT_SECONDS: waits up to this long are slept inside the check function (0: never)."""
-    if not env.get("INLINE_WAIT_SECONDS", "").strip():
-        return 0
-    seconds = _whole_number(env, "INLINE_WAIT_SECONDS")
-    if not 0 <= seconds <= MAX_INLINE_WAIT_SECONDS:
-        raise ConfigError(f"environment variable INLINE_WAIT_SECONDS must be from 0 to {MAX_INLINE_WAIT_SECONDS}")
-    return seconds
+    return _optional_number(env, "INLINE_WAIT_SECONDS", 0, MAX_INLINE_WAIT_SECONDS, 0)
 
 
 def _enabled(env: Mapping[str, str], name: str) -> bool:
@@ -102,24 +102,24 @@ MAX_REQUESTS_PER_SECOND = 1000
 
 def _request_limit(env: Mapping[str, str]) -> RequestLimit | None:
     """IICS_REQUESTS_PER_SECOND (0 or unset: no budget) and IICS_REQUEST_TABLE, which counts it."""
-    if not env.get("IICS_REQUESTS_PER_SECOND", "").strip():
-        return None
-    per_second = _whole_number(env, "IICS_REQUESTS_PER_SECOND")
-    if not 0 <= per_second <= MAX_REQUESTS_PER_SECOND:
-        raise ConfigError(f"environment variable IICS_REQUESTS_PER_SECOND must be from 0 to {MAX_REQUESTS_PER_SECOND}")
+    per_second = _optional_number(env, "IICS_REQUESTS_PER_SECOND", 0, MAX_REQUESTS_PER_SECOND, 0)
     if per_second == 0:
         return None
-    table = require_env(env, "IICS_REQUEST_TABLE")
-    if not _TABLE.fullmatch(table):
-        raise ConfigError("environment variable IICS_REQUEST_TABLE is not a DynamoDB table name")
+    table = _table(env, "IICS_REQUEST_TABLE")
+    if table is None:
+        raise ConfigError("environment variable IICS_REQUEST_TABLE is not set")
     return RequestLimit(table, per_second)
 
 
 def _history_table(env: Mapping[str, str]) -> str | None:
     """HISTORY_TABLE: the duration history table; empty turns history-aware polling off."""
-    table = env.get("HISTORY_TABLE", "").strip()
+    return _table(env, "HISTORY_TABLE")
+
+
+def _table(env: Mapping[str, str], name: str) -> str | None:
+    table = env.get(name, "").strip()
     if table and not _TABLE.fullmatch(table):
-        raise ConfigError("environment variable HISTORY_TABLE is not a DynamoDB table name")
+        raise ConfigError(f"environment variable {name} is not a DynamoDB table name")
     return table or None
 
 

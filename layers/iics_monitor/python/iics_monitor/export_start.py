@@ -19,10 +19,10 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.config import ExportConfig
-from iics_monitor.errors import IicsError, InvalidInput, MonitorError, Throttled
+from iics_monitor.errors import IicsError, MonitorError, Throttled
 from iics_monitor.observability import logger, metrics
 from iics_monitor.status import text
-from iics_monitor.validation import ExportSpec, parse_export_spec, parse_job_id
+from iics_monitor.validation import ExportSpec, parse_export_request, parse_job_id
 
 START_ATTEMPTS = 3
 MAX_THROTTLE_SLEEP_SECONDS = 10.0
@@ -42,12 +42,7 @@ def start_export(
     """Start the export the request asks for; return the request to watch, or an ERROR decision."""
     raw = event.get("request")
     try:
-        if not isinstance(raw, Mapping):
-            raise InvalidInput("input must be an object")
-        if "jobId" in raw:
-            raise InvalidInput("give either jobId (watch a job) or export (start one), not both")
-        spec = parse_export_spec(raw.get("export"))
-        config.defaults.overridden_by(raw.get("monitor"))  # bad settings fail before a job exists
+        spec = parse_export_request(raw, config.defaults)
         body = _start_with_retries(source, spec, sleep)
         job_id = parse_job_id(body.get("id"))
     except MonitorError as error:

@@ -7,7 +7,7 @@ carries ``logError`` instead, so the event still goes out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -111,16 +111,9 @@ def _archive_log(
         with source.open_log(job_id) as stream:
             return archiver.put_log(job_id, state, stream, now, observer=insight.feed)
 
-    try:
-        log = with_retries(upload)
-    except IicsError as error:
-        metrics.add_metric(name="LogArchiveFailures", unit=MetricUnit.Count, value=1)
-        return None, f"log not fetched from IICS: {error}", None, False
-    except StoreUnavailable as error:
-        metrics.add_metric(name="LogArchiveFailures", unit=MetricUnit.Count, value=1)
-        return None, f"log not stored: {error}", None, True
-    metrics.add_metric(name="LogBytes", unit=MetricUnit.Bytes, value=log.size_bytes)
-    logger.info("Log archived", extra={"key": log.key, "sizeBytes": log.size_bytes})
+    log, error = _stream_to_s3("log", upload)
+    if error is not None:
+        return None, _failure_text("log", error), None, isinstance(error, StoreUnavailable)
     return log, None, insight.finish(), False
 
 
@@ -133,12 +126,27 @@ def _archive_package(
         with source.open_package(job_id) as stream:
             return archiver.put_package(job_id, stream, now)
 
+    package, error = _stream_to_s3("package", upload)
+    return package, None if error is None else _failure_text("package", error)
+
+
+def _stream_to_s3(
+    what: str, upload: Callable[[], ArchivedLog]
+) -> tuple[ArchivedLog | None, IicsError | StoreUnavailable | None]:
+    """``upload()`` (the log or the package) with the archive step's retries, and its metrics."""
+    log = what == "log"
     try:
-        package = with_retries(upload)
+        archived = with_retries(upload)
     except (IicsError, StoreUnavailable) as error:
-        metrics.add_metric(name="PackageArchiveFailures", unit=MetricUnit.Count, value=1)
-        where = "fetched from IICS" if isinstance(error, IicsError) else "stored"
-        return None, f"package not {where}: {error}"
-    metrics.add_metric(name="PackageBytes", unit=MetricUnit.Bytes, value=package.size_bytes)
-    logger.info("Package archived", extra={"key": package.key, "sizeBytes": package.size_bytes})
-    return package, None
+        metrics.add_metric(
+            name="LogArchiveFailures" if log else "PackageArchiveFailures", unit=MetricUnit.Count, value=1
+        )
+        return None, error
+    metrics.add_metric(name="LogBytes" if log else "PackageBytes", unit=MetricUnit.Bytes, value=archived.size_bytes)
+    logger.info(f"{what.capitalize()} archived", extra={"key": archived.key, "sizeBytes": archived.size_bytes})
+    return archived, None
+
+
+def _failure_text(what: str, error: IicsError | StoreUnavailable) -> str:
+    """The outcome's ``logError`` / ``packageError``."""
+    return f"{what} not {'fetched from IICS' if isinstance(error, IicsError) else 'stored'}: {error}"

@@ -74,18 +74,24 @@ def stepfunctions():
 
 
 @functools.cache
+def dynamodb():
+    """One client for the duration history and the request budget (a client costs ~0.1 s to make)."""
+    return boto3.client("dynamodb")
+
+
+@functools.cache
 def iics_client(secret_name: str, read_timeout_seconds: float, request_limit: RequestLimit | None = None) -> IicsClient:
     """One client, and so one IICS session, per container and secret; with the stack's request budget."""
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout_seconds)
     budget = None
     if request_limit is not None:
-        budget = RequestBudget(request_limit.table, request_limit.per_second, boto3.client("dynamodb")).take
+        budget = RequestBudget(request_limit.table, request_limit.per_second, dynamodb()).take
     return IicsClient(secret_credentials(secret_name), timeout=timeout, before_request=budget)
 
 
 @functools.cache
 def duration_history(table_name: str) -> DurationHistory:
-    return DurationHistory(table_name, boto3.client("dynamodb"))
+    return DurationHistory(table_name, dynamodb())
 
 
 @functools.cache
@@ -104,6 +110,7 @@ def reset() -> None:
         slack_webhook,
         stepfunctions,
         sns,
+        dynamodb,
         iics_client,
         duration_history,
         log_archiver,

@@ -22,7 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.errors import InvalidInput
 from iics_monitor.observability import logger, metrics
-from iics_monitor.validation import MonitorSettings, parse_export_spec, parse_request
+from iics_monitor.validation import MonitorSettings, parse_export_request, parse_request
 
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
@@ -51,8 +51,7 @@ def start_monitor(
 
 def _execution_name(event: Mapping[str, Any], detail: Any, defaults: MonitorSettings) -> str:
     if isinstance(detail, Mapping) and "export" in detail and "jobId" not in detail:
-        parse_export_spec(detail["export"])
-        defaults.overridden_by(detail.get("monitor"))
+        parse_export_request(detail, defaults)
         event_id = event.get("id")
         if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
             raise InvalidInput("a start-export event needs an EventBridge event id")

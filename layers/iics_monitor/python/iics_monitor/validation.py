@@ -74,6 +74,18 @@ def parse_export_spec(raw: Any) -> ExportSpec:
     )
 
 
+def parse_export_request(raw: Any, defaults: MonitorSettings) -> ExportSpec:
+    """A start-export request ``{"export", "monitor"?, ...}``: its export spec, its ``monitor``
+    overrides checked too, so nothing invalid starts a job."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("input must be an object")
+    if "jobId" in raw:
+        raise InvalidInput("give either jobId (watch a job) or export (start one), not both")
+    spec = parse_export_spec(raw.get("export"))
+    defaults.overridden_by(raw.get("monitor"))
+    return spec
+
+
 def _parse_object(raw: Any, index: int) -> ExportObjectSpec:
     if not isinstance(raw, Mapping) or set(raw) - {"id", "includeDependencies"}:
         raise InvalidInput(f'export.objects[{index}] must be {{"id", "includeDependencies"?}}')
