@@ -45,8 +45,9 @@ LAYER_TARGET = "build-MonitorLayer"  # template.yaml's MonitorLayer (BuildMethod
 # The python3.13 runtime has boto3 and its dependencies. The layer leaves RUNTIME_SDK to it (distributions,
 # then their import names) and ships its own pinned jmespath and urllib3 (layers/iics_monitor/Makefile).
 RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "python-dateutil", "six")
-RUNTIME_SDK_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six")
+# What the Lambda runtime already has (the layer relies on it): its SDK, and botocore's own deps.
 RUNTIME_PROVIDED = (*RUNTIME_SDK, "jmespath", "urllib3")
+RUNTIME_SDK_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six")
 RESULTS = Path(__file__).resolve().parent / "results.json"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
 
+from bench.cold_start import _table
 from iics_monitor import history
 from iics_monitor.config import CheckConfig
 from iics_monitor.policy import next_wait_seconds, sleeps_inline
@@ -439,11 +440,7 @@ def format_table(report: dict[str, Any]) -> str:
         )
         for r in report["policies"].values()
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(header, widths, strict=True)) + " |"]
-    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    lines += ["| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |" for row in rows]
-    return "\n".join(lines)
+    return _table(header, rows)
 
 
 def format_report(report: dict[str, Any], elapsed_s: float) -> str:

@@ -21,13 +21,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
-import boto3
 import click
-from botocore.exceptions import BotoCoreError, ClientError
 
 from iics_monitor.errors import InvalidInput
 from iics_monitor.validation import MonitorSettings, parse_request
-from iics_monitor_local.emulator import LOGIN_PATH, IicsEmulator
 from iics_monitor_local.samconfig import STACK_NAME
 
 # Informatica RunAJob's exit codes, so scripts written for it read ours the same way. RunAJob's 2
@@ -35,8 +32,6 @@ from iics_monitor_local.samconfig import STACK_NAME
 EXIT_CODES = {"SUCCESSFUL": 0, "USAGE": 2, "FAILED": 3, "TIMED_OUT": 4, "ERROR": 5, "STILL_RUNNING": 6}
 # Poll timing for a laptop (emulated AWS): the first re-poll soon, then at most once a minute, for up to 6 hours.
 LAPTOP_SETTINGS = MonitorSettings(initial_wait_seconds=5, max_wait_seconds=60, timeout_seconds=21600)
-# The stack name samconfig.toml deploys; the local stack deploys under it too.
-DEFAULT_STACK_NAME = STACK_NAME
 TRIGGER_SOURCE = "iics.export"  # the template's trigger rule matches these two
 TRIGGER_DETAIL_TYPE = "IICS Export Job Submitted"
 
@@ -156,7 +151,7 @@ _WATCH_OPTIONS = [
     click.option(
         "--stack-name",
         metavar="NAME",
-        default=DEFAULT_STACK_NAME,
+        default=STACK_NAME,
         show_default=True,
         help="the deployed stack (--aws real)",
     ),
@@ -244,8 +239,10 @@ def start_command(
 def _load(name: str) -> ModuleType:
     """``iics_monitor_local.<name>``, a module that loads the local stack and moto: only the commands
     that run them import it. moto's notes about template resources it skips are silenced."""
+    from iics_monitor_local.stack import quiet_moto
+
     module = importlib.import_module(f"iics_monitor_local.{name}")
-    importlib.import_module("iics_monitor_local.stack").quiet_moto()
+    quiet_moto()
     return module
 
 
@@ -267,7 +264,7 @@ class SubmitFailed(Exception):
 @click.option(
     "--stack-name",
     metavar="NAME",
-    help=f"the deployed stack whose bus to use (default: {DEFAULT_STACK_NAME}); not with --event-bus",
+    help=f"the deployed stack whose bus to use (default: {STACK_NAME}); not with --event-bus",
 )
 @click.option("--region", metavar="REGION", help="AWS region (default: your AWS configuration's)")
 @click.pass_context
@@ -295,6 +292,9 @@ def submit_command(
     \b
     Environment: AWS_PROFILE, AWS_REGION, ... (boto3's usual chain). No IICS login is needed.
     """
+    import boto3  # here, not at the top: --help and the emulator start without loading the SDK
+    from botocore.exceptions import BotoCoreError
+
     if event_bus is not None and stack_name is not None:
         raise click.UsageError("give --event-bus or --stack-name, not both")
     detail: dict[str, Any] = {"jobId": job_id} | ({"name": name} if name is not None else {})
@@ -303,7 +303,7 @@ def submit_command(
         # overrides, which submit never sends, so any valid settings do.
         parse_request(detail, LAPTOP_SETTINGS)
         session = boto3.Session(region_name=region)
-        bus = event_bus or stack_bus(session.client("cloudformation"), stack_name or DEFAULT_STACK_NAME)
+        bus = event_bus or stack_bus(session.client("cloudformation"), stack_name or STACK_NAME)
         event_id = submit(session.client("events"), bus, detail)
     except (InvalidInput, BotoCoreError) as error:  # a bad id or name; no region or credentials
         _fail(ctx, f"error: {error}", EXIT_CODES["USAGE"])
@@ -315,6 +315,8 @@ def submit_command(
 
 def stack_bus(cloudformation: Any, stack_name: str) -> str:
     """The ``EventBusName`` output of a deployed iics-export-monitor stack."""
+    from botocore.exceptions import ClientError
+
     try:
         (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
@@ -328,6 +330,8 @@ def stack_bus(cloudformation: Any, stack_name: str) -> str:
 
 def submit(events: Any, bus: str, detail: Mapping[str, Any]) -> str:
     """Put the trigger event on ``bus``; its event id. An entry EventBridge refused is an error."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         response = events.put_events(
             Entries=[
@@ -377,6 +381,8 @@ def emulator_command(
       iics-export-monitor emulator --port 8080 --username alice --password 'choose-one'
       iics-export-monitor emulator --scenario scenario.json
     """
+    from iics_monitor_local.emulator import LOGIN_PATH, IicsEmulator
+
     emulator = IicsEmulator(port=port)
     if scenario is not None:
         try:

@@ -92,7 +92,6 @@ _TRUNCATED_JSON = b'{ "id": "7evG9CokA1whk8ehF3opKM", "status": { "state": "IN_P
 _ID_ALPHABET = string.ascii_letters + string.digits
 _ID_LENGTH = 22
 _MAX_CREDENTIAL_LENGTH = 255
-# How often the serving thread checks for stop(); the standard 0.5 s would slow every test down.
 
 FAULT_ROUTES = frozenset({"login", "logout", "export", "status", "log", "package", "any"})
 FAULT_KINDS = frozenset({"http", "reset", "slow", "malformed_json", "invalidate_session"})

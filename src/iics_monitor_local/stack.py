@@ -615,19 +615,10 @@ class LocalStack:
         )
 
     def submit(self, detail: Mapping[str, Any]) -> None:
-        """Announce an export the way the upstream system does: an event on the bus."""
-        response = self.client("events").put_events(
-            Entries=[
-                {
-                    "Source": "iics.export",
-                    "DetailType": "IICS Export Job Submitted",
-                    "Detail": json.dumps(detail),
-                    "EventBusName": self.bus_name,
-                }
-            ]
-        )
-        if response.get("FailedEntryCount"):
-            raise RuntimeError(f"put_events failed: {response['Entries']}")
+        """Announce an export the way the upstream system does: an event on the bus (``cli.submit``)."""
+        from iics_monitor_local.cli import submit
+
+        submit(self.client("events"), self.bus_name, detail)
 
     def start(self, execution_input: Any, name: str | None = None) -> str:
         """Start an execution directly, with a bare or event-shaped input."""

@@ -76,7 +76,6 @@ def test_a_clean_success_does_not_alert(stack, sample):
 
     publish(stack, sample)
 
-    assert inbox.messages(expected=0) == []
     assert inbox.messages(expected=1, timeout=1.0) == []
 
 
@@ -171,11 +170,10 @@ def test_a_webhook_that_keeps_failing_parks_the_alert_in_the_dead_letter_queue(e
     setup = SlackPipeline(emulator, slack)
     slack.fail_always(Reply(500))
     try:
-        detail = publish(setup.stack, "outcome-failed.json")
+        publish(setup.stack, "outcome-failed.json")
 
         assert wait_until(lambda: setup.dead_letters() == 1, timeout=40)
     finally:
         setup.stack.__exit__(None, None, None)
     # 5 receives (maxReceiveCount), each trying Slack 3 times
     assert len(slack.requests) == 15
-    assert detail["jobId"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -124,5 +125,8 @@ def test_the_report_serialises_and_checks_each_target(report, tmp_path):
     out = tmp_path / "results.json"
 
     assert bench.main(["--jobs", "50", "--seed", "3", "--output", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert written["jobs"] == 50 and set(written["policies"]) >= {bench.OURS, bench.BASELINE_COST}
+    assert [t["pass"] in (True, False) for t in written["targets"]] == [True] * 3
     assert set(bench.to_json(report)["policies"][bench.OURS]) >= {"iics_calls_per_job", "usd_per_1000_jobs"}
     assert len(report["targets"]) == 3

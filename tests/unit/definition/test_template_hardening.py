@@ -262,7 +262,6 @@ def test_every_role_is_granted_exactly_its_inventory():
 
 def test_the_request_budget_table_and_its_grants_exist_only_with_a_budget():
     without, with_budget = deploy({}), deploy({"IicsRequestsPerSecond": "16"})
-    env = with_budget["Globals"]["Function"]["Environment"]["Variables"] if "Globals" in with_budget else None
 
     assert "RequestBudgetTable" not in without["Resources"]
     for role in ("StartExportFunctionRole", "CheckStatusFunctionRole", "ArchiveLogFunctionRole"):
@@ -271,7 +270,10 @@ def test_the_request_budget_table_and_its_grants_exist_only_with_a_budget():
     table = with_budget["Resources"]["RequestBudgetTable"]["Properties"]
     assert table["KeySchema"] == [{"AttributeName": "second", "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
-    assert env is None  # SAM folds Globals into each function
+    for function in ("StartExportFunction", "CheckStatusFunction", "ArchiveLogFunction"):
+        for deployed, table in ((with_budget, {"Ref": "RequestBudgetTable"}), (without, "")):
+            variables = deployed["Resources"][function]["Properties"]["Environment"]["Variables"]
+            assert variables["IICS_REQUEST_TABLE"] == table, function
 
 
 def test_the_history_table_and_its_grants_exist_only_with_poll_history():

@@ -197,10 +197,16 @@ def test_a_20_mib_log_goes_up_in_parts_and_matches_byte_for_byte(s3, archiver):
     assert sidecar == f"{expected}  export.log\n"
 
 
-def test_a_log_of_one_chunk_is_one_put_carrying_its_sha256_which_s3_checks(s3, archiver):
+def test_a_log_of_one_chunk_is_one_put_carrying_its_sha256_which_s3_checks(s3, archiver, request):
     log = GeneratedLog(CHUNK_BYTES)
     puts: list[dict] = []
-    s3.meta.events.register("provide-client-params.s3.PutObject", lambda params, **_: puts.append(params))
+
+    def record(params, **_):
+        puts.append(params)
+
+    # the s3 client outlives this test: take the hook off again
+    s3.meta.events.register("provide-client-params.s3.PutObject", record)
+    request.addfinalizer(lambda: s3.meta.events.unregister("provide-client-params.s3.PutObject", record))
 
     archived = archiver.put_log(JOB_ID, "SUCCESSFUL", log, WHEN)
 
