@@ -218,11 +218,10 @@ def test_an_invalid_prefix_fails_naming_the_variable(prefix):
 
 
 def test_the_request_budget_is_read_only_when_it_is_above_zero():
-    from iics_monitor.config import RequestLimit
-
     budget = {"IICS_REQUESTS_PER_SECOND": "16", "IICS_REQUEST_TABLE": "stack-RequestBudgetTable-1AB"}
 
-    assert CheckConfig.from_env(CHECK_ENV | budget).request_limit == RequestLimit("stack-RequestBudgetTable-1AB", 16)
+    limit = CheckConfig.from_env(CHECK_ENV | budget).request_limit
+    assert (limit.table, limit.per_second) == ("stack-RequestBudgetTable-1AB", 16)
     assert (
         CheckConfig.from_env(CHECK_ENV | {"IICS_REQUESTS_PER_SECOND": "0", "IICS_REQUEST_TABLE": ""}).request_limit
         is None
