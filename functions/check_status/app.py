@@ -1,4 +1,7 @@
-"""Check an IICS export job's status; the state machine loops on the result."""
+"""Check an IICS export job's status; the state machine loops on the result.
+
+Called with ``{"accept": <input>}`` it is the door for inputs started by hand (the state machine's
+AcceptInput): the validated request, or why it was refused, and nothing else enters the execution."""
 
 import time
 from datetime import UTC, datetime
@@ -8,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from iics_monitor import runtime
 from iics_monitor.check import Invocation, check_or_report
 from iics_monitor.observability import logger, metrics, tracer
+from iics_monitor.submit import accept
 
 
 @logger.inject_lambda_context
@@ -15,6 +19,8 @@ from iics_monitor.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.check_config()
+    if "accept" in event:
+        return accept(event["accept"], config.defaults)
     return check_or_report(
         event,
         source=runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit),

@@ -17,6 +17,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
@@ -315,6 +316,11 @@ def submit_command(
 
 def stack_bus(cloudformation: Any, stack_name: str) -> str:
     """The ``EventBusName`` output of a deployed iics-export-monitor stack."""
+    return stack_outputs(cloudformation, stack_name, "EventBusName")["EventBusName"]
+
+
+def stack_outputs(cloudformation: Any, stack_name: str, *required: str) -> dict[str, str]:
+    """A deployed iics-export-monitor stack's outputs, with each of ``required`` present."""
     from botocore.exceptions import ClientError
 
     try:
@@ -322,10 +328,11 @@ def stack_bus(cloudformation: Any, stack_name: str) -> str:
     except ClientError as error:
         raise SubmitFailed(f"stack {stack_name}: {error}", EXIT_CODES["USAGE"]) from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    if not outputs.get("EventBusName"):
-        message = f"stack {stack_name} has no EventBusName output; is it iics-export-monitor's?"
-        raise SubmitFailed(message, EXIT_CODES["USAGE"])
-    return outputs["EventBusName"]
+    for name in required:
+        if not outputs.get(name):
+            message = f"stack {stack_name} has no {name} output; is it iics-export-monitor's (and up to date)?"
+            raise SubmitFailed(message, EXIT_CODES["USAGE"])
+    return outputs
 
 
 def submit(events: Any, bus: str, detail: Mapping[str, Any]) -> str:
@@ -350,6 +357,94 @@ def submit(events: Any, bus: str, detail: Mapping[str, Any]) -> str:
         message = f"EventBridge refused the event on {bus}: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
         raise SubmitFailed(message, EXIT_CODES["ERROR"])
     return entry["EventId"]
+
+
+@cli.command("redeliver")
+@click.option(
+    "--stack-name", metavar="NAME", help=f"the deployed stack whose kept outcomes to send (default: {STACK_NAME})"
+)
+@click.option("--region", metavar="REGION", help="AWS region (default: your AWS configuration's)")
+@click.pass_context
+def redeliver_command(ctx: click.Context, stack_name: str | None, region: str | None) -> None:
+    """Send the outcome events EventBridge refused, each once, to the stack's bus.
+
+    When PutEvents keeps failing, the state machine keeps each outcome in the stack's
+    undelivered-outcome queue (output UndeliveredOutcomeQueueUrl) and UndeliveredOutcomeAlarm
+    fires. Once EventBridge accepts events again, this puts each kept outcome on the bus exactly as
+    it would have gone out, and deletes it from the queue only after EventBridge took it. One that
+    EventBridge still refuses stays in the queue for the next run. Needs
+    cloudformation:DescribeStacks, sqs:ReceiveMessage, sqs:DeleteMessage and events:PutEvents.
+
+    \b
+    Exit codes: 0 every kept outcome sent (or none kept); 2 no such stack (nothing sent);
+    5 some outcomes are still kept (EventBridge refused them, or a message was not an outcome).
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        session = boto3.Session(region_name=region)
+        outputs = stack_outputs(
+            session.client("cloudformation"), stack_name or STACK_NAME, "EventBusName", "UndeliveredOutcomeQueueUrl"
+        )
+        result = redeliver_outcomes(
+            session.client("sqs"),
+            session.client("events"),
+            outputs["UndeliveredOutcomeQueueUrl"],
+            outputs["EventBusName"],
+        )
+    except BotoCoreError as error:
+        _fail(ctx, f"error: {error}", EXIT_CODES["USAGE"])
+    except SubmitFailed as error:
+        _fail(ctx, f"error: {error}", error.code)
+    click.echo(f"Redelivered {result.redelivered} kept outcome event(s) to {outputs['EventBusName']}.")
+    if result.failed:
+        _fail(ctx, f"{result.failed} outcome(s) are still kept: {result.problems[0]}", EXIT_CODES["ERROR"])
+
+
+@dataclass
+class Redelivery:
+    redelivered: int = 0
+    failed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def redeliver_outcomes(sqs: Any, events: Any, queue_url: str, bus: str) -> Redelivery:
+    """Put every outcome kept in ``queue_url`` on ``bus``; delete each once EventBridge took it.
+
+    A received message stays invisible to other readers while this runs (the queue's visibility
+    timeout), so two runs at once do not send it twice; one that fails stays for the next run."""
+    from botocore.exceptions import ClientError
+
+    result = Redelivery()
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            try:
+                entry = _kept_entry(message["Body"])
+                answer = events.put_events(Entries=[entry | {"EventBusName": bus}])
+            except (ValueError, ClientError) as error:
+                result.failed += 1
+                result.problems.append(str(error))
+                continue
+            if answer.get("FailedEntryCount"):
+                result.failed += 1
+                result.problems.append(f"EventBridge refused it: {answer['Entries'][0].get('ErrorCode')}")
+                continue
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            result.redelivered += 1
+    return result
+
+
+def _kept_entry(body: str) -> dict[str, str]:
+    """The PutEvents entry the state machine kept: ``{"Source", "DetailType", "Detail": {...}}``."""
+    from iics_monitor.outcome import SOURCE  # here: the outcome module loads boto3
+
+    kept = json.loads(body)
+    if not isinstance(kept, dict) or set(kept) != {"Source", "DetailType", "Detail"}:
+        raise ValueError("a message in the queue is not a kept outcome event")
+    if kept["Source"] != SOURCE or not isinstance(kept["Detail"], dict):
+        raise ValueError("a message in the queue is not a kept outcome event")
+    return {"Source": kept["Source"], "DetailType": str(kept["DetailType"]), "Detail": json.dumps(kept["Detail"])}
 
 
 # --- emulator and demo ---------------------------------------------------------------------------

@@ -28,6 +28,8 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   ``_function_environment``), since changing them per invocation races with moto's threads.
 - GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
   also delivers to Step Functions, SNS and Lambda targets of any matching rule.
+- GAP limits: moto's Step Functions starts an execution with any input; AWS refuses one over
+  256 KiB. The harness refuses it the same way (``STATE_DATA_LIMIT_BYTES``).
 - GAP inline: the harness runs one Lambda invocation at a time (the handlers share this process's
   stdout capture and Powertools state), so a check that sleeps between inline checks would hold up
   every other execution. It deploys with ``InlineWaitSeconds=0`` (``HARNESS_DEFAULTS``) unless the
@@ -103,6 +105,8 @@ class _Registry:
     listeners: list[Callable[[LambdaInvocation], None]] = field(default_factory=list)
     # (service, operation) -> what the next calls get instead of moto's answer: a response, or an error code
     aws_faults: dict[tuple[str, str], list[dict | str]] = field(default_factory=dict)
+    # event id -> the (rule, event) pairs it was delivered to, for redelivery
+    delivered_events: dict[str, list[tuple[Any, dict]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -220,6 +224,7 @@ _original_make_api_call = BaseClient._make_api_call
 def _make_api_call_with_faults(client: BaseClient, operation: str, params: dict) -> dict:
     """Fault hooks on every AWS client in the process: handlers', and moto's own state machine's."""
     service = client.meta.service_model.service_name
+    _check_service_limits(service, operation, params)
     pending = _registry.aws_faults.get((service, operation))
     if pending:
         fault = pending.pop(0)
@@ -228,6 +233,19 @@ def _make_api_call_with_faults(client: BaseClient, operation: str, params: dict)
         error = {"Error": {"Code": fault, "Message": "injected by the local stack"}, "ResponseMetadata": {}}
         raise ClientError(error, operation)
     return _original_make_api_call(client, operation, params)
+
+
+# GAP limits: moto accepts what AWS refuses. These are AWS's published limits the monitor depends on.
+STATE_DATA_LIMIT_BYTES = 262_144  # Step Functions: an execution's input (and any state's data), UTF-8
+
+
+def _check_service_limits(service: str, operation: str, params: dict) -> None:
+    if service == "stepfunctions" and operation == "StartExecution":
+        size = len(str(params.get("input", "")).encode())
+        if size > STATE_DATA_LIMIT_BYTES:
+            message = f"input of {size} bytes: Member must have length less than or equal to {STATE_DATA_LIMIT_BYTES}"
+            error = {"Error": {"Code": "ValidationException", "Message": message}, "ResponseMetadata": {}}
+            raise ClientError(error, operation)
 
 
 _original_clean_json = cfn_parsing.clean_json
@@ -265,6 +283,9 @@ def _send_to_all_targets(self: Rule, original_event: dict, transform_input: bool
     """GAP events: moto delivers to SQS, logs and buses (and raises for other targets); this
     delivers to Step Functions, SNS and Lambda targets too, with the whole event as input."""
     ours = [t for t in self.targets if t["Arn"].split(":")[2] in ("states", "sns", "lambda")]
+    delivered = _registry.delivered_events.setdefault(str(original_event.get("id")), [])
+    if all(rule is not self for rule, _ in delivered):
+        delivered.append((self, original_event))
     theirs = copy.copy(self)
     theirs.targets = [t for t in self.targets if t not in ours]
     _original_send_to_targets(theirs, original_event, transform_input)
@@ -614,11 +635,22 @@ class LocalStack:
             SecretString=json.dumps({"username": username, "password": password, "loginUrl": login_url}),
         )
 
-    def submit(self, detail: Mapping[str, Any]) -> None:
-        """Announce an export the way the upstream system does: an event on the bus (``cli.submit``)."""
+    def submit(self, detail: Mapping[str, Any]) -> str:
+        """Announce an export the way the upstream system does: an event on the bus (``cli.submit``).
+        Returns the event's id."""
         from iics_monitor_local.cli import submit
 
-        submit(self.client("events"), self.bus_name, detail)
+        return submit(self.client("events"), self.bus_name, detail)
+
+    def submit_event_again(self, event_id: str) -> None:
+        """Deliver an event once more, with the same id, to the same targets: EventBridge is at-least-once."""
+        for rule, event in list(_registry.delivered_events[event_id]):
+            _send_to_all_targets(rule, event)
+
+    def clear_aws_faults(self) -> None:
+        """Forget the AWS faults ``fail_aws`` set that have not struck yet: the service has recovered."""
+        _registry.aws_faults.clear()
+    _registry.delivered_events.clear()
 
     def start(self, execution_input: Any, name: str | None = None) -> str:
         """Start an execution directly, with a bare or event-shaped input."""
@@ -755,3 +787,4 @@ def _cold_start() -> None:
     _registry.service_faults.clear()
     _registry.listeners.clear()
     _registry.aws_faults.clear()
+    _registry.delivered_events.clear()

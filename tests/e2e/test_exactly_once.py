@@ -44,7 +44,7 @@ def test_a_duplicate_while_the_job_runs_and_one_after_it_ended_change_nothing(pi
     assert [e["name"] for e in pipeline.stack.executions()] == [job_id]
     assert len(archived_versions(pipeline, job_id)) == 3  # export.log, package.zip and status.json, once each
     starts = [i.result for i in pipeline.stack.lambda_invocations if "StartMonitor" in i.function_name]
-    assert [s["status"] for s in starts] == ["started", "started", "duplicate"]  # the 2nd met the running one
+    assert [s["status"] for s in starts] == ["started", "duplicate", "duplicate"]  # the 2nd was refused, not joined
 
 
 def at_the_same_moment(call, times: int = 8) -> list:

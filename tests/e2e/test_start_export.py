@@ -39,9 +39,10 @@ def test_an_export_is_started_watched_archived_and_announced(pipeline, emulator)
     (post,) = [r for r in emulator.requests if r.route == "export"]
     assert json.loads(post.body) == request["export"]
     assert status == "SUCCEEDED"
-    assert path[:6] == [
+    assert path[:7] == [
         "NormaliseInput",
-        "FromTriggerEvent",
+        "AcceptInput",  # started by hand: the door first
+        "WasInputAccepted",
         "StartPolling",
         "IsExportRequest",
         "StartExport",

@@ -64,7 +64,9 @@ def test_trigger_rule_starts_one_execution_named_after_the_job(stack):
     (execution,) = stack.executions()
     described = stack.wait(execution["executionArn"])
     assert execution["name"] == "abc123"
-    assert json.loads(described["input"]) == {"detail": {"jobId": "abc123", "name": "nightly"}}
+    execution_input = json.loads(described["input"])  # the validated request only, resolved settings included
+    assert execution_input["request"] | {"monitor": None} == {"jobId": "abc123", "name": "nightly", "monitor": None}
+    assert set(execution_input) == {"request", "submission"}
 
 
 def test_events_reach_sns_and_its_subscribers_sqs_and_lambda_targets(stack):

@@ -42,6 +42,7 @@ from iics_monitor import check, client, errors, status, submit, validation
 from iics_monitor.config import CheckConfig
 from iics_monitor.credentials import Credentials
 from iics_monitor.observability import metrics
+from iics_monitor.status import text
 from iics_monitor_local.emulator import API_PREFIX, LOGIN_PATH
 from iics_monitor_local.loopback import LoopbackServer
 from iics_monitor_local.stack import LocalStack
@@ -88,7 +89,7 @@ def is_valid_job_id(value: Any) -> bool:
 def oracle(raw: Any, defaults: validation.MonitorSettings) -> validation.ExportRequest | errors.InvalidInput:
     """What the edge makes of ``raw``: the request, or the InvalidInput it raises."""
     try:
-        return validation.parse_request(raw, defaults)
+        return validation.parse_announcement(raw, defaults)
     except errors.InvalidInput as error:
         return error
 
@@ -304,13 +305,18 @@ def test_any_trigger_event_starts_one_safely_named_execution(event):
     assert result["status"] == "started" and result["executionName"] == started["name"]
     assert EXECUTION_NAME.fullmatch(started["name"])
     detail = event.get("detail") if isinstance(event, dict) else None
-    assert json.loads(started["input"]) == {"detail": detail}  # the state machine validates again and says why
+    execution_input = json.loads(started["input"])
     expected = oracle(detail, DEFAULTS)
     hypothesis.event(type(expected).__name__)
+    if isinstance(expected, validation.StartExportRequest):  # these events carry no EventBridge id
+        expected = errors.InvalidInput(submit._NO_EVENT_ID)
     if isinstance(expected, errors.InvalidInput):
         assert re.fullmatch(r"invalid-[0-9a-f]{32}", started["name"])  # never the malformed id
-    else:
+        assert execution_input["refused"]["reason"] == text(str(expected), submit.MAX_REASON)
+        assert "request" not in execution_input
+    else:  # the validated request only: nothing else the event carried
         assert started["name"] == expected.execution_name
+        assert execution_input["request"] == expected.to_dict() and "refused" not in execution_input
 
 
 class RecordingStatusSource:
@@ -809,7 +815,7 @@ def test_a_deeply_nested_body_is_a_typed_error(scripted, where, answer, expected
 
 FAST = {"InitialWaitSeconds": 0, "MaxWaitSeconds": 1}
 MONITOR_FUNCTIONS = ("StartMonitorFunction", "CheckStatusFunction", "ArchiveLogFunction")
-ERROR_TAIL = ["ReportCheckError", "BuildErrorOutcome", "EmitOutcome", "WasItAnError", "MonitorFailed"]
+ERROR_TAIL = ["BuildErrorOutcome", "EmitOutcome", "WasItAnError", "MonitorFailed"]
 
 
 @dataclass
@@ -885,23 +891,27 @@ def assert_one_clear_error_outcome(run: Observed, request: Any, defaults: valida
     expected = oracle(request, defaults)
     hypothesis.event(type(expected).__name__)
     assert run.status == "FAILED" and run.path[-len(ERROR_TAIL) :] == ERROR_TAIL, run.path
+    refused_at_the_door = isinstance(expected, errors.InvalidInput)
+    assert run.path[-len(ERROR_TAIL) - 1] == ("ReportRefusal" if refused_at_the_door else "ReportCheckError")
     (event,) = run.outcomes
     detail = event["detail"]
     assert_valid_outcome(detail)
     assert detail["executionArn"] == run.execution_arn
     assert detail["state"] == "ERROR" and detail["log"] is None
     assert isinstance(detail["reason"], str) and 0 < len(detail["reason"]) < MAX_REASON
-    # No retry storm, no crash loop: one check, which decided ERROR with a monitor error, and no archive
-    (checked,) = run.invocations["CheckStatusFunction"]
-    assert not checked.errored and checked.result["outcome"] == "ERROR"
-    assert checked.result["errorType"] in errors.MONITOR_ERROR_NAMES
-    assert run.invocations["ArchiveLogFunction"] == [] and run.path.count("CheckStatus") == 1
-    if isinstance(expected, errors.InvalidInput):
-        assert detail["errorType"] == type(expected).__name__ and detail["reason"] == str(expected)
+    # No retry storm, no crash loop: the door refused it (no check), or one check decided ERROR; no archive
+    assert not any(i.errored for i in run.invocations["CheckStatusFunction"])
+    checks = [i for i in run.invocations["CheckStatusFunction"] if "accept" not in i.event]
+    assert run.invocations["ArchiveLogFunction"] == [] and run.path.count("CheckStatus") == len(checks)
+    if refused_at_the_door:
+        assert checks == []
+        assert detail["errorType"] == type(expected).__name__ and detail["reason"] == text(str(expected), MAX_REASON)
         assert run.iics_requests == []
         if not is_valid_job_id(request.get("jobId") if isinstance(request, dict) else None):
             assert detail["jobId"] is None  # a malformed id is never echoed as the job's id
     else:  # a well-formed request about a job IICS does not know
+        (checked,) = checks
+        assert checked.result["outcome"] == "ERROR" and checked.result["errorType"] in errors.MONITOR_ERROR_NAMES
         assert detail["errorType"] == "JobNotFound"
         job_path = f"{API_PREFIX}{STATUS_ROUTE}{expected.job_id}"
         assert {r.path for r in run.iics_requests} <= {LOGIN_PATH, job_path}
@@ -959,7 +969,7 @@ def test_any_announced_export_is_refused_or_ends_in_one_error_outcome(monitor, d
     (started,) = run.invocations["StartMonitorFunction"]
     assert not started.errored
     assert EXECUTION_NAME.fullmatch(started.result["executionName"])
-    as_passed_on = json.loads(json.dumps(detail, sort_keys=True))  # StartMonitor hands the detail on with sorted keys
+    as_passed_on = json.loads(json.dumps(detail))  # as EventBridge hands it to StartMonitor
     assert_one_clear_error_outcome(run, as_passed_on, monitor.defaults)
 
 

@@ -5,6 +5,7 @@ Unknown state values count as running until the deadline and are logged with the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,10 +51,20 @@ def normalise_state(raw: object) -> JobState:
 
 
 def text(value: Any, limit: int = _TEXT_LIMIT) -> str | None:
-    """An IICS string field as bounded text; None stays None."""
+    """An untrusted string as bounded text: at most ``limit`` bytes however it is serialised
+    (JSON's ASCII escapes are the longest spelling: a character outside the BMP takes 12 bytes).
+    Every string the monitor carries in its state, results and events passes here; None stays None."""
     if value is None:
         return None
-    return str(value)[:limit]
+    bounded = str(value)[:limit]  # no character serialises to less than one byte
+    if len(json.dumps(bounded)) - 2 <= limit:
+        return bounded
+    size = 0
+    for index, character in enumerate(bounded):
+        size += len(json.dumps(character)) - 2
+        if size > limit:
+            return bounded[:index]
+    return bounded  # pragma: no cover - the whole string fitted after all
 
 
 def parse_time(value: Any) -> datetime | None:

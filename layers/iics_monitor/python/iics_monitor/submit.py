@@ -1,4 +1,5 @@
-"""Start one monitor execution per job: the logic behind ``functions/start_monitor``.
+"""Start one monitor execution per job: the logic behind ``functions/start_monitor``, and the door
+every request passes (``accept``), whether it came as an announcement or as a bare input.
 
 Exactly one outcome per job comes from the execution name. It is the job id (plus the attempt,
 when a user asks to watch a job again). Step Functions keeps names unique per state machine for
@@ -6,12 +7,23 @@ when a user asks to watch a job again). Step Functions keeps names unique per st
 twice, and two duplicates arriving at the same moment all meet the same execution: one archive,
 one outcome event, one alert. No table to run, and the duplicate never polls IICS.
 
-A start-export request (``export`` instead of ``jobId``) has no job yet: its execution is named
-after the EventBridge event id, which a redelivered event keeps, so one event starts one export.
+The door validates the whole announcement before any name is taken:
+- a valid one is started under its job's name, carrying only the validated request (unknown
+  fields never enter the execution, so no announcement is too large for its state);
+- a start-export request (``export`` instead of ``jobId``) has no job yet: its execution is named
+  after the EventBridge event id, which a redelivered event keeps, so one event starts one export;
+- a refused one is started under ``invalid-<event id>``, so a redelivery meets that execution and
+  its one ERROR outcome, and the job's own name stays free for the valid announcement that follows.
+
+Every execution input also carries a submission id unique to the call. Step Functions answers a
+StartExecution with the name *and input* of a running execution by returning that execution; with
+a unique input every duplicate is refused instead (``ExecutionAlreadyExists``), so ``MonitorsStarted``
+counts only executions that really started and ``DuplicateSubmissions`` the rest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -22,40 +34,82 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.errors import InvalidInput
 from iics_monitor.observability import logger, metrics
-from iics_monitor.validation import MonitorSettings, parse_export_request, parse_request
+from iics_monitor.status import text
+from iics_monitor.validation import (
+    ExportRequest,
+    MonitorSettings,
+    StartExportRequest,
+    parse_announcement,
+    parse_job_id,
+)
 
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+MAX_REASON = 500  # a refusal's reason, as the ERROR outcome carries it
+_NO_EVENT_ID = "a start-export event needs an EventBridge event id"
+Request = ExportRequest | StartExportRequest
+
+
+def accept(raw: Any, defaults: MonitorSettings) -> dict[str, Any]:
+    """``{"request": <validated request>}``, or ``{"refused": {"reason", "errorType", "jobId"}}``.
+
+    ``raw`` is a bare request, or an event-shaped input whose request is its ``detail``."""
+    detail = raw.get("detail") if isinstance(raw, Mapping) and "detail" in raw else raw
+    return _accepted(detail, defaults)[1]
+
+
+def _accepted(detail: Any, defaults: MonitorSettings) -> tuple[Request | None, dict[str, Any]]:
+    try:
+        request = parse_announcement(detail, defaults)
+    except InvalidInput as error:
+        return None, {"refused": _refusal(detail, error)}
+    return request, {"request": request.to_dict()}
+
+
+def _refusal(detail: Any, error: InvalidInput) -> dict[str, Any]:
+    try:  # a refused announcement of a valid job still names it, so its consumers hear of it
+        job_id = parse_job_id(detail.get("jobId")) if isinstance(detail, Mapping) else None
+    except InvalidInput:
+        job_id = None
+    return {"reason": text(error, MAX_REASON), "errorType": type(error).__name__, "jobId": job_id}
 
 
 def start_monitor(
     event: Mapping[str, Any], *, sfn: Any, state_machine_arn: str, defaults: MonitorSettings
 ) -> dict[str, Any]:
     """Start (or find) the execution for the job an ``IICS Export Job Submitted`` event announces."""
-    detail = event.get("detail") if isinstance(event, Mapping) else None
-    try:
-        name = _execution_name(event, detail, defaults)
-    except InvalidInput as error:
-        # Bad input still earns its ERROR outcome: the state machine validates again and says why.
-        name = f"invalid-{uuid.uuid4().hex}"
-        logger.warning("Invalid export submission; the monitor will report it", extra={"error": str(error)})
-    execution_input = json.dumps({"detail": detail}, sort_keys=True)
+    event = event if isinstance(event, Mapping) else {}
+    request, accepted = _accepted(event.get("detail"), defaults)
+    event_id = _event_id(event)
+    if isinstance(request, StartExportRequest) and event_id is None:
+        request, accepted = None, {"refused": _refusal(None, InvalidInput(_NO_EVENT_ID))}
+    name = _execution_name(request, event_id or _digest(event))
+    if request is None:
+        logger.warning("Refused export submission; the monitor will report it", extra=accepted["refused"])
+    execution_input = json.dumps(accepted | {"submission": {"eventId": event_id, "id": uuid.uuid4().hex}})
     try:
         started = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=execution_input)
     except sfn.exceptions.ExecutionAlreadyExists:
         metrics.add_metric(name="DuplicateSubmissions", unit=MetricUnit.Count, value=1)
-        logger.info("Job already has its monitor; duplicate ignored", extra={"executionName": name})
+        logger.info("This submission already has its monitor; duplicate ignored", extra={"executionName": name})
         return {"status": "duplicate", "executionName": name}
-    metrics.add_metric(name="MonitorsStarted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="MonitorsStarted" if request else "SubmissionsRefused", unit=MetricUnit.Count, value=1)
     return {"status": "started", "executionName": name, "executionArn": started["executionArn"]}
 
 
-def _execution_name(event: Mapping[str, Any], detail: Any, defaults: MonitorSettings) -> str:
-    if isinstance(detail, Mapping) and "export" in detail and "jobId" not in detail:
-        parse_export_request(detail, defaults)
-        event_id = event.get("id")
-        if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
-            raise InvalidInput("a start-export event needs an EventBridge event id")
+def _execution_name(request: Request | None, event_id: str) -> str:
+    if request is None:
+        return f"invalid-{event_id}"
+    if isinstance(request, StartExportRequest):
         return f"export-{event_id}"
-    request = parse_request(detail, defaults)
     logger.set_correlation_id(request.job_id)
     return request.execution_name
+
+
+def _event_id(event: Mapping[str, Any]) -> str | None:
+    event_id = event.get("id")
+    return event_id if isinstance(event_id, str) and _EVENT_ID.fullmatch(event_id) else None
+
+
+def _digest(event: Mapping[str, Any]) -> str:
+    """An event without an EventBridge id (invoked by hand): the same event gets the same name."""
+    return hashlib.sha256(json.dumps(event, sort_keys=True, default=str).encode()).hexdigest()[:32]

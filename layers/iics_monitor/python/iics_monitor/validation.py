@@ -30,6 +30,7 @@ def parse_job_id(value: Any) -> str:
     return value
 
 
+_BOTH = "give either jobId (watch a job) or export (start one), not both"
 MAX_EXPORT_OBJECTS = 1000  # IICS's recommended ceiling per export
 
 
@@ -80,7 +81,7 @@ def parse_export_request(raw: Any, defaults: MonitorSettings) -> ExportSpec:
     if not isinstance(raw, Mapping):
         raise InvalidInput("input must be an object")
     if "jobId" in raw:
-        raise InvalidInput("give either jobId (watch a job) or export (start one), not both")
+        raise InvalidInput(_BOTH)
     spec = parse_export_spec(raw.get("export"))
     defaults.overridden_by(raw.get("monitor"))
     return spec
@@ -158,6 +159,26 @@ class ExportRequest:
         """One execution per job and attempt: Step Functions refuses a second with the same name."""
         return self.job_id if self.attempt == 1 else f"{self.job_id}-attempt-{self.attempt}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The request as the execution carries it: validated fields only, settings resolved."""
+        body: dict[str, Any] = {"jobId": self.job_id, "monitor": self.settings.to_dict()}
+        if self.name is not None:
+            body["name"] = self.name
+        if self.attempt != 1:
+            body["attempt"] = self.attempt
+        return body
+
+
+@dataclass(frozen=True)
+class StartExportRequest:
+    """A request to start an export and then watch it like an announced job."""
+
+    spec: ExportSpec
+    settings: MonitorSettings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"export": self.spec.to_body(), "monitor": self.settings.to_dict()}
+
 
 MAX_ATTEMPT = 99
 
@@ -173,14 +194,28 @@ def _parse_attempt(value: Any) -> int:
 def parse_request(raw: Any, defaults: MonitorSettings) -> ExportRequest:
     """Parse ``{"jobId", "name"?, "monitor"?, "attempt"?}`` (the trigger event's detail, or a bare input).
 
-    Other fields are ignored, so upstream systems may carry their own context in the event."""
+    Other fields are ignored (upstream systems may carry their own context in the event) and never
+    enter the execution: it carries ``ExportRequest.to_dict()`` only."""
     if not isinstance(raw, Mapping):
         raise InvalidInput("input must be an object with a jobId")
     if "jobId" not in raw:
         raise InvalidInput("input has no jobId")
+    if "export" in raw:
+        raise InvalidInput(_BOTH)
     return ExportRequest(
         job_id=parse_job_id(raw["jobId"]),
         name=_parse_name(raw.get("name")),
         settings=defaults.overridden_by(raw.get("monitor")),
         attempt=_parse_attempt(raw.get("attempt")),
     )
+
+
+def parse_announcement(raw: Any, defaults: MonitorSettings) -> ExportRequest | StartExportRequest:
+    """The door: an announcement's detail (or a bare input) as the one request the execution carries.
+
+    ``start_monitor`` and the state machine's ``AcceptInput`` both call this, so what one accepts the
+    other does too, and a contradiction (``jobId`` with ``export``) is refused before any name is taken."""
+    if isinstance(raw, Mapping) and "export" in raw and "jobId" not in raw:
+        spec = parse_export_request(raw, defaults)
+        return StartExportRequest(spec, defaults.overridden_by(raw.get("monitor")))
+    return parse_request(raw, defaults)
