@@ -650,7 +650,6 @@ class LocalStack:
     def clear_aws_faults(self) -> None:
         """Forget the AWS faults ``fail_aws`` set that have not struck yet: the service has recovered."""
         _registry.aws_faults.clear()
-    _registry.delivered_events.clear()
 
     def start(self, execution_input: Any, name: str | None = None) -> str:
         """Start an execution directly, with a bare or event-shaped input."""

@@ -145,7 +145,8 @@ def test_the_outcome_survives_eventbridge_being_down_and_is_redelivered_once(pip
     # Then each kept outcome is on the bus exactly once, as it would have been
     assert (first.redelivered, first.failed, second.redelivered) == (2, 0, 0)
     outcomes = outcomes_of(pipeline)
-    assert sorted((o["jobId"], o["state"]) for o in outcomes) == sorted(zip(jobs, ["SUCCESSFUL", "FAILED"], strict=True))
+    expected = sorted(zip(jobs, ["SUCCESSFUL", "FAILED"], strict=True))
+    assert sorted((o["jobId"], o["state"]) for o in outcomes) == expected
     assert queued(pipeline, queue_url) == 0
 
 
