@@ -14,9 +14,9 @@ from moto import mock_aws
 from iics_monitor.errors import InvalidInput
 from iics_monitor.slack import DEFAULT_TIMEOUT, RECORD_RESERVE_SECONDS, SlackDeferred, SlackUnavailable, SlackWebhook
 from iics_monitor.slack_delivery import Delivery, SlackNotifier
-from iics_monitor_local.slack_fake import FakeSlack, Reply
+from iics_monitor_local.slack_fake import Reply
 from tests.unit.layer.conftest import create_table_from_template
-from tests.unit.slack.test_slack import REGION, TOKEN, outcome_event
+from tests.unit.slack.test_slack import REGION, outcome_event
 
 TABLE = "iics-export-monitor-SlackIdempotencyTable-1AB2C3"
 EVENT = outcome_event()
@@ -53,17 +53,6 @@ def table(dynamodb_client):
     with mock_aws():
         create_table_from_template(dynamodb_client, "SlackIdempotencyTable", TABLE)
         yield dynamodb_client
-
-
-@pytest.fixture
-def fake_slack():
-    with FakeSlack(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture

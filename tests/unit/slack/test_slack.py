@@ -38,13 +38,13 @@ from iics_monitor.slack import (
 )
 from iics_monitor_local.slack_fake import FakeSlack, Reply
 from tests.conftest import ROOT, assert_valid_outcome
+from tests.unit.slack.conftest import TOKEN
 
 GOLDEN = ROOT / "tests" / "golden" / "slack"
 REGION = "eu-west-1"
 ARN_PREFIX = "arn:aws:states:eu-west-1:123456789012:execution:IicsExportMonitor:"
 ARN = ARN_PREFIX + "k7A75aikpuMNj4otBBZWnz-1"
 BUCKET = "iics-export-monitor-archivebucket-1a2b3c"
-TOKEN = "T0SECRET/B0SECRET/s3cr3tW3bh00kT0k3n"  # the fake webhook's path: the part of a URL that is the secret
 # Block Kit limits not already named in slack.py.
 MAX_FIELDS = 10
 MAX_BLOCKS = 50
@@ -384,17 +384,6 @@ def test_the_amazon_q_notification_carries_the_same_facts_in_the_custom_format()
 # --- the webhook -----------------------------------------------------------------------------------------------------
 
 PAYLOAD = {"text": "hello", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "hello & bye"}}]}
-
-
-@pytest.fixture
-def fake_slack():
-    with FakeSlack(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
 
 
 @pytest.fixture
