@@ -84,7 +84,7 @@ FUNCTION_ENV = {
     "check_status": {"MAX_POLLS": "1500"},
     "archive_log": {"ARCHIVE_BUCKET": "bench-bucket", "ARCHIVE_PREFIX": "iics-logs/"},
     "notify_topic": {"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench", "ALERT_FORMAT": "text"},
-    "notify_slack": {"SLACK_WEBHOOK_SECRET_NAME": "iics/slack"},
+    "notify_slack": {"SLACK_WEBHOOK_SECRET_NAME": "iics/slack", "IDEMPOTENCY_TABLE": "bench-idempotency"},
 }
 # As in Lambda: a region, no shared config or credentials files.
 AWS_ENV = {

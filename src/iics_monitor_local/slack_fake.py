@@ -9,6 +9,9 @@ POST is recorded; replies can be scripted:
         SlackWebhook(lambda: slack.url).post({"text": "hello"})
         slack.delivered  # [{"text": "hello"}]
 
+A reply can come late: ``Reply(200, body="ok", delay=2.0)`` takes the message (it is delivered, as
+Slack would show it) and answers only 2 s later, after a short read timeout of the poster.
+
 Command line (prints the URL, then the text of each message): ``python -m iics_monitor_local.slack_fake``.
 """
 
@@ -18,6 +21,7 @@ import argparse
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,11 +48,13 @@ _MAX_FIELDS = 10
 
 
 class Reply(NamedTuple):
-    """One scripted answer. ``body`` defaults to Slack's error word for the status."""
+    """One scripted answer. ``body`` defaults to Slack's error word for the status; the answer is sent
+    ``delay`` seconds after the post was taken (and recorded)."""
 
     status: int
     headers: Mapping[str, str] = {}
     body: str | None = None
+    delay: float = 0.0
 
     @classmethod
     def of(cls, spec: Reply | Sequence[Any]) -> Reply:
@@ -176,13 +182,17 @@ class _Handler(BaseHTTPRequestHandler):
         reply = fake._answer(self.path, body)
         fake._record(Post(self.path, dict(self.headers), body, _json(body), reply.status))
         text = (reply.body if reply.body is not None else ERROR_WORDS.get(reply.status, "")).encode()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(text)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(text)
+        time.sleep(reply.delay)
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(text)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(text)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the poster gave up waiting (a late reply): Slack has the message all the same
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the signature http.server calls
         """Silent: the request line holds the webhook path, which stands for a secret."""

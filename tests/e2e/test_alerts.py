@@ -177,3 +177,26 @@ def test_a_webhook_that_keeps_failing_parks_the_alert_in_the_dead_letter_queue(e
         setup.stack.__exit__(None, None, None)
     # 5 receives (maxReceiveCount), each trying Slack 3 times
     assert len(slack.requests) == 15
+
+
+def test_an_alert_delivered_twice_reaches_slack_once(emulator, slack):
+    """EventBridge may deliver one outcome event to the queue twice: its id keeps it to one post."""
+    setup = SlackPipeline(emulator, slack)
+    try:
+        event = load_event("outcome-failed.json")
+        sqs = setup.stack.client("sqs")
+        for _ in range(2):
+            sqs.send_message(QueueUrl=setup.stack.resources["AlertQueue"], MessageBody=json.dumps(event))
+
+        def handled() -> int:
+            return sum(
+                len(i.event.get("Records", []))
+                for i in setup.stack.lambda_invocations
+                if i.function_name.startswith(setup.stack.resources["NotifySlackFunction"]) and not i.errored
+            )
+
+        assert wait_until(lambda: handled() == 2)
+        assert len(slack.delivered) == 1
+        assert setup.dead_letters() == 0
+    finally:
+        setup.stack.__exit__(None, None, None)

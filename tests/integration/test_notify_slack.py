@@ -7,18 +7,22 @@ import hashlib
 import io
 import json
 import os
+import time
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from iics_monitor.slack import build_message
+from iics_monitor.slack import DEFAULT_TIMEOUT, RECORD_RESERVE_SECONDS, build_message
 from iics_monitor_local.slack_fake import FakeSlack, Reply
+from tests.conftest import FakeLambdaContext
 from tests.integration.test_handlers import load_handler
+from tests.unit.layer.conftest import create_table_from_template
 
 SECRET = "iics-export-monitor/slack-webhook"
 TOKEN = "T0SECRET/B0SECRET/s3cr3tW3bh00kT0k3n"
 REGION = "us-east-1"  # the sandbox's AWS_DEFAULT_REGION
+IDEMPOTENCY_TABLE = "iics-export-monitor-SlackIdempotencyTable-1A2B3C"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:iics-export-monitor-AlertQueue-1A2B3C4D5E6F"
 
 
@@ -91,8 +95,23 @@ def slack():
 def aws(monkeypatch, slack):
     with mock_aws():
         boto3.client("secretsmanager").create_secret(Name=SECRET, SecretString=json.dumps({"webhookUrl": slack.url}))
+        create_table_from_template(boto3.client("dynamodb"), "SlackIdempotencyTable", IDEMPOTENCY_TABLE)
         monkeypatch.setenv("SLACK_WEBHOOK_SECRET_NAME", SECRET)
+        monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
         yield
+
+
+class DeadlineContext(FakeLambdaContext):
+    """A Lambda context whose invocation ends ``seconds`` after the handler first asks (so the test's own
+    cold start, slower than Lambda's, does not count)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._deadline: float | None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        self._deadline = self._deadline or time.monotonic() + self._seconds
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @pytest.fixture
@@ -189,3 +208,40 @@ def test_a_missing_secret_name_variable_is_a_config_error_naming_it(aws, monkeyp
 
     assert type(raised.value).__name__ == "ConfigError"
     assert slack.requests == []
+
+
+def test_a_batch_delivered_again_is_not_posted_again(aws, slack, lambda_context, output):
+    handler = load_handler("notify_slack")
+    assert handler(BATCH, lambda_context) == {"batchItemFailures": []}
+
+    assert handler(BATCH, lambda_context) == {"batchItemFailures": []}  # e.g. its deletion failed
+
+    assert slack.delivered == [build_message(event, REGION) for event in EVENTS]
+    assert (metric_total(output, "SlackPosts"), metric_total(output, "SlackDuplicates")) == (3, 3)
+
+
+def test_an_alert_slack_took_but_answered_late_is_not_posted_again(aws, monkeypatch, slack, lambda_context, output):
+    monkeypatch.setenv("SLACK_READ_TIMEOUT_SECONDS", "1")
+    slack.script(Reply(200, body="ok", delay=1.5))
+    handler = load_handler("notify_slack")
+    one = {"Records": BATCH["Records"][:1]}
+
+    assert handler(one, lambda_context) == {"batchItemFailures": []}  # maybe shown: not worth a second post
+    assert handler(one, lambda_context) == {"batchItemFailures": []}
+
+    assert len(slack.requests) == 1
+    assert (metric_total(output, "SlackUnconfirmed"), metric_total(output, "SlackDuplicates")) == (1, 1)
+    assert "s3cr3tW3bh00kT0k3n" not in output()
+
+
+def test_records_the_time_left_cannot_cover_go_back_to_the_queue_unposted(aws, slack, output):
+    """The first post takes 1.5 s; after it, less than one attempt's worst case is left."""
+    slack.script(Reply(200, body="ok", delay=1.5))
+    one_attempt = DEFAULT_TIMEOUT.connect_timeout + DEFAULT_TIMEOUT.read_timeout + RECORD_RESERVE_SECONDS
+    handler = load_handler("notify_slack")
+
+    response = handler(BATCH, DeadlineContext(one_attempt + 1.2))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in BATCH["Records"][1:]]}
+    assert slack.delivered == [build_message(EVENTS[0], REGION)]
+    assert (metric_total(output, "SlackDeferred"), metric_total(output, "SlackFailures")) == (2, 0)

@@ -209,32 +209,58 @@ def test_the_dashboard_and_its_url_are_outputs():
 # --- alarms ---------------------------------------------------------------------------------------
 
 ALARMS = {i: r["Properties"] for i, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+ERROR_OUTCOMES = ("AWS/SQS", "NumberOfMessagesSent", {"QueueName": {"Fn::GetAtt": ["ErrorOutcomeQueue", "QueueName"]}})
+# Alarms on one metric; ExecutionsFailedAlarm is metric math (test_failed_executions_alarm_only_without_an_outcome).
 OBSERVABILITY_ALARMS = {
-    "ExecutionsFailedAlarm": ("AWS/States", "ExecutionsFailed", {"StateMachineArn": STATE_MACHINE}),
     "ExecutionsTimedOutAlarm": ("AWS/States", "ExecutionsTimedOut", {"StateMachineArn": STATE_MACHINE}),
     "ExecutionsAbortedAlarm": ("AWS/States", "ExecutionsAborted", {"StateMachineArn": STATE_MACHINE}),
-    "ErrorOutcomeAlarm": (
-        "AWS/SQS",
-        "NumberOfMessagesSent",
-        {"QueueName": {"Fn::GetAtt": ["ErrorOutcomeQueue", "QueueName"]}},
-    ),
+    "ErrorOutcomeAlarm": ERROR_OUTCOMES,
     "LogArchiveFailuresAlarm": (NAMESPACE, "LogArchiveFailures", {"service": SERVICE}),
     "PackageArchiveFailuresAlarm": (NAMESPACE, "PackageArchiveFailures", {"service": SERVICE}),
     "IicsThrottlingAlarm": (NAMESPACE, "IicsThrottled", {"service": SERVICE}),
 }
 
 
+# The rate alarm: more than this many ERROR outcomes in its period (one ERROR is its job's alert).
+THRESHOLDS = {"ErrorOutcomeAlarm": 2}
+MONITOR_ALARMS = sorted([*OBSERVABILITY_ALARMS, "ExecutionsFailedAlarm"])
+
+
+def _watched(query: dict) -> tuple[str, str, dict]:
+    metric = query.get("MetricStat", {}).get("Metric", query)
+    return metric["Namespace"], metric["MetricName"], {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+
+
 @pytest.mark.parametrize("logical_id", sorted(OBSERVABILITY_ALARMS))
-def test_each_alarm_watches_its_metric_notifies_the_alarm_topic_and_says_what_to_do(logical_id):
+def test_each_alarm_watches_its_metric(logical_id):
     alarm = ALARMS[logical_id]
-    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
-    assert (alarm["Namespace"], alarm["MetricName"], dimensions) == OBSERVABILITY_ALARMS[logical_id]
-    assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == ("Sum", "GreaterThanThreshold", 0)
+    assert _watched(alarm) == OBSERVABILITY_ALARMS[logical_id]
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", THRESHOLDS.get(logical_id, 0))
+
+
+@pytest.mark.parametrize("logical_id", MONITOR_ALARMS)
+def test_each_alarm_notifies_the_alarm_topic_and_says_what_to_do(logical_id):
+    alarm = ALARMS[logical_id]
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     # These metrics are published only when something happens: no data means nothing happened.
     assert alarm["TreatMissingData"] == "notBreaching"
     assert alarm["AlarmActions"] == ALARM_ACTIONS
     assert len(alarm["AlarmDescription"].split()) >= 30 and "docs/observability.md" in alarm["AlarmDescription"]
     assert logical_id in DOC
+
+
+def test_failed_executions_alarm_only_without_an_outcome():
+    """Every ERROR outcome fails its execution after it is out (WasItAnError -> MonitorFailed): the alarm
+    counts failed executions minus ERROR outcomes, each missing data point as 0."""
+    alarm = ALARMS["ExecutionsFailedAlarm"]
+    queries = {query["Id"]: query for query in alarm["Metrics"]}
+    (returned,) = [q for q in queries.values() if q.get("ReturnData", True)]
+    assert returned["Expression"] == "FILL(failed, 0) - FILL(errorOutcomes, 0)"
+    assert _watched(queries["failed"]) == ("AWS/States", "ExecutionsFailed", {"StateMachineArn": STATE_MACHINE})
+    assert _watched(queries["errorOutcomes"]) == ERROR_OUTCOMES
+    assert {queries[i]["MetricStat"]["Stat"] for i in ("failed", "errorOutcomes")} == {"Sum"}
+    assert queries["failed"]["MetricStat"]["Period"] == queries["errorOutcomes"]["MetricStat"]["Period"]
+    assert alarm["Threshold"] == 0
 
 
 def test_monitor_metric_alarms_watch_metrics_the_code_emits():
@@ -253,7 +279,7 @@ def test_alarms_notify_the_alert_topic_unless_an_alarm_topic_is_given():
     topic = "arn:aws:sns:eu-west-1:123456789012:on-call"
     for parameters, action in (({}, {"Ref": "AlertTopic"}), ({"AlarmTopicArn": topic}, {"Ref": "AlarmTopicArn"})):
         resources = deploy(parameters)["Resources"]
-        for logical_id in OBSERVABILITY_ALARMS:
+        for logical_id in MONITOR_ALARMS:
             assert resources[logical_id]["Properties"]["AlarmActions"] == [action]
 
 

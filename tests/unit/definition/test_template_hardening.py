@@ -112,6 +112,10 @@ GRANTS = {
         ("sqs:ReceiveMessage", arn_of("AlertQueue")),
         ("sqs:DeleteMessage", arn_of("AlertQueue")),
         ("sqs:GetQueueAttributes", arn_of("AlertQueue")),
+        *[
+            (f"dynamodb:{a}", arn_of("SlackIdempotencyTable"))
+            for a in ("PutItem", "GetItem", "UpdateItem", "DeleteItem")
+        ],
     ],
     "ExportMonitorStateMachineRole": [
         ("lambda:InvokeFunction", arn_of("StartExportFunction")),

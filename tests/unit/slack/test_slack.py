@@ -22,11 +22,15 @@ from iics_monitor import slack
 from iics_monitor.errors import ConfigError, InvalidInput
 from iics_monitor.observability import logger
 from iics_monitor.slack import (
+    DEFAULT_TIMEOUT,
     MAX_RETRY_AFTER_SECONDS,
+    RECORD_RESERVE_SECONDS,
     SlackConfig,
+    SlackDeferred,
     SlackRejected,
     SlackThrottled,
     SlackUnavailable,
+    SlackUnconfirmed,
     SlackWebhook,
     amazon_q_message,
     build_message,
@@ -34,13 +38,13 @@ from iics_monitor.slack import (
 )
 from iics_monitor_local.slack_fake import FakeSlack, Reply
 from tests.conftest import ROOT, assert_valid_outcome
+from tests.unit.slack.conftest import TOKEN
 
 GOLDEN = ROOT / "tests" / "golden" / "slack"
 REGION = "eu-west-1"
 ARN_PREFIX = "arn:aws:states:eu-west-1:123456789012:execution:IicsExportMonitor:"
 ARN = ARN_PREFIX + "k7A75aikpuMNj4otBBZWnz-1"
 BUCKET = "iics-export-monitor-archivebucket-1a2b3c"
-TOKEN = "T0SECRET/B0SECRET/s3cr3tW3bh00kT0k3n"  # the fake webhook's path: the part of a URL that is the secret
 # Block Kit limits not already named in slack.py.
 MAX_FIELDS = 10
 MAX_BLOCKS = 50
@@ -383,17 +387,6 @@ PAYLOAD = {"text": "hello", "blocks": [{"type": "section", "text": {"type": "mrk
 
 
 @pytest.fixture
-def fake_slack():
-    with FakeSlack(token=TOKEN) as fake:
-        yield fake
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
 def webhook(fake_slack, sleeps) -> SlackWebhook:
     return SlackWebhook(lambda: fake_slack.url, sleep=sleeps.append)
 
@@ -495,6 +488,53 @@ def test_an_error_body_that_is_not_a_slack_error_word_is_not_repeated(webhook, f
         webhook.post(PAYLOAD)
 
     assert str(raised.value) == "Slack refused the message | HTTP 403"
+
+
+# One attempt's worst case (connect + read timeout) and the reserve for the record after it.
+ATTEMPT_BUDGET = DEFAULT_TIMEOUT.connect_timeout + DEFAULT_TIMEOUT.read_timeout + RECORD_RESERVE_SECONDS
+
+
+def test_a_post_slack_took_but_answered_after_the_read_timeout_is_not_sent_again(fake_slack, sleeps):
+    fake_slack.script(Reply(200, body="ok", delay=0.5))
+    webhook = SlackWebhook(lambda: fake_slack.url, timeout=urllib3.Timeout(connect=1.0, read=0.2), sleep=sleeps.append)
+
+    with pytest.raises(SlackUnconfirmed) as raised:
+        webhook.post(PAYLOAD)
+
+    assert fake_slack.delivered == [PAYLOAD]  # Slack shows it once, though the poster never heard back
+    assert sleeps == []
+    assert (str(raised.value), raised.value.transient) == ("Slack did not answer the request: ReadTimeoutError", False)
+
+
+def test_no_post_starts_that_the_time_left_cannot_finish(webhook, fake_slack, sleeps):
+    with pytest.raises(SlackDeferred) as raised:
+        webhook.post(PAYLOAD, seconds_left=lambda: ATTEMPT_BUDGET - 0.1)
+
+    assert fake_slack.requests == []
+    assert raised.value.transient  # left for SQS to deliver again
+
+
+def test_a_retry_whose_wait_and_attempt_do_not_fit_is_left_to_redelivery(webhook, fake_slack, sleeps):
+    fake_slack.script((500,))
+
+    with pytest.raises(SlackUnavailable) as raised:  # the 1 s backoff and a second attempt would not fit
+        webhook.post(PAYLOAD, seconds_left=lambda: ATTEMPT_BUDGET + 0.5)
+
+    assert (statuses(fake_slack), sleeps, raised.value.status) == ([500], [], 500)
+
+
+def test_a_retry_after_that_fits_the_time_left_is_waited_out(webhook, fake_slack, sleeps):
+    fake_slack.script((429, {"Retry-After": "3"}))
+
+    webhook.post(PAYLOAD, seconds_left=lambda: ATTEMPT_BUDGET + 3.0)
+
+    assert (statuses(fake_slack), sleeps) == ([429, 200], [3.0])
+
+
+def test_one_messages_worst_case_is_its_attempts_its_longest_waits_and_the_record_reserve():
+    attempts = slack.POST_ATTEMPTS * (DEFAULT_TIMEOUT.connect_timeout + DEFAULT_TIMEOUT.read_timeout)
+    waits = (slack.POST_ATTEMPTS - 1) * MAX_RETRY_AFTER_SECONDS
+    assert slack.message_worst_case_seconds() == attempts + waits + RECORD_RESERVE_SECONDS == 61.0
 
 
 @pytest.fixture
@@ -655,6 +695,9 @@ def test_a_missing_secret_is_a_config_error_naming_it(secrets):
         secret_webhook_url(SECRET)()
 
 
+NOTIFIER_ENV = {"SLACK_WEBHOOK_SECRET_NAME": SECRET, "IDEMPOTENCY_TABLE": "stack-Idempotency-1AB"}
+
+
 def test_the_config_names_a_missing_secret_variable():
     with pytest.raises(ConfigError, match="^environment variable SLACK_WEBHOOK_SECRET_NAME is not set$"):
         SlackConfig.from_env({"AWS_REGION": REGION})
@@ -668,15 +711,36 @@ def test_the_config_names_a_missing_secret_variable():
     ],
 )
 def test_the_config_reads_the_region_lambda_sets(env, region):
-    config = SlackConfig.from_env({"SLACK_WEBHOOK_SECRET_NAME": SECRET} | env)
+    config = SlackConfig.from_env(NOTIFIER_ENV | env)
 
-    assert (config.secret_name, config.region) == (SECRET, region)
+    assert (config.secret_name, config.region, config.idempotency_table) == (SECRET, region, "stack-Idempotency-1AB")
+    assert config.timeout.read_timeout == DEFAULT_TIMEOUT.read_timeout == 10.0
 
 
 @pytest.mark.parametrize("env", [{}, {"AWS_REGION": "eu-west-1/../x"}])
 def test_the_config_refuses_a_missing_or_odd_region(env):
     with pytest.raises(ConfigError, match="AWS_REGION"):
-        SlackConfig.from_env({"SLACK_WEBHOOK_SECRET_NAME": SECRET} | env)
+        SlackConfig.from_env(NOTIFIER_ENV | env)
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"IDEMPOTENCY_TABLE": ""}, "^environment variable IDEMPOTENCY_TABLE is not set$"),
+        ({"IDEMPOTENCY_TABLE": "a b"}, "^environment variable IDEMPOTENCY_TABLE is not a DynamoDB table name$"),
+        ({"SLACK_READ_TIMEOUT_SECONDS": "11"}, "^environment variable SLACK_READ_TIMEOUT_SECONDS must be from 1 to 10"),
+        ({"SLACK_READ_TIMEOUT_SECONDS": "0.5"}, "SLACK_READ_TIMEOUT_SECONDS must be a whole number"),
+    ],
+)
+def test_the_config_names_a_missing_or_bad_notifier_variable(env, problem):
+    with pytest.raises(ConfigError, match=problem):
+        SlackConfig.from_env(NOTIFIER_ENV | {"AWS_REGION": REGION} | env)
+
+
+def test_a_shorter_read_timeout_may_be_set_for_the_webhook():
+    config = SlackConfig.from_env(NOTIFIER_ENV | {"AWS_REGION": REGION, "SLACK_READ_TIMEOUT_SECONDS": "1"})
+
+    assert (config.timeout.connect_timeout, config.timeout.read_timeout) == (DEFAULT_TIMEOUT.connect_timeout, 1.0)
 
 
 def test_the_log_summary_and_the_iics_error_code_are_in_the_message():

@@ -71,9 +71,14 @@ def _optional_number(env: Mapping[str, str], name: str, low: int, high: int, def
     return value
 
 
+def optional_seconds(env: Mapping[str, str], name: str, low: int, high: int, default: int) -> float:
+    """An optional whole number of seconds: ``default`` when unset, else from ``low`` to ``high``."""
+    return float(_optional_number(env, name, low, high, default))
+
+
 def _read_timeout(env: Mapping[str, str]) -> float:
     """IICS_READ_TIMEOUT_SECONDS: how long one IICS answer may take (default 20 s, 1 to 30)."""
-    return float(_optional_number(env, "IICS_READ_TIMEOUT_SECONDS", 1, 30, int(DEFAULT_READ_TIMEOUT_SECONDS)))
+    return optional_seconds(env, "IICS_READ_TIMEOUT_SECONDS", 1, 30, int(DEFAULT_READ_TIMEOUT_SECONDS))
 
 
 def _inline_wait(env: Mapping[str, str]) -> int:
@@ -105,15 +110,20 @@ def _request_limit(env: Mapping[str, str]) -> RequestLimit | None:
     per_second = _optional_number(env, "IICS_REQUESTS_PER_SECOND", 0, MAX_REQUESTS_PER_SECOND, 0)
     if per_second == 0:
         return None
-    table = _table(env, "IICS_REQUEST_TABLE")
-    if table is None:
-        raise ConfigError("environment variable IICS_REQUEST_TABLE is not set")
-    return RequestLimit(table, per_second)
+    return RequestLimit(required_table(env, "IICS_REQUEST_TABLE"), per_second)
 
 
 def _history_table(env: Mapping[str, str]) -> str | None:
     """HISTORY_TABLE: the duration history table; empty turns history-aware polling off."""
     return _table(env, "HISTORY_TABLE")
+
+
+def required_table(env: Mapping[str, str], name: str) -> str:
+    """The DynamoDB table named by environment variable ``name``; a ConfigError naming it when unset."""
+    table = _table(env, name)
+    if table is None:
+        raise ConfigError(f"environment variable {name} is not set")
+    return table
 
 
 def _table(env: Mapping[str, str], name: str) -> str | None:

@@ -56,11 +56,17 @@ def slack_config():
 
 
 @functools.cache
-def slack_webhook(secret_name: str):
-    """One webhook adapter (and connection pool) per warm container."""
-    from iics_monitor.slack import SlackWebhook, secret_webhook_url
+def slack_notifier():
+    """One notifier, webhook adapter (and connection pool) and idempotency store per warm container."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    return SlackWebhook(secret_webhook_url(secret_name))
+    from iics_monitor.slack import SlackWebhook, secret_webhook_url
+    from iics_monitor.slack_delivery import SlackNotifier
+
+    config = slack_config()
+    webhook = SlackWebhook(secret_webhook_url(config.secret_name), timeout=config.timeout)
+    records = DynamoDBPersistenceLayer(config.idempotency_table, boto3_client=dynamodb())
+    return SlackNotifier(webhook, config.region, records)
 
 
 @functools.cache
@@ -107,7 +113,7 @@ def reset() -> None:
         start_config,
         topic_config,
         slack_config,
-        slack_webhook,
+        slack_notifier,
         stepfunctions,
         sns,
         dynamodb,

@@ -1,4 +1,5 @@
-"""Slack alerts for outcome events: the Block Kit message, its Amazon Q twin, and the webhook adapter.
+"""Slack alerts for outcome events: the Block Kit message, its Amazon Q twin, and the webhook adapter
+(iics_monitor.slack_delivery posts each alert once).
 
 An alert is the whole EventBridge outcome event (detail: events/outcome.schema.json). Every value
 taken from the event is escaped for Slack (&, <, >), so a job or object name can neither break the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -18,7 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
-from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.alerts import (
     LISTED_FAILED_OBJECTS,
@@ -28,10 +29,10 @@ from iics_monitor.alerts import (
     log_console_url,
 )
 from iics_monitor.client import parse_retry_after
-from iics_monitor.config import require_env
+from iics_monitor.config import optional_seconds, require_env, required_table
 from iics_monitor.credentials import is_loopback, read_secret
-from iics_monitor.errors import ConfigError, InvalidInput, MonitorError
-from iics_monitor.observability import logger, metrics, tracer
+from iics_monitor.errors import ConfigError, MonitorError
+from iics_monitor.observability import logger, tracer
 
 SLACK_HOST = "hooks.slack.com"
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
@@ -39,6 +40,8 @@ POST_ATTEMPTS = 3
 FIRST_BACKOFF_SECONDS = 1.0
 # A longer Retry-After is not waited out in this invocation: the post fails and SQS delivers it again later.
 MAX_RETRY_AFTER_SECONDS = 10.0
+# Kept back after each attempt, for the idempotency record's update and the batch's answer.
+RECORD_RESERVE_SECONDS = 2.0
 
 # Block Kit limits (https://api.slack.com/reference/block-kit/blocks): header text, section text, one field.
 HEADER_LIMIT = 150
@@ -92,12 +95,33 @@ class SlackUnavailable(SlackError):
     transient = True
 
 
+class SlackDeferred(SlackUnavailable):
+    """The time left in this invocation cannot cover another attempt: nothing was sent, SQS delivers it again."""
+
+
+class SlackUnconfirmed(SlackError):
+    """The request went out but no answer came in time (read timeout, dropped connection): Slack may have
+    posted it. Never sent again, here or on redelivery: an alert shown twice is avoided at the cost of one
+    that may be missing (docs/reliability.md)."""
+
+
 class SlackThrottled(SlackUnavailable):
     """Slack answered 429; ``retry_after`` is its Retry-After in seconds, if it sent one."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+def message_worst_case_seconds(timeout: urllib3.Timeout = DEFAULT_TIMEOUT) -> float:
+    """The longest one message can take: every attempt at its timeouts, the longest wait between two,
+    and the record reserve. NotifySlackFunction's Timeout must cover it (template.yaml says so)."""
+    attempts = POST_ATTEMPTS * _attempt_seconds(timeout)
+    return attempts + (POST_ATTEMPTS - 1) * MAX_RETRY_AFTER_SECONDS + RECORD_RESERVE_SECONDS
+
+
+def _attempt_seconds(timeout: urllib3.Timeout) -> float:
+    return float(timeout.connect_timeout) + float(timeout.read_timeout)
 
 
 def error_from_response(status: int, headers: Any, body: bytes) -> SlackError:
@@ -119,10 +143,20 @@ def error_from_response(status: int, headers: Any, body: bytes) -> SlackError:
 
 @dataclass(frozen=True)
 class SlackConfig:
-    """What functions/notify_slack needs."""
+    """What functions/notify_slack needs.
+
+    SLACK_READ_TIMEOUT_SECONDS (optional, 1 to 10, default 10) shortens the wait for Slack's answer; the
+    function's Timeout is set for the default (``message_worst_case_seconds``).
+    """
 
     secret_name: str
     region: str
+    idempotency_table: str
+    read_timeout_seconds: float = float(DEFAULT_TIMEOUT.read_timeout)
+
+    @property
+    def timeout(self) -> urllib3.Timeout:
+        return urllib3.Timeout(connect=DEFAULT_TIMEOUT.connect_timeout, read=self.read_timeout_seconds)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SlackConfig:
@@ -130,7 +164,13 @@ class SlackConfig:
         region = env.get("AWS_REGION", "").strip() or env.get("AWS_DEFAULT_REGION", "").strip()
         if not _REGION.fullmatch(region):
             raise ConfigError("environment variable AWS_REGION (or AWS_DEFAULT_REGION) must be a region name")
-        return cls(secret_name=secret_name, region=region)
+        longest = int(DEFAULT_TIMEOUT.read_timeout)
+        return cls(
+            secret_name=secret_name,
+            region=region,
+            idempotency_table=required_table(env, "IDEMPOTENCY_TABLE"),
+            read_timeout_seconds=optional_seconds(env, "SLACK_READ_TIMEOUT_SECONDS", 1, longest, longest),
+        )
 
 
 def check_webhook_url(url: Any, source: str) -> str:
@@ -182,8 +222,11 @@ class SlackWebhook:
     """Posts messages to one Slack incoming webhook.
 
     ``webhook_url`` is called for every post, so a rotated secret is picked up when its cache expires.
-    Transient failures (429, 5xx, network) are tried again up to ``POST_ATTEMPTS`` times in all,
-    honouring Retry-After up to ``MAX_RETRY_AFTER_SECONDS``; anything else raises at once.
+    Failures where Slack did not take the message (429, 5xx, no connection) are tried again up to
+    ``POST_ATTEMPTS`` times in all, honouring Retry-After up to ``MAX_RETRY_AFTER_SECONDS``; anything
+    else raises at once, and so does a request that got no answer in time (``SlackUnconfirmed``).
+    Each attempt starts only if ``seconds_left()`` covers it (connect + read timeout) and the record
+    reserve, and each wait only if the attempt after it still fits.
     """
 
     def __init__(
@@ -198,15 +241,22 @@ class SlackWebhook:
         self._timeout = timeout
         self._sleep = sleep
 
-    def post(self, payload: Mapping[str, Any]) -> None:
+    def fits(self, seconds: float) -> bool:
+        """Whether ``seconds`` cover one more attempt at its timeouts and the record reserve."""
+        return seconds >= _attempt_seconds(self._timeout) + RECORD_RESERVE_SECONDS
+
+    def post(self, payload: Mapping[str, Any], seconds_left: Callable[[], float] = lambda: math.inf) -> None:
         url = check_webhook_url(self._webhook_url(), "the Slack webhook URL")
         body = json.dumps(payload, ensure_ascii=False).encode()
+        if not self.fits(seconds_left()):
+            raise SlackDeferred("no time left in this invocation for a Slack post")
         for attempt in range(1, POST_ATTEMPTS + 1):
             failure = self._send(url, body)
             if failure is None:
                 return
             wait = _wait_before_retry(failure, attempt)
-            if not failure.transient or attempt == POST_ATTEMPTS or wait > MAX_RETRY_AFTER_SECONDS:
+            last = attempt == POST_ATTEMPTS or wait > MAX_RETRY_AFTER_SECONDS or not self.fits(seconds_left() - wait)
+            if not failure.transient or last:
                 raise failure
             logger.warning(
                 "Slack post failed; trying again",
@@ -219,6 +269,9 @@ class SlackWebhook:
             response = self._http.request(
                 "POST", url, body=body, headers=_HEADERS, timeout=self._timeout, retries=False, redirect=False
             )
+        except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError) as error:
+            # The request went out: Slack may have posted it. Only the error's type, as below.
+            return SlackUnconfirmed(f"Slack did not answer the request: {type(error).__name__}")
         except urllib3.exceptions.HTTPError as error:
             # Only the error's type: urllib3's messages carry the host and sometimes the path.
             return SlackUnavailable(f"could not reach Slack: {type(error).__name__}")
@@ -231,9 +284,6 @@ def _wait_before_retry(failure: SlackError, attempt: int) -> float:
     if isinstance(failure, SlackThrottled) and failure.retry_after is not None:
         return failure.retry_after
     return FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1)
-
-
-# --- the alert -------------------------------------------------------------------------------------------------------
 
 
 # --- rendering -------------------------------------------------------------------------------------------------------
@@ -379,33 +429,3 @@ def amazon_q_message(event: Mapping[str, Any], region: str) -> dict[str, Any]:
         "source": "custom",
         "content": {"textType": "client-markdown", "title": _title(alert), "description": description},
     }
-
-
-# --- one alert, end to end -------------------------------------------------------------------------------------------
-
-
-def send_alert(body: str, webhook: SlackWebhook, region: str) -> None:
-    """Post the alert in one SQS message body (the outcome event) to Slack, counting the result.
-
-    A failure is logged, counted and raised again, so the batch reports the record for redelivery.
-    """
-    job_id = None
-    try:
-        alert = Alert.from_event(_json(body))
-        job_id = alert.job_id
-        webhook.post(_slack_message(alert, region))
-    except MonitorError as error:
-        metrics.add_metric(name="SlackFailures", unit=MetricUnit.Count, value=1)
-        logger.warning(
-            "Slack alert not delivered", extra={"jobId": job_id, "error": type(error).__name__, "reason": str(error)}
-        )
-        raise
-    metrics.add_metric(name="SlackPosts", unit=MetricUnit.Count, value=1)
-    logger.info("Slack alert posted", extra={"jobId": job_id, "state": alert.state})
-
-
-def _json(body: str) -> Any:
-    try:
-        return json.loads(body)
-    except (TypeError, ValueError):
-        raise InvalidInput("the message body is not JSON") from None
