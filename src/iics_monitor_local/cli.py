@@ -184,7 +184,8 @@ def watch_command(ctx: click.Context, job_id: str, **options: Any) -> None:
     deployed into an AWS account emulated in this process; your IICS login becomes its secret,
     the job is announced with the upstream EventBridge event, and the real state machine and
     handlers poll IICS from this machine. With --aws real your deployed stack runs an execution
-    and this command follows it. Either way the archived export.log and status.json land in
+    named after the job, and this command follows it (the one the stack already has, if it watches
+    the job already). Either way the archived export.log and status.json land in
     --out (checked against the outcome's sha256) and/or --s3.
 
     \b
