@@ -200,7 +200,8 @@ def run(job: JobSource, options: WatchOptions, out: TextIO, err: TextIO) -> int:
     except KeyboardInterrupt:
         print("Stopped watching before the job ended; IICS goes on running it.", file=err)
         return EXIT_CODES["STILL_RUNNING"]
-    code = EXIT_CODES.get(detail.get("state"), EXIT_CODES["ERROR"])
+    warned = detail.get("state") == "SUCCESSFUL" and detail.get("warning")  # a partial success: RunAJob's 1
+    code = EXIT_CODES["WARNING"] if warned else EXIT_CODES.get(detail.get("state"), EXIT_CODES["ERROR"])
     summarise(detail, kept if shown else [], copied, code, out)
     return code
 
@@ -544,7 +545,11 @@ def summarise(detail: Mapping[str, Any], kept: list[Path], copied: list[str], co
             f"  failed: {o.get('path')}/{o.get('name')} ({o.get('type')}): {o.get('message')}"
             for o in detail.get("failedObjects") or []
         ),
-        *(f"  {field}: {detail[field]}" for field in ("reason", "errorType", "logError") if detail.get(field)),
+        *(
+            f"  {field}: {detail[field]}"
+            for field in ("warning", "reason", "errorType", "logError")
+            if detail.get(field)
+        ),
     ]
     if detail.get("log"):
         lines.append(f"  archived: s3://{detail['log']['bucket']}/{detail['log']['key']}")

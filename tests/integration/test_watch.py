@@ -88,6 +88,16 @@ def test_failed_job_exits_3_and_names_its_failed_object(iics_env, emulator, tmp_
     assert b"ERROR" in (tmp_path / job_id / "export.log").read_bytes()
 
 
+def test_a_partial_success_exits_1_as_runajobs_warning_and_shows_the_warning(iics_env, emulator, tmp_path):
+    job_id = emulator.add_job(name="nightly", states=["IN_PROGRESS", "PARTIAL_SUCCESS"])
+
+    run = watch(job_id, *FAST, "--out", str(tmp_path))
+
+    assert run.code == 1, run.err
+    assert "nightly): SUCCESSFUL after 2 polls, exit code 1" in run.out
+    assert "  warning: IICS reported PARTIAL_SUCCESS: Export completed with errors." in run.out
+
+
 def test_job_that_never_ends_exits_4_at_the_timeout(iics_env, emulator, tmp_path):
     job_id = emulator.add_job(states=["IN_PROGRESS"])
 
@@ -268,7 +278,7 @@ def test_help_documents_the_exit_codes():
     run = watch("--help")
 
     assert run.code == 0
-    assert "0 SUCCESSFUL, 3 FAILED, 4 TIMED_OUT, 5 ERROR" in " ".join(run.out.split())
+    assert "0 SUCCESSFUL, 1 SUCCESSFUL with a warning, 3 FAILED, 4 TIMED_OUT, 5 ERROR" in " ".join(run.out.split())
 
 
 def test_ctrl_c_exits_6_and_stops_polling(iics_env, emulator, monkeypatch, tmp_path):
