@@ -30,14 +30,14 @@ from iics_monitor_local.samconfig import STACK_NAME
 
 # Informatica RunAJob's exit codes, so scripts written for it read ours the same way. RunAJob's 2
 # means "did not wait", which these commands never do; here it is "bad usage, nothing started".
-EXIT_CODES = {"SUCCESSFUL": 0, "USAGE": 2, "FAILED": 3, "TIMED_OUT": 4, "ERROR": 5, "STILL_RUNNING": 6}
+EXIT_CODES = {"SUCCESSFUL": 0, "WARNING": 1, "USAGE": 2, "FAILED": 3, "TIMED_OUT": 4, "ERROR": 5, "STILL_RUNNING": 6}
 # Poll timing for a laptop (emulated AWS): the first re-poll soon, then at most once a minute, for up to 6 hours.
 LAPTOP_SETTINGS = MonitorSettings(initial_wait_seconds=5, max_wait_seconds=60, timeout_seconds=21600)
 TRIGGER_SOURCE = "iics.export"  # the template's trigger rule matches these two
 TRIGGER_DETAIL_TYPE = "IICS Export Job Submitted"
 
 EXIT_CODES_HELP = """\b
-Exit codes (Informatica RunAJob's): 0 SUCCESSFUL, 3 FAILED, 4 TIMED_OUT, 5 ERROR
+Exit codes (Informatica RunAJob's): 0 SUCCESSFUL, 1 SUCCESSFUL with a warning, 3 FAILED, 4 TIMED_OUT, 5 ERROR
   5 also when the watch itself failed (no outcome, AWS unreachable, log mismatch)
   2 bad usage or configuration: nothing was started
   6 stopped watching (Ctrl-C) before the job ended; the job goes on in IICS"""
@@ -76,8 +76,8 @@ def cli() -> None:
       AWS_PROFILE, AWS_REGION, ...                   AWS, boto3's usual chain (--aws real, --s3, submit)
 
     \b
-    Exit codes of watch and start (Informatica RunAJob's): 0 SUCCESSFUL, 3 FAILED,
-    4 TIMED_OUT, 5 ERROR, 2 bad usage (nothing started), 6 stopped watching.
+    Exit codes of watch and start (Informatica RunAJob's): 0 SUCCESSFUL, 1 SUCCESSFUL with a
+    warning, 3 FAILED, 4 TIMED_OUT, 5 ERROR, 2 bad usage (nothing started), 6 stopped watching.
     """
 
 
@@ -185,7 +185,8 @@ def watch_command(ctx: click.Context, job_id: str, **options: Any) -> None:
     deployed into an AWS account emulated in this process; your IICS login becomes its secret,
     the job is announced with the upstream EventBridge event, and the real state machine and
     handlers poll IICS from this machine. With --aws real your deployed stack runs an execution
-    and this command follows it. Either way the archived export.log and status.json land in
+    named after the job, and this command follows it (the one the stack already has, if it watches
+    the job already). Either way the archived export.log and status.json land in
     --out (checked against the outcome's sha256) and/or --s3.
 
     \b

@@ -57,15 +57,32 @@ EXPORT_PATH = "/public/core/v3/export"
 REFERENCE_JOB_ID = reference.STATUS_IN_PROGRESS["id"]
 
 # States after which a job no longer changes: endTime is set, objects show their final states and
-# the package can be downloaded. Anything else (NOT_STARTED, made-up states) counts as running.
-TERMINAL_STATES = frozenset({"SUCCESSFUL", "FAILED", "SUCCESS", "PARTIAL_SUCCESS"})
+# (unless it failed) the package can be downloaded. Anything else (NOT_STARTED, made-up states)
+# counts as running, unless the job was added with it in ``ended_states``.
+FAILURE_STATES = frozenset({"FAILED", "ERROR", "CANCELLED", "CANCELED", "ABORTED", "STOPPED"})
+TERMINAL_STATES = FAILURE_STATES | {
+    "SUCCESSFUL",
+    "SUCCESS",
+    "PARTIAL_SUCCESS",
+    "WARNING",
+    "WARNINGS",
+    "COMPLETED_WITH_WARNINGS",
+}
 _STATE_MESSAGES = {
     "NOT_STARTED": "Not Started.",
     "IN_PROGRESS": "In Progress.",
     "SUCCESSFUL": "Export completed successfully.",
     "SUCCESS": "Export completed successfully.",
     "PARTIAL_SUCCESS": "Export completed with errors.",
+    "WARNING": "Export completed with warnings.",
+    "WARNINGS": "Export completed with warnings.",
+    "COMPLETED_WITH_WARNINGS": "Export completed with warnings.",
     "FAILED": "Export failed.",
+    "ERROR": "Export failed with an error.",
+    "CANCELLED": "Export cancelled.",
+    "CANCELED": "Export cancelled.",
+    "ABORTED": "Export aborted.",
+    "STOPPED": "Export stopped.",
 }
 # The export reply carries this message without the trailing period (observed).
 _EXPORT_STARTED_MESSAGE = "In Progress"
@@ -396,10 +413,16 @@ class _TimedSchedule:
         return began
 
 
+def _states_list(states: Sequence[str], what: str) -> tuple[str, ...]:
+    if isinstance(states, str) or not all(isinstance(s, str) for s in states):
+        raise ValueError(f"{what} must be a list of strings, got {states!r}")
+    return tuple(states)
+
+
 def _poll_schedule(states: Sequence[str]) -> _PollSchedule:
-    if isinstance(states, str) or not states or not all(isinstance(s, str) for s in states):
+    if not states:
         raise ValueError(f"states must be a non-empty list of strings, got {states!r}")
-    return _PollSchedule(tuple(states))
+    return _PollSchedule(_states_list(states, "states"))
 
 
 def _timed_schedule(steps: Sequence[Mapping[str, Any]]) -> _TimedSchedule:
@@ -497,8 +520,10 @@ class _Job:
         log: bytes | None,
         pinned_times: tuple[_JobTimes, _JobTimes] | None = None,
         log_size: int | None = None,
+        ended_states: Sequence[str] = (),
     ) -> None:
         self.id = job_id
+        self._end_states = TERMINAL_STATES | set(ended_states)
         self.name = name
         self.schedule = schedule
         self.objects = objects
@@ -511,7 +536,11 @@ class _Job:
         self.polls = 0
         self.state = schedule.state_at(0, 0.0)
         self.updated_at = self.created_at
-        self.ended_at = self.created_at if self.state in TERMINAL_STATES else None
+        self.ended_at = self.created_at if self.ends_with(self.state) else None
+
+    def ends_with(self, state: str) -> bool:
+        """Whether ``state`` sets the job's endTime: an end word, or one of its ``ended_states``."""
+        return state in self._end_states
 
     def observe(self, *, poll: bool) -> str:
         """The job's state now. Only status GETs count as polls for a poll-count schedule."""
@@ -524,12 +553,12 @@ class _Job:
             # A timed job changed state when its schedule says, however late a client looks.
             began = self.schedule.step_began(elapsed)
             self.updated_at = time.time() if began is None else self.created_at + began
-            self.ended_at = self.updated_at if state in TERMINAL_STATES else None
+            self.ended_at = self.updated_at if self.ends_with(state) else None
         return state
 
     def times(self, state: str) -> _JobTimes:
         if self.pinned_times is not None:
-            return self.pinned_times[state in TERMINAL_STATES]
+            return self.pinned_times[self.ends_with(state)]
         created = _iso_millis(self.created_at)
         ended = None if self.ended_at is None else _iso_millis(self.ended_at)
         return _JobTimes(created, _iso_millis(self.updated_at), created, ended)
@@ -566,7 +595,7 @@ def _generated_log(job: _Job, state: str, org_name: str, user: str) -> bytes:
         f"RequestId: {job.id}",
         f"User: {user}",
     ]
-    if state in TERMINAL_STATES:
+    if job.ends_with(state):
         ended_at = job.ended_at
         assert ended_at is not None  # observe() sets it whenever the state is terminal
         lines += [_object_log_line(o, state, _iso_millis(ended_at)) for o in job.objects]
@@ -739,8 +768,12 @@ class IicsEmulator(LoopbackServer):
         objects: Sequence[Mapping[str, Any]] | None = None,
         log: bytes | str | None = None,
         log_size: int | None = None,
+        ended_states: Sequence[str] = (),
     ) -> str:
         """Add an export job and return its id. Give `states` (per poll) or `schedule` (timed).
+
+        `ended_states`: states that set this job's endTime besides the end words (TERMINAL_STATES),
+        such as a word IICS might add or `IN_PROGRESS`, as a status whose word lags its endTime.
 
         `log_size`: the generated log of the finished job is padded to this many bytes with
         object lines, made while it is sent, so a log of gigabytes costs no memory.
@@ -754,6 +787,7 @@ class IicsEmulator(LoopbackServer):
             objects=[_export_object(o) for o in (objects if objects is not None else [_DEFAULT_OBJECT])],
             log=log.encode() if isinstance(log, str) else log,
             log_size=log_size,
+            ended_states=_states_list(ended_states, "ended_states"),
         )
         self._register(job)
         return job.id
@@ -992,7 +1026,7 @@ class IicsEmulator(LoopbackServer):
 
     def _export_package(self, request: _Request, job: _Job) -> _Response:
         state = job.observe(poll=False)
-        if state not in TERMINAL_STATES or state == "FAILED":
+        if state not in TERMINAL_STATES or state in FAILURE_STATES:
             message = f"Export job [{job.id}] has no package: its state is {state}."
             return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_NO_PACKAGE, message)
         disposition = (("Content-Disposition", f'attachment; filename="{job.name}.zip"'),)
@@ -1079,7 +1113,7 @@ _SCENARIO_KEYS = (
     "username", "password", "session_idle_seconds", "rate_limit_per_second",
     "export_states", "reference_job", "jobs", "faults",
 )  # fmt: skip
-_JOB_KEYS = ("id", "name", "states", "schedule", "objects", "log", "log_size")
+_JOB_KEYS = ("id", "name", "states", "schedule", "objects", "log", "log_size", "ended_states")
 
 
 def _read_scenario_file(path: Path) -> Mapping[str, Any]:

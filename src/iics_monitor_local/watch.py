@@ -39,7 +39,7 @@ from iics_monitor.client import IicsClient
 from iics_monitor.config import _BUCKET, _PREFIX  # the deployed archive's own rules for its bucket and prefix
 from iics_monitor.credentials import Credentials
 from iics_monitor.errors import ConfigError, IicsError, IicsUnavailable, InvalidInput, MonitorError
-from iics_monitor.validation import MonitorSettings, parse_export_spec, parse_job_id
+from iics_monitor.validation import MonitorSettings, parse_export_spec, parse_job_id, parse_request
 from iics_monitor_local.cli import EXIT_CODES, LAPTOP_SETTINGS, watch_command
 from iics_monitor_local.progress import Progress
 from iics_monitor_local.stack import EXECUTION_ENDED, LambdaInvocation, LocalStack
@@ -200,7 +200,8 @@ def run(job: JobSource, options: WatchOptions, out: TextIO, err: TextIO) -> int:
     except KeyboardInterrupt:
         print("Stopped watching before the job ended; IICS goes on running it.", file=err)
         return EXIT_CODES["STILL_RUNNING"]
-    code = EXIT_CODES.get(detail.get("state"), EXIT_CODES["ERROR"])
+    warned = detail.get("state") == "SUCCESSFUL" and detail.get("warning")  # a partial success: RunAJob's 1
+    code = EXIT_CODES["WARNING"] if warned else EXIT_CODES.get(detail.get("state"), EXIT_CODES["ERROR"])
     summarise(detail, kept if shown else [], copied, code, out)
     return code
 
@@ -304,6 +305,7 @@ class RealAws:
             raise UsageError(f"AWS: {error}") from None
         self.stack = find_stack(cloudformation, options.stack_name)
         self.overrides = _overrides(options)
+        self._given = [option for option in WAIT_OPTIONS if getattr(options, option) is not None]
         self.stack.settings.overridden_by(self.overrides)  # refuse a bad combination before starting anything
         self.refresh = options.refresh
 
@@ -311,15 +313,25 @@ class RealAws:
         request: dict[str, Any] = {"jobId": job_id}
         if self.overrides:
             request["monitor"] = self.overrides
+        # The name the stack's own trigger gives the job's execution, so a job it already watches
+        # gets no second archive, outcome or alert: that execution is followed instead.
+        name = parse_request(request, self.stack.settings).execution_name
         try:
             arn = self.sfn.start_execution(
-                stateMachineArn=self.stack.state_machine_arn,
-                name=f"{job_id}-{datetime.now(UTC):%Y%m%d%H%M%S}",  # at most 79 characters; the limit is 80
-                input=json.dumps(request),
+                stateMachineArn=self.stack.state_machine_arn, name=name, input=json.dumps(request)
             )["executionArn"]
+        except self.sfn.exceptions.ExecutionAlreadyExists:
+            arn = execution_arn(self.stack.state_machine_arn, name)
+            ignored = ", ".join(f"--{option.replace('_', '-')}" for option in self._given)
+            _say(
+                out,
+                f"Job {job_id} already has its monitor: following execution {arn} instead of starting another"
+                + (f" ({ignored} does not apply: it runs with its own settings)" if ignored else ""),
+            )
         except (BotoCoreError, ClientError) as error:
             raise UsageError(f"cannot start {self.stack.state_machine_arn}: {error}") from None
-        _say(out, f"Watching job {job_id}: execution {arn}")
+        else:
+            _say(out, f"Watching job {job_id}: execution {arn}")
         try:
             detail = follow(self.sfn, arn, job_id, Progress(out, labels={job_id: job_id}), out, self.refresh)
         except KeyboardInterrupt:
@@ -328,6 +340,12 @@ class RealAws:
         except (BotoCoreError, ClientError) as error:
             raise WatchFailed(f"lost track of {arn}: {error}") from None
         return detail, keep_archive(self.s3, self.stack.bucket, detail, folder)
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN of the state machine's execution called ``name`` (Step Functions' own ARN layout)."""
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
 
 
 def find_stack(cloudformation: Any, name: str) -> DeployedStack:
@@ -527,7 +545,11 @@ def summarise(detail: Mapping[str, Any], kept: list[Path], copied: list[str], co
             f"  failed: {o.get('path')}/{o.get('name')} ({o.get('type')}): {o.get('message')}"
             for o in detail.get("failedObjects") or []
         ),
-        *(f"  {field}: {detail[field]}" for field in ("reason", "errorType", "logError") if detail.get(field)),
+        *(
+            f"  {field}: {detail[field]}"
+            for field in ("warning", "reason", "errorType", "logError")
+            if detail.get(field)
+        ),
     ]
     if detail.get("log"):
         lines.append(f"  archived: s3://{detail['log']['bucket']}/{detail['log']['key']}")

@@ -18,6 +18,7 @@ ALERTING = [
     "outcome-timed-out.json",
     "outcome-error.json",
     "outcome-successful-with-failed-objects.json",
+    "outcome-successful-with-warning.json",
 ]
 QUIET = ["outcome-successful.json"]
 
@@ -56,6 +57,8 @@ def test_outcomes_that_need_a_person_alert_once_in_words(stack, sample):
     (notification,) = inbox.messages()
     job = " ".join(filter(None, [detail["jobName"], f"({detail['jobId']})"]))
     assert notification["Subject"].startswith(f"IICS export {detail['state']}") and job in notification["Subject"]
+    if detail.get("warning"):
+        assert f"Warning:    {detail['warning']}" in notification["Message"]
     body = notification["Message"]
     assert body.startswith(f"IICS export job {job} ended {detail['state']}")
     assert f"Objects:    {detail['objects']['total']} total" in body

@@ -215,6 +215,35 @@ def test_unknown_state_counts_as_running_and_is_logged_raw(pipeline, emulator):
     assert warnings[0]["level"] == "WARNING" and warnings[0]["correlation_id"] == job_id
 
 
+@pytest.mark.parametrize(
+    ("end", "state", "warning"),
+    [
+        ("ERROR", "FAILED", None),
+        ("PARTIAL_SUCCESS", "SUCCESSFUL", "IICS reported PARTIAL_SUCCESS: Export completed with errors."),
+    ],
+)
+def test_end_states_beyond_successful_and_failed_end_the_watch_at_once(pipeline, emulator, end, state, warning):
+    # Given a job that ends in a state word other IICS clients list, watched with a 5 s deadline
+    job_id = emulator.add_job(states=["IN_PROGRESS", end])
+
+    run = pipeline.start({"jobId": job_id, "monitor": {"timeoutSeconds": 5}})
+
+    # Then the second poll ends the watch with that end, not TIMED_OUT at the deadline
+    detail = run.outcome
+    assert (detail["state"], detail["iicsState"], detail["warning"]) == (state, end, warning)
+    assert polls_in(run) <= 2 and detail["endTime"] is not None
+
+
+def test_a_final_status_that_says_running_again_keeps_the_end_the_check_saw(pipeline, emulator):
+    # Given IICS answering IN_PROGRESS again to the final re-read, after a SUCCESSFUL poll
+    job_id = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL", "IN_PROGRESS"])
+
+    detail = pipeline.start({"jobId": job_id}).outcome
+
+    assert (detail["state"], detail["iicsState"]) == ("SUCCESSFUL", "SUCCESSFUL")
+    assert detail["endTime"] is not None and "the check's end stands" in detail["reason"]
+
+
 def test_session_expiry_mid_run_logs_in_again_once(pipeline, emulator):
     job_id = emulator.add_job(states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"])
     emulator.add_fault(Fault(route="status", kind="invalidate_session", after=1))

@@ -40,7 +40,18 @@ def invoke(*args: str) -> Result:
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ([], ["demo", "emulator", "start", "submit", "watch", "IICS_PASSWORD", "0 SUCCESSFUL, 3 FAILED"]),
+        (
+            [],
+            [
+                "demo",
+                "emulator",
+                "start",
+                "submit",
+                "watch",
+                "IICS_PASSWORD",
+                "0 SUCCESSFUL, 1 SUCCESSFUL with a warning, 3 FAILED",
+            ],
+        ),
         (["watch"], ["JOB_ID", "--aws", "--out DIR", "--s3", "Examples:", "IICS_LOGIN_URL", "5 ERROR", "6 stopped"]),
         (["start"], ["--object ID", "at most 1000", "--include-dependencies", "IICS_USERNAME", "4 TIMED_OUT"]),
         (["submit"], ["IICS Export Job Submitted", "--event-bus", "--stack-name", "Examples:", "FailedEntryCount"]),

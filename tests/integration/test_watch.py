@@ -88,6 +88,16 @@ def test_failed_job_exits_3_and_names_its_failed_object(iics_env, emulator, tmp_
     assert b"ERROR" in (tmp_path / job_id / "export.log").read_bytes()
 
 
+def test_a_partial_success_exits_1_as_runajobs_warning_and_shows_the_warning(iics_env, emulator, tmp_path):
+    job_id = emulator.add_job(name="nightly", states=["IN_PROGRESS", "PARTIAL_SUCCESS"])
+
+    run = watch(job_id, *FAST, "--out", str(tmp_path))
+
+    assert run.code == 1, run.err
+    assert "nightly): SUCCESSFUL after 2 polls, exit code 1" in run.out
+    assert "  warning: IICS reported PARTIAL_SUCCESS: Export completed with errors." in run.out
+
+
 def test_job_that_never_ends_exits_4_at_the_timeout(iics_env, emulator, tmp_path):
     job_id = emulator.add_job(states=["IN_PROGRESS"])
 
@@ -197,7 +207,7 @@ def test_real_aws_starts_the_deployed_state_machine_and_downloads_the_log(no_iic
     # Then it followed one execution of the deployed state machine to the end
     assert run.code == 0, run.err
     (execution,) = deployed.executions()
-    assert execution["name"].startswith(f"{job_id}-")
+    assert execution["name"] == job_id  # the name the stack's own trigger gives it: one execution per job
     assert json.loads(
         deployed.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])["input"]
     ) == {"jobId": job_id}
@@ -206,6 +216,33 @@ def test_real_aws_starts_the_deployed_state_machine_and_downloads_the_log(no_iic
     # and kept the archived log and status
     assert (tmp_path / job_id / "export.log").read_bytes() == LOG_TEXT.encode()
     assert json.loads((tmp_path / job_id / "status.json").read_text()) == STATUS_SUCCESSFUL_WITH_OBJECTS
+
+
+def test_real_aws_follows_the_execution_the_stack_already_has_instead_of_starting_another(
+    no_iics_env, deployed, emulator, tmp_path
+):
+    # Given a job the upstream system announced, so the stack already watches it
+    job_id = emulator.add_reference_job(states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"])
+    outcomes = deployed.capture_events()
+    deployed.submit({"jobId": job_id})
+    real = ["--aws", "real", "--stack-name", STACK_NAME, "--refresh", "0.05", "--timeout", "600"]
+
+    # When the user watches it while it runs, and again after it ended
+    running = watch(job_id, *real, "--out", str(tmp_path / "first"))
+    ended = watch(job_id, *real, "--out", str(tmp_path / "second"))
+
+    # Then both followed the stack's one execution to its one outcome, and kept its archive
+    for run, folder in ((running, "first"), (ended, "second")):
+        assert run.code == 0, run.err
+        assert f"{job_id} already has its monitor: following execution" in run.out
+        assert "--timeout does not apply" in run.out
+        assert (tmp_path / folder / job_id / "export.log").read_bytes() == LOG_TEXT.encode()
+    (execution,) = deployed.executions()
+    assert execution["name"] == job_id
+    described = deployed.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"]) == {"detail": {"jobId": job_id}}  # the trigger's, not a second start
+    assert len(outcomes.drain()) == 1
+    assert [r.route for r in emulator.requests].count("log") == 1  # one archive, downloaded twice
 
 
 def test_real_aws_passes_timing_options_as_monitor_overrides_and_reports_errors(
@@ -241,7 +278,7 @@ def test_help_documents_the_exit_codes():
     run = watch("--help")
 
     assert run.code == 0
-    assert "0 SUCCESSFUL, 3 FAILED, 4 TIMED_OUT, 5 ERROR" in " ".join(run.out.split())
+    assert "0 SUCCESSFUL, 1 SUCCESSFUL with a warning, 3 FAILED, 4 TIMED_OUT, 5 ERROR" in " ".join(run.out.split())
 
 
 def test_ctrl_c_exits_6_and_stops_polling(iics_env, emulator, monkeypatch, tmp_path):

@@ -7,11 +7,13 @@ import json
 import boto3
 import pytest
 from moto import mock_aws
+from samtranslator.yaml_helper import yaml_parse
 
 from iics_monitor.alert_topic import TopicConfig, publish_alert
 from iics_monitor.alerts import Alert, subject, text_body
 from iics_monitor.errors import ConfigError, InvalidInput
-from tests.conftest import load_event
+from iics_monitor.status import WARNING_PREFIX, read_state
+from tests.conftest import ROOT, load_event
 
 REGION = "us-east-1"
 
@@ -29,6 +31,30 @@ def test_subject_names_state_job_and_id():
         == "IICS export SUCCESSFUL with 1 failed object: weekly-backup (2UL9ZO9Z3OJeuxbL2cYbaX)"
     )
     assert subject(alert("outcome-error.json", jobId=None)) == "IICS export ERROR: unknown job"
+
+
+def test_a_success_with_a_warning_says_so_in_the_subject_and_the_body():
+    warned = alert("outcome-successful-with-warning.json")
+
+    assert subject(warned) == "IICS export SUCCESSFUL with a warning: testJob1 (7evG9CokA1whk8ehF3opKM)"
+    body = text_body(warned, REGION)
+    assert body.startswith("IICS export job testJob1 (7evG9CokA1whk8ehF3opKM) ended SUCCESSFUL with a warning.\n")
+    assert "Warning:    IICS reported PARTIAL_SUCCESS: Export completed with errors." in body
+    assert "State:      SUCCESSFUL (IICS: PARTIAL_SUCCESS)" in body
+
+
+def test_the_alert_rule_matches_warnings_by_the_prefix_every_warning_has():
+    rule = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]["AlertRule"]["Properties"]["EventPattern"]
+    patterns = [p for p in rule["detail"]["$or"] if "warning" in p]
+
+    assert patterns == [{"state": ["SUCCESSFUL"], "warning": [{"prefix": WARNING_PREFIX}]}]
+    assert read_state("PARTIAL_SUCCESS", "m", end_time=None).warning.startswith(WARNING_PREFIX)
+
+
+def test_failed_objects_name_the_label_before_a_warning():
+    assert subject(alert("outcome-successful-with-failed-objects.json", warning="IICS reported WARNING")).startswith(
+        "IICS export SUCCESSFUL with 1 failed object:"
+    )
 
 
 def test_subject_is_what_sns_accepts_ascii_one_line_under_100():

@@ -8,6 +8,7 @@ import re
 from samtranslator.yaml_helper import yaml_parse
 
 from iics_monitor.errors import MONITOR_ERROR_NAMES
+from iics_monitor.outcome import SCHEMA_MINOR_VERSION, build_outcome
 from tests.conftest import ROOT
 
 ASL_TEXT = (ROOT / "statemachine" / "export_monitor.asl.json").read_text()
@@ -64,3 +65,13 @@ def test_trigger_rule_matches_the_upstream_event():
     pattern = events["ExportSubmitted"]["Properties"]["Pattern"]
     trigger = json.loads((ROOT / "events" / "trigger.json").read_text())
     assert pattern == {"source": [trigger["source"]], "detail-type": [trigger["detail-type"]]}
+
+
+def test_error_outcome_has_the_same_fields_and_minor_version_as_every_other_outcome():
+    built = ASL["States"]["BuildErrorOutcome"]["Parameters"]["detail"]
+    other = build_outcome(
+        job_id="J1", state="FAILED", poll={}, status=None, log=None, log_error="x", reason=None, execution_arn=None
+    )
+    assert {key.removesuffix(".$") for key in built} == set(other)
+    assert built["schemaMinorVersion"] == SCHEMA_MINOR_VERSION
+    assert built["warning"] is None

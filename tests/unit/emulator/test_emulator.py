@@ -221,6 +221,38 @@ def test_an_unknown_state_is_passed_through_as_still_running(emu):
     assert body["status"]["state"] == "WEIRD_STATE" and body["endTime"] is None
 
 
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ("ERROR", "Export failed with an error."),
+        ("CANCELLED", "Export cancelled."),
+        ("WARNING", "Export completed with warnings."),
+        ("PARTIAL_SUCCESS", "Export completed with errors."),
+    ],
+)
+def test_the_end_words_other_iics_clients_list_set_the_end_time(emu, state, message):
+    emu.add_job(job_id="j1", states=["IN_PROGRESS", state])
+    session = session_of(emu)
+
+    running, ended = status(emu, session, "j1").json(), status(emu, session, "j1").json()
+
+    assert running["endTime"] is None
+    assert ended["status"] == {"state": state, "message": message} and ISO_MILLIS.match(ended["endTime"])
+
+
+@pytest.mark.parametrize("state", ["ARCHIVED", "IN_PROGRESS"])
+def test_a_job_can_set_its_end_time_with_any_state_word(emu, state):
+    emu.add_job(job_id="j1", states=["NOT_STARTED", state], ended_states=[state])
+    session = session_of(emu)
+
+    first, ended = status(emu, session, "j1", expand=True).json(), status(emu, session, "j1", expand=True).json()
+
+    assert first["endTime"] is None
+    assert ended["status"]["state"] == state and ISO_MILLIS.match(ended["endTime"])
+    assert b"Finished export operation." in call("GET", job_url(emu, "j1", "/log"), headers=session).data
+    assert call("GET", job_url(emu, "j1", "/package"), headers=session).status == 400  # no success, no package
+
+
 def test_starting_an_export_replies_with_the_running_job(emu):
     session = session_of(emu)
 

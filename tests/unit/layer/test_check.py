@@ -92,6 +92,8 @@ def test_a_running_job_means_wait_and_poll_again():
         "lastError": None,
         "settings": {"initialWaitSeconds": 10, "maxWaitSeconds": 120, "timeoutSeconds": 3600},
         "jobStartTime": "2017-10-26T08:15:48.501Z",
+        "jobEndTime": None,
+        "warning": None,
         "expectedSeconds": None,
         "historyChecked": False,
     }
@@ -171,6 +173,47 @@ def test_state_variants_end_the_loop_too(raw):
 
     assert result["terminal"] is True
     assert result["iicsState"] == raw
+
+
+ENDED = "2017-10-26T08:16:00.000Z"
+
+
+@pytest.mark.parametrize("raw", ["ERROR", "CANCELLED", "CANCELED", "ABORTED", "STOPPED"])
+def test_failure_words_end_the_loop_as_failed_with_the_raw_state_kept(raw):
+    result = check(FakeStatusSource(RUNNING | {"endTime": ENDED, "status": {"state": raw, "message": "Stopped."}}))
+
+    assert (result["terminal"], result["outcome"], result["iicsState"]) == (True, "FAILED", raw)
+    assert (result["jobEndTime"], result["warning"], result["reason"]) == (ENDED, None, None)
+
+
+@pytest.mark.parametrize("raw", ["WARNING", "WARNINGS", "PARTIAL_SUCCESS", "COMPLETED_WITH_WARNINGS"])
+def test_a_success_with_warnings_ends_the_loop_as_successful_with_its_warning(raw):
+    body = RUNNING | {"endTime": ENDED, "status": {"state": raw, "message": "Export completed with errors."}}
+
+    result = check(FakeStatusSource(body))
+
+    assert (result["terminal"], result["outcome"], result["iicsState"]) == (True, "SUCCESSFUL", raw)
+    assert result["warning"] == f"IICS reported {raw}: Export completed with errors."
+
+
+@pytest.mark.parametrize("raw", ["QUEUED", "STARTING", "NOT_STARTED"])
+def test_waiting_words_are_polled_again_without_a_deadline_surprise(raw):
+    result = check(FakeStatusSource(RUNNING | {"status": {"state": raw, "message": None}}))
+
+    assert (result["terminal"], result["state"], result["outcome"]) == (False, "RUNNING", None)
+
+
+@pytest.mark.parametrize("raw", ["ARCHIVED", "IN_PROGRESS"])
+def test_a_status_with_its_end_time_set_ends_the_loop_as_failed_and_says_why(raw):
+    result = check(FakeStatusSource(RUNNING | {"endTime": ENDED, "status": {"state": raw, "message": None}}))
+
+    assert (result["terminal"], result["outcome"], result["iicsState"], result["jobEndTime"]) == (
+        True,
+        "FAILED",
+        raw,
+        ENDED,
+    )
+    assert raw in result["reason"] and "endTime" in result["reason"]
 
 
 def test_a_job_that_ends_after_the_deadline_still_reports_its_own_outcome():

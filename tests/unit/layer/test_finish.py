@@ -109,13 +109,14 @@ def test_a_successful_job_is_archived_byte_for_byte_and_announced(emulator, clie
     }
     assert detail == {
         "schemaVersion": "1",
-        "schemaMinorVersion": 1,
+        "schemaMinorVersion": 2,
         "jobId": REFERENCE_JOB_ID,
         "jobName": "testJob1",
         "state": "SUCCESSFUL",
         "iicsState": "SUCCESSFUL",
         "message": "Export completed successfully.",
         "reason": None,
+        "warning": None,
         "errorType": None,
         "iicsErrorCode": None,
         "startTime": "2017-10-26T08:15:49.000Z",
@@ -167,6 +168,57 @@ def test_finishing_makes_one_login_one_expanded_status_call_and_one_log_call(emu
     assert emulator.requests[1].path.endswith(f"/export/{REFERENCE_JOB_ID}?expand=objects")
     sessions = {v for r in emulator.requests for k, v in r.headers.items() if k.lower() == SESSION_HEADER.lower()}
     assert sessions and not [s for s in sessions if s in json.dumps(detail)]
+
+
+# --- an end the check saw -------------------------------------------------------------------------------------------
+
+
+def test_a_partial_success_is_announced_successful_with_the_checks_warning(emulator, client, archiver, s3):
+    job_id = emulator.add_job(name="nightly", states=["PARTIAL_SUCCESS"])
+    warning = "IICS reported PARTIAL_SUCCESS: Export completed with errors."
+
+    detail = run(client, archiver, job_id, "SUCCESSFUL", iicsState="PARTIAL_SUCCESS", warning=warning)
+
+    assert (detail["state"], detail["iicsState"], detail["warning"]) == ("SUCCESSFUL", "PARTIAL_SUCCESS", warning)
+    assert (detail["schemaMinorVersion"], detail["reason"]) == (2, None)
+    assert detail["endTime"] is not None
+    assert_valid_outcome(detail)
+
+
+def test_a_final_status_that_says_running_again_does_not_undo_the_end_the_check_saw(emulator, client, archiver, s3):
+    # Given a job the check saw end SUCCESSFUL, and IICS answering IN_PROGRESS to the final re-read
+    job_id = emulator.add_job(name="flaky", states=["IN_PROGRESS"])
+    ended = "2026-11-28T09:40:00.000Z"
+
+    detail = run(
+        client,
+        archiver,
+        job_id,
+        "SUCCESSFUL",
+        iicsState="SUCCESSFUL",
+        message="Export completed successfully.",
+        jobEndTime=ended,
+        jobStartTime="2026-11-28T09:39:00.000Z",
+    )
+
+    # Then the outcome is the check's: its state, raw state, message and end time
+    assert (detail["state"], detail["iicsState"], detail["message"]) == (
+        "SUCCESSFUL",
+        "SUCCESSFUL",
+        "Export completed successfully.",
+    )
+    assert detail["endTime"] == ended
+    # and it says that IICS answered otherwise afterwards
+    assert "IN_PROGRESS" in detail["reason"] and "the check's end stands" in detail["reason"]
+    assert_valid_outcome(detail)
+
+
+def test_the_checks_raw_state_is_kept_when_the_final_status_uses_another_word(emulator, client, archiver):
+    job_id = emulator.add_job(states=["SUCCESSFUL"])
+
+    detail = run(client, archiver, job_id, "FAILED", iicsState="ERROR", message="Export aborted.")
+
+    assert (detail["state"], detail["iicsState"], detail["message"]) == ("FAILED", "ERROR", "Export aborted.")
 
 
 # --- a failed job -----------------------------------------------------------------------------------------------------

@@ -76,13 +76,14 @@ def test_a_successful_job_gives_every_field_from_its_final_status():
 
     assert detail == {
         "schemaVersion": "1",
-        "schemaMinorVersion": 1,
+        "schemaMinorVersion": 2,
         "jobId": JOB_ID,
         "jobName": "testJob1",
         "state": "SUCCESSFUL",
         "iicsState": "SUCCESSFUL",
         "message": "Export completed successfully.",
         "reason": None,
+        "warning": None,
         "errorType": None,
         "iicsErrorCode": None,
         "startTime": "2017-10-26T08:15:49.000Z",

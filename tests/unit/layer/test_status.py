@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from iics_monitor.observability import logger
-from iics_monitor.status import ExportObject, JobState, JobStatus, normalise_state
+from iics_monitor.status import ExportObject, JobState, JobStatus, StateReading, read_state
 from iics_monitor_local import reference
 
 
@@ -54,21 +54,41 @@ def warnings_logged(capsys):
         ("FAILED", JobState.FAILED),
         ("Failed", JobState.FAILED),
         (" FAILED ", JobState.FAILED),
+        ("ERROR", JobState.FAILED),
+        ("CANCELLED", JobState.FAILED),
+        ("Canceled", JobState.FAILED),
+        ("ABORTED", JobState.FAILED),
+        ("STOPPED", JobState.FAILED),
         ("IN_PROGRESS", JobState.RUNNING),
         ("In Progress", JobState.RUNNING),
         ("IN PROGRESS", JobState.RUNNING),
         ("NOT_STARTED", JobState.RUNNING),
         ("QUEUED", JobState.RUNNING),
+        ("STARTING", JobState.RUNNING),
     ],
 )
 def test_known_state_values_are_normalised_without_a_warning(raw, expected, warnings_logged):
-    assert normalise_state(raw) is expected
+    assert read_state(raw, "a message", end_time=None) == StateReading(expected)
     assert warnings_logged() == []
 
 
+@pytest.mark.parametrize(
+    "raw", ["WARNING", "WARNINGS", "PARTIAL_SUCCESS", "Partial Success", "COMPLETED_WITH_WARNINGS"]
+)
+def test_a_success_with_warnings_is_successful_and_says_what_iics_reported(raw, warnings_logged):
+    reading = read_state(raw, "Export completed with errors.", end_time="2026-11-28T09:00:00.000Z")
+
+    assert reading == StateReading(JobState.SUCCESSFUL, warning=f"IICS reported {raw}: Export completed with errors.")
+    assert warnings_logged() == []
+
+
+def test_a_warning_without_a_message_names_the_state_alone():
+    assert read_state("WARNING", None, end_time=None).warning == "IICS reported WARNING"
+
+
 @pytest.mark.parametrize("raw", ["PAUSED", "Exploding", "", None, 7, {"state": "SUCCESSFUL"}])
-def test_an_unknown_state_counts_as_running_and_is_logged_with_its_raw_value(raw, warnings_logged):
-    assert normalise_state(raw) is JobState.RUNNING
+def test_an_unknown_state_without_an_end_time_counts_as_running_and_is_logged_raw(raw, warnings_logged):
+    assert read_state(raw, None, end_time=None) == StateReading(JobState.RUNNING)
 
     [line] = warnings_logged()
     assert line["level"] == "WARNING"
@@ -76,8 +96,39 @@ def test_an_unknown_state_counts_as_running_and_is_logged_with_its_raw_value(raw
     assert line["iicsState"] == repr(raw)
 
 
+@pytest.mark.parametrize("raw", ["PAUSED", "", None])
+def test_an_unknown_state_with_an_end_time_is_a_failure_that_names_the_raw_state(raw, warnings_logged):
+    reading = read_state(raw, None, end_time="2026-11-28T09:00:00.000Z")
+
+    assert reading.state is JobState.FAILED and reading.warning is None
+    assert repr(raw) in reading.note and "endTime" in reading.note
+    [line] = warnings_logged()
+    assert line["message"] == "Unknown IICS state with endTime set; reporting FAILED"
+
+
+@pytest.mark.parametrize("raw", ["IN_PROGRESS", "QUEUED", "NOT_STARTED"])
+def test_a_running_state_with_an_end_time_has_ended_and_is_a_failure(raw):
+    reading = read_state(raw, "In Progress.", end_time="2026-11-28T09:00:00.000Z")
+
+    assert reading.state is JobState.FAILED
+    assert raw in reading.note and "endTime" in reading.note
+
+
+@pytest.mark.parametrize("raw", ["SUCCESSFUL", "FAILED", "PARTIAL_SUCCESS"])
+def test_an_end_time_does_not_change_a_known_end(raw):
+    ended = read_state(raw, "m", end_time="2026-11-28T09:00:00.000Z")
+
+    assert ended == read_state(raw, "m", end_time=None)
+    assert ended.note is None
+
+
+@pytest.mark.parametrize("end_time", [None, ""])
+def test_an_empty_end_time_is_no_end(end_time):
+    assert read_state("IN_PROGRESS", None, end_time=end_time).state is JobState.RUNNING
+
+
 def test_a_huge_unknown_state_is_logged_bounded(warnings_logged):
-    normalise_state("X" * 100_000)
+    read_state("X" * 100_000, None, end_time=None)
 
     [line] = warnings_logged()
     assert line["iicsState"].startswith("'XXX")
@@ -122,6 +173,27 @@ def test_the_pages_expanded_example_parses_as_successful_with_thirteen_objects()
     assert [o.id for o in status.objects] == [o["id"] for o in reference.STATUS_SUCCESSFUL_WITH_OBJECTS["objects"]]
 
 
+def test_a_status_whose_end_time_is_set_has_ended_whatever_its_state_word():
+    body = reference.STATUS_SUCCESSFUL_WITH_OBJECTS | {"status": {"state": "ARCHIVED", "message": "Done."}}
+
+    status = JobStatus.parse(body)
+
+    assert (status.state, status.raw_state, status.warning) == (JobState.FAILED, "ARCHIVED", None)
+    assert "'ARCHIVED'" in status.note
+
+
+def test_a_partial_success_parses_as_successful_with_its_warning():
+    body = reference.STATUS_SUCCESSFUL_WITH_OBJECTS | {
+        "status": {"state": "PARTIAL_SUCCESS", "message": "Export completed with errors."}
+    }
+
+    status = JobStatus.parse(body)
+
+    assert (status.state, status.raw_state) == (JobState.SUCCESSFUL, "PARTIAL_SUCCESS")
+    assert status.warning == "IICS reported PARTIAL_SUCCESS: Export completed with errors."
+    assert status.note is None
+
+
 def test_an_object_keeps_its_id_name_path_type_and_message():
     status = JobStatus.parse(reference.STATUS_SUCCESSFUL_WITH_OBJECTS)
 
@@ -152,6 +224,8 @@ def test_per_object_states_use_the_same_vocabulary_without_a_warning_each(warnin
             {"id": "c", "status": {"state": "IN PROGRESS"}},
             {"id": "d", "status": {"state": "WEIRD"}},
             {"id": "e"},
+            {"id": "f", "status": {"state": "ERROR"}},
+            {"id": "g", "status": {"state": "WARNING"}},
         ],
     }
 
@@ -163,6 +237,8 @@ def test_per_object_states_use_the_same_vocabulary_without_a_warning_each(warnin
         JobState.RUNNING,
         JobState.RUNNING,
         JobState.RUNNING,
+        JobState.FAILED,
+        JobState.SUCCESSFUL,
     ]
     assert status.objects[1].message == "Object is locked."
     assert warnings_logged() == []

@@ -125,6 +125,22 @@ SAMPLES = {
         log=log("7evG9CokA1whk8ehF3opKM"),
         polls=42,
     ),
+    "successful_with_warning": outcome_event(
+        jobId="7evG9CokA1whk8ehF3opKM",
+        jobName="nightly-backup",
+        state="SUCCESSFUL",
+        iicsState="PARTIAL_SUCCESS",
+        message="Export completed with errors.",
+        warning="IICS reported PARTIAL_SUCCESS: Export completed with errors.",
+        schemaMinorVersion=2,
+        startTime="2026-11-28T02:00:00.000Z",
+        endTime="2026-11-28T02:04:10.000Z",
+        durationSeconds=250.0,
+        objects={"total": 13, "successful": 13, "failed": 0},
+        failedObjects=[],
+        log=log("7evG9CokA1whk8ehF3opKM"),
+        polls=9,
+    ),
     "failed_with_12_failed_objects": outcome_event(),
     "timed_out": outcome_event(
         jobId="Qx3TimedOut00000000001",
@@ -225,13 +241,18 @@ def test_the_count_of_unnamed_failures_comes_from_the_object_counts_when_the_eve
         ("SUCCESSFUL", 0, ":large_green_circle:", "SUCCESSFUL"),
         ("SUCCESSFUL", 1, ":warning:", "SUCCESSFUL with 1 failed object"),
         ("SUCCESSFUL", 2, ":warning:", "SUCCESSFUL with 2 failed objects"),
+        ("SUCCESSFUL with a warning", 0, ":warning:", "SUCCESSFUL with a warning"),
         ("TIMED_OUT", 0, ":warning:", "TIMED_OUT"),
         ("FAILED", 3, ":red_circle:", "FAILED"),
         ("ERROR", 0, ":red_circle:", "ERROR"),
     ],
 )
 def test_the_header_shows_a_marker_for_the_state(state, failed, marker, label):
-    event = outcome_event(state=state, objects={"total": 5, "successful": 5 - failed, "failed": failed})
+    warning = "IICS reported WARNING" if state.endswith("with a warning") else None
+    state = state.removesuffix(" with a warning")
+    event = outcome_event(
+        state=state, objects={"total": 5, "successful": 5 - failed, "failed": failed}, warning=warning
+    )
 
     header = build_message(event, REGION)["blocks"][0]
 

@@ -53,6 +53,7 @@ class Alert:
     polls: int
     iics_error_code: str | None = None
     log_summary: str | None = None  # the log insight, as one line of text (iics_monitor.loginsight)
+    warning: str | None = None  # a success IICS qualified (schemaMinorVersion 2)
 
     @classmethod
     def from_event(cls, event: Any) -> Alert:
@@ -94,13 +95,14 @@ class Alert:
             log_summary=format_for_slack(detail["logSummary"])
             if isinstance(detail.get("logSummary"), Mapping)
             else None,
+            warning=_text(detail.get("warning")),
         )
 
     @property
     def marker(self) -> str:
         if self.state in ("FAILED", "ERROR"):
             return ":red_circle:"
-        if self.state == "TIMED_OUT" or self.failed:
+        if self.state == "TIMED_OUT" or self.failed or self.warning:
             return ":warning:"
         return ":large_green_circle:"
 
@@ -108,6 +110,8 @@ class Alert:
     def label(self) -> str:
         if self.state == "SUCCESSFUL" and self.failed:
             return f"SUCCESSFUL with {self.failed} failed object{'s' if self.failed != 1 else ''}"
+        if self.state == "SUCCESSFUL" and self.warning:
+            return "SUCCESSFUL with a warning"
         return self.state
 
     @property
@@ -173,6 +177,7 @@ def text_body(alert: Alert, region: str) -> str:
         ("State", alert.state + (f" (IICS: {alert.iics_state})" if alert.iics_state else "")),
         ("Duration", duration_text(alert.duration_seconds)),
         ("Objects", f"{alert.total} total, {alert.successful} successful, {alert.failed} failed"),
+        ("Warning", alert.warning),
         ("Reason", alert.reason),
         ("Error type", alert.error_type),
         ("Message", alert.message),

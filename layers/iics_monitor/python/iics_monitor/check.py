@@ -120,7 +120,7 @@ def check_job(
 
         result = _result(request, polls, deadline, config, status=status, transient_errors=0)
         if status.state.terminal:
-            return result | {"terminal": True, "outcome": status.state.value, "nextWaitSeconds": 0}
+            return result | {"terminal": True, "outcome": status.state.value, "reason": status.note}
         if now >= deadline:
             return result | {
                 "outcome": "TIMED_OUT",
@@ -251,10 +251,10 @@ def _result(
     """The compact result every path shares; callers add the decision fields."""
     if status is not None:
         name, raw_state, state, message = status.name, status.raw_state, status.state.value, status.message
-        job_start_time = status.start_time
+        job_start_time, job_end_time, warning = status.start_time, status.end_time, status.warning
     else:  # no fresh answer: repeat what the last good poll saw
         name, raw_state, state, message = previous.job_name, previous.iics_state, "RUNNING", previous.message
-        job_start_time = previous.job_start_time
+        job_start_time, job_end_time, warning = previous.job_start_time, None, None
     return {
         "jobId": request.job_id,
         "jobName": name or request.name,
@@ -272,6 +272,8 @@ def _result(
         "lastError": None,
         "settings": request.settings.to_dict(),
         "jobStartTime": job_start_time,
+        "jobEndTime": job_end_time,  # with "warning", what finish keeps if a later answer says running again
+        "warning": warning,
         "expectedSeconds": previous.expected_seconds if previous else None,
         "historyChecked": previous.history_checked if previous else False,
     }

@@ -1,13 +1,16 @@
 """What happens once a job is terminal (or timed out): the logic behind ``functions/archive_log``.
 
 Fetch the final status with per-object states, archive the log and the status to S3, and return
-the outcome event detail. A log that cannot be fetched or stored never fails the run: the outcome
+the outcome event detail. The end the check saw stands: the outcome's state, raw IICS state,
+message and warning are the check's, and a final status that says running again only adds its
+objects (and a note in ``reason``). A log that cannot be fetched or stored never fails the run: the outcome
 carries ``logError`` instead, so the event still goes out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -20,7 +23,7 @@ from iics_monitor.errors import IicsError, InvalidInput, StoreUnavailable
 from iics_monitor.loginsight import LogInsight
 from iics_monitor.observability import logger, metrics
 from iics_monitor.outcome import build_outcome
-from iics_monitor.status import JobStatus, parse_time
+from iics_monitor.status import JobState, JobStatus, parse_time
 from iics_monitor.validation import parse_job_id
 
 _FINAL_STATES = ("SUCCESSFUL", "FAILED", "TIMED_OUT")
@@ -64,6 +67,8 @@ def finish_job(
         reason = "; ".join(filter(None, [reason, f"final status unavailable: {error}"]))
     except StoreUnavailable as error:
         logger.warning("status.json not stored", extra={"error": str(error)})
+    status, note = _as_the_check_saw_it(status, poll, state)
+    reason = "; ".join(filter(None, [reason, note])) or None
 
     _detection_delay(status, now)
     if history is not None and state == "SUCCESSFUL" and status and status.name and status.duration_seconds:
@@ -89,6 +94,27 @@ def finish_job(
         package_error=package_error,
         log_summary=log_summary,
     )
+
+
+def _as_the_check_saw_it(
+    status: JobStatus | None, poll: Mapping[str, Any], state: str
+) -> tuple[JobStatus | None, str | None]:
+    """The final status with the end the check saw kept (state, raw state, message, end time), and a
+    note when IICS answered the re-read as if the job were running again."""
+    if status is None or not poll.get("terminal") or state not in (JobState.SUCCESSFUL, JobState.FAILED):
+        return status, None
+    note = None
+    if not status.state.terminal:
+        logger.warning("Final status says running after the check saw the end", extra={"iicsState": status.raw_state})
+        note = f"IICS answered {status.raw_state} after the check saw {poll.get('iicsState')}; the check's end stands"
+    kept = replace(
+        status,
+        raw_state=poll.get("iicsState") or status.raw_state,
+        state=JobState(state),
+        message=poll.get("message") or status.message,
+        end_time=status.end_time or poll.get("jobEndTime"),
+    )
+    return kept, note
 
 
 def _detection_delay(status: JobStatus | None, now: datetime) -> None:

@@ -326,6 +326,7 @@ def _notes(alert: Alert) -> list[str]:
     return [
         f"*{name}:* {_value(value, limit)}"
         for name, value, limit in (
+            ("Warning", alert.warning, 600),
             ("Reason", alert.reason, 1200),
             ("Error type", alert.error_type, 100),
             ("IICS error code", alert.iics_error_code, 100),

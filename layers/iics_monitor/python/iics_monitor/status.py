@@ -1,6 +1,12 @@
 """The export status body, parsed, and IICS state values normalised.
 
-Unknown state values count as running until the deadline and are logged with their raw value.
+A status whose ``endTime`` is set has ended, whatever its state word. Words the monitor knows:
+success (``SUCCESSFUL``, ``SUCCESS``), success with a warning (``WARNING(S)``, ``PARTIAL_SUCCESS``,
+``COMPLETED_WITH_WARNINGS``), failure (``FAILED``, ``ERROR``, ``CANCELLED``/``CANCELED``,
+``ABORTED``, ``STOPPED``) and running (``IN_PROGRESS``, ``NOT_STARTED``, ``QUEUED``, ``STARTING``,
+``RUNNING``). An unknown word counts as running until the deadline, and is logged raw; an unknown
+word with ``endTime`` set, or a running word with it, is a failure with a note that says why, so a
+person looks instead of an odd end passing as a success.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 from iics_monitor.observability import logger
 
 _TEXT_LIMIT = 500  # bounds what one IICS string can add to a state payload or event
+WARNING_PREFIX = "IICS reported "  # every outcome warning starts so; the alert rule matches on it
 
 
 class JobState(StrEnum):
@@ -27,27 +34,51 @@ class JobState(StrEnum):
         return self is not JobState.RUNNING
 
 
+_WARNING_WORDS = frozenset({"WARNING", "WARNINGS", "PARTIAL_SUCCESS", "COMPLETED_WITH_WARNINGS"})
 _KNOWN = {
-    "SUCCESSFUL": JobState.SUCCESSFUL,
-    "SUCCESS": JobState.SUCCESSFUL,
-    "FAILED": JobState.FAILED,
-    "IN_PROGRESS": JobState.RUNNING,
-    "NOT_STARTED": JobState.RUNNING,
-    "QUEUED": JobState.RUNNING,
+    **dict.fromkeys(("SUCCESSFUL", "SUCCESS", *_WARNING_WORDS), JobState.SUCCESSFUL),
+    **dict.fromkeys(("FAILED", "ERROR", "CANCELLED", "CANCELED", "ABORTED", "STOPPED"), JobState.FAILED),
+    **dict.fromkeys(("IN_PROGRESS", "NOT_STARTED", "QUEUED", "STARTING", "RUNNING"), JobState.RUNNING),
 }
 
 
-def _lookup(raw: object) -> JobState | None:
-    return _KNOWN.get(raw.strip().upper().replace(" ", "_")) if isinstance(raw, str) else None
+def _word(raw: object) -> str | None:
+    return raw.strip().upper().replace(" ", "_").replace("-", "_") if isinstance(raw, str) else None
 
 
-def normalise_state(raw: object) -> JobState:
-    """Map a raw IICS state ("SUCCESSFUL", "Success", "In Progress", ...) to a ``JobState``."""
-    state = _lookup(raw)
-    if state is None:
+@dataclass(frozen=True)
+class StateReading:
+    """What a job's state word and ``endTime`` say together."""
+
+    state: JobState
+    warning: str | None = None  # a success IICS qualified (PARTIAL_SUCCESS, WARNING, ...)
+    note: str | None = None  # why an unusual end counts as it does
+
+
+def read_state(raw: object, message: str | None, *, end_time: str | None) -> StateReading:
+    """Read a raw IICS state ("SUCCESSFUL", "Partial Success", "In Progress", ...) with the job's endTime."""
+    word = _word(raw)
+    state = _KNOWN.get(word) if word else None
+    ended = bool(end_time)
+    if state is None and not ended:
         logger.warning("Unknown IICS state; treating it as running", extra={"iicsState": repr(raw)[:100]})
-        return JobState.RUNNING
-    return state
+        return StateReading(JobState.RUNNING)
+    if state is None:
+        logger.warning("Unknown IICS state with endTime set; reporting FAILED", extra={"iicsState": repr(raw)[:100]})
+        return StateReading(
+            JobState.FAILED,
+            note=f"IICS ended the job (endTime {end_time}) in state {repr(raw)[:100]}, which the monitor does not "
+            "know; reported FAILED so that someone checks it",
+        )
+    if state is JobState.RUNNING and ended:
+        return StateReading(
+            JobState.FAILED,
+            note=f"IICS set endTime {end_time} but still says {raw}; reported FAILED: the job ended without "
+            "saying it succeeded",
+        )
+    if word in _WARNING_WORDS:
+        return StateReading(state, warning=f"{WARNING_PREFIX}{raw}" + (f": {message}" if message else ""))
+    return StateReading(state)
 
 
 def text(value: Any, limit: int = _TEXT_LIMIT) -> str | None:
@@ -108,20 +139,26 @@ class JobStatus:
     start_time: str | None
     end_time: str | None
     objects: tuple[ExportObject, ...]
+    warning: str | None = None
+    note: str | None = None
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> JobStatus:
         status = body.get("status") if isinstance(body.get("status"), Mapping) else {}
         raw_state = status.get("state")
         objects = body.get("objects") if isinstance(body.get("objects"), list) else []
+        message, end_time = text(status.get("message")), text(body.get("endTime"), 40)
+        reading = read_state(raw_state, message, end_time=end_time)
         return cls(
             name=text(body.get("name")),
             raw_state=text(raw_state, 100),
-            state=normalise_state(raw_state),
-            message=text(status.get("message")),
+            state=reading.state,
+            message=message,
             start_time=text(body.get("startTime"), 40),
-            end_time=text(body.get("endTime"), 40),
+            end_time=end_time,
             objects=tuple(_parse_object(o) for o in objects if isinstance(o, Mapping)),
+            warning=text(reading.warning),
+            note=reading.note,
         )
 
     @property
@@ -146,4 +183,5 @@ def _parse_object(item: Mapping[str, Any]) -> ExportObject:
 
 def _object_state(raw: object) -> JobState:
     # Per-object states use the same vocabulary; an unknown one is not worth a warning per object.
-    return _lookup(raw) or JobState.RUNNING
+    word = _word(raw)
+    return _KNOWN.get(word, JobState.RUNNING) if word else JobState.RUNNING
