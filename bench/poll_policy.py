@@ -502,62 +502,42 @@ def to_json(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _columns_table(columns: Sequence[tuple[str, str]], results: Sequence[Any]) -> str:
+    """A markdown table of ``results``: one row each, a column per (header, format of ``str.format``)."""
+    rows = [[fmt.format(r) for _, fmt in columns] for r in results]
+    return _table([header for header, _ in columns], rows)
+
+
+POLICY_COLUMNS = (
+    ("policy", "{0.name}"),
+    ("IICS calls/job", "{0.iics_calls_per_job:.1f}"),
+    ("max calls", "{0.max_iics_calls}"),
+    ("transitions/job", "{0.transitions_per_job:.1f}"),
+    ("Lambda s/job", "{0.lambda_seconds_per_job:.1f}"),
+    ("mean delay s", "{0.mean_delay_s:.1f}"),
+    ("p95 delay s", "{0.p95_delay_s:.1f}"),
+    ("p95 rel delay", "{0.p95_relative_delay:.3f}"),
+    ("$/1000 jobs", "{0.usd_per_1000_jobs:.3f}"),
+)
+RECURRING_COLUMNS = (
+    ("policy", "{0.name}"),
+    ("IICS calls/job", "{0.iics_calls_per_job:.1f}"),
+    ("max calls", "{0.max_iics_calls}"),
+    ("$/1000 jobs", "{0.usd_per_1000_jobs:.3f}"),
+    ("successes: p95 rel delay", "{0.success_p95_relative_delay:.3f}"),
+    ("early failures: p95 delay s", "{0.failure_p95_delay_s:.1f}"),
+    ("max delay s", "{0.failure_max_delay_s:.1f}"),
+    ("p95 delay / max(30 s, f/2)", "{0.failure_p95_delay_vs_bound:.3f}"),
+    ("max delay / max(30 s, f/2)", "{0.failure_max_delay_vs_bound:.3f}"),
+)
+
+
 def format_table(report: dict[str, Any]) -> str:
-    header = (
-        "policy",
-        "IICS calls/job",
-        "max calls",
-        "transitions/job",
-        "Lambda s/job",
-        "mean delay s",
-        "p95 delay s",
-        "p95 rel delay",
-        "$/1000 jobs",
-    )
-    rows = [
-        (
-            r.name,
-            f"{r.iics_calls_per_job:.1f}",
-            f"{r.max_iics_calls}",
-            f"{r.transitions_per_job:.1f}",
-            f"{r.lambda_seconds_per_job:.1f}",
-            f"{r.mean_delay_s:.1f}",
-            f"{r.p95_delay_s:.1f}",
-            f"{r.p95_relative_delay:.3f}",
-            f"{r.usd_per_1000_jobs:.3f}",
-        )
-        for r in report["policies"].values()
-    ]
-    return _table(header, rows)
+    return _columns_table(POLICY_COLUMNS, list(report["policies"].values()))
 
 
 def format_recurring_table(report: dict[str, Any]) -> str:
-    header = (
-        "policy",
-        "IICS calls/job",
-        "max calls",
-        "$/1000 jobs",
-        "successes: p95 rel delay",
-        "early failures: p95 delay s",
-        "max delay s",
-        "p95 delay / max(30 s, f/2)",
-        "max delay / max(30 s, f/2)",
-    )
-    rows = [
-        (
-            r.name,
-            f"{r.iics_calls_per_job:.1f}",
-            f"{r.max_iics_calls}",
-            f"{r.usd_per_1000_jobs:.3f}",
-            f"{r.success_p95_relative_delay:.3f}",
-            f"{r.failure_p95_delay_s:.1f}",
-            f"{r.failure_max_delay_s:.1f}",
-            f"{r.failure_p95_delay_vs_bound:.3f}",
-            f"{r.failure_max_delay_vs_bound:.3f}",
-        )
-        for r in report["recurring"].values()
-    ]
-    return _table(header, rows)
+    return _columns_table(RECURRING_COLUMNS, list(report["recurring"].values()))
 
 
 def format_report(report: dict[str, Any], elapsed_s: float) -> str:

@@ -518,32 +518,23 @@ def test_a_job_with_history_is_checked_sparsely_but_still_early_in_its_run():
     assert result["nextWaitSeconds"] == 30
 
 
-def test_later_in_its_run_a_job_with_history_waits_half_its_age_past_max_wait():
-    history = FakeHistory(14_400.0)
+def check_twice(history: FakeHistory, second_at_seconds: int) -> dict:
+    """A first check soon after the start, then a second one ``second_at_seconds`` in; the second's result."""
     first = check_job(event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON, history=history)
+    later = STARTED + timedelta(seconds=second_at_seconds)
+    return check_job(event(poll=first), source=FakeStatusSource(RUNNING), config=INLINE, now=later, history=history)
 
-    later = check_job(
-        event(poll=first),
-        source=FakeStatusSource(RUNNING),
-        config=INLINE,
-        now=STARTED + timedelta(seconds=2000),
-        history=history,
-    )
+
+def test_later_in_its_run_a_job_with_history_waits_half_its_age_past_max_wait():
+    later = check_twice(FakeHistory(14_400.0), second_at_seconds=2000)
 
     assert later["nextWaitSeconds"] == 1000 > INLINE.defaults.max_wait_seconds
 
 
 def test_the_history_is_read_once_per_execution_and_carried_in_the_poll_record():
     history = FakeHistory(3600.0)
-    first = check_job(event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON, history=history)
 
-    second = check_job(
-        event(poll=first),
-        source=FakeStatusSource(RUNNING),
-        config=INLINE,
-        now=STARTED + timedelta(seconds=2600),
-        history=history,
-    )
+    second = check_twice(history, second_at_seconds=2600)
 
     assert history.asked == ["testJob1"]
     assert second["expectedSeconds"] == 3600.0
