@@ -97,8 +97,9 @@ def test_a_recurring_job_name_is_checked_near_its_usual_end(deploy, emulator):
             name="nightly", schedule=[{"state": "IN_PROGRESS", "seconds": 4}, {"state": "SUCCESSFUL"}]
         )
         run(stack, job_id)
-    durations = history.durations("nightly")
-    assert len(durations) == 2 and all(3.9 <= d <= 6 for d in durations)
+    runs = history.runs("nightly")
+    durations = [r.seconds for r in runs]
+    assert [r.state for r in runs] == ["SUCCESSFUL"] * 2 and all(3.9 <= d <= 6 for d in durations)
 
     # When the third run starts
     job_id = emulator.add_job(
@@ -114,7 +115,7 @@ def test_a_recurring_job_name_is_checked_near_its_usual_end(deploy, emulator):
     assert history_window(expected)[0] - 1 <= first["nextWaitSeconds"] <= history_window(expected)[0] + 1
     assert first["nextWaitSeconds"] >= 3
     assert detail["state"] == "SUCCESSFUL"
-    assert len(history.durations("nightly")) == 3
+    assert len(history.runs("nightly")) == 3
 
 
 def test_with_poll_history_disabled_there_is_no_table_and_no_lookup(deploy, emulator):

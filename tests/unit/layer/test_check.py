@@ -99,7 +99,7 @@ def test_a_running_job_means_wait_and_poll_again():
     }
 
 
-@pytest.mark.parametrize(("age", "wait"), [(30, 10), (500, 70), (800, 112), (2000, 120)])
+@pytest.mark.parametrize(("age", "wait"), [(30, 10), (500, 52), (800, 83), (2000, 120)])
 def test_the_wait_grows_with_the_jobs_age_up_to_the_cap(age, wait):
     result = check(
         FakeStatusSource(RUNNING), now=STARTED + timedelta(seconds=age), poll={"polls": 4, "transientErrors": 0}
@@ -111,7 +111,7 @@ def test_the_wait_grows_with_the_jobs_age_up_to_the_cap(age, wait):
 def test_the_jobs_own_start_time_gives_its_age_when_iics_reports_one():
     started_earlier = RUNNING | {"startTime": "2026-11-28T08:52:10.000Z"}  # 500 s before SOON
 
-    assert check(FakeStatusSource(started_earlier))["nextWaitSeconds"] == 70
+    assert check(FakeStatusSource(started_earlier))["nextWaitSeconds"] == 52
 
 
 @pytest.mark.parametrize("start_time", ["2026-11-28T10:00:00Z", "2017-10-26T08:15:48.501Z", "not a time", None])
@@ -411,7 +411,7 @@ def test_polling_the_reference_job_to_its_end(emulator, client):
 
     assert [(r["iicsState"], r["outcome"], r["nextWaitSeconds"]) for r in results] == [
         ("IN_PROGRESS", None, 10),
-        ("IN_PROGRESS", None, 42),
+        ("IN_PROGRESS", None, 31),
         ("SUCCESSFUL", "SUCCESSFUL", 0),
     ]
     assert [(r.route, r.status) for r in emulator.requests] == [("login", 200)] + [("status", 200)] * 3
@@ -490,26 +490,26 @@ def test_a_young_job_is_checked_again_inside_the_same_invocation_until_it_ends()
 
     assert (result["outcome"], result["polls"]) == ("SUCCESSFUL", 4)
     assert len(source.calls) == 4
-    assert runtime.slept == [5, 5, 6]  # 14% of the age: 30 s, 35 s, 40 s
+    assert runtime.slept == [3, 3, 3]  # 10.4% of the age, rounded down: 30 s, 33 s, 36 s
 
 
 def test_a_wait_longer_than_the_inline_limit_goes_back_to_the_state_machine():
-    source, runtime = FakeStatusSource(RUNNING), FakeInvocation(now=STARTED + timedelta(seconds=200))
+    source, runtime = FakeStatusSource(RUNNING), FakeInvocation(now=STARTED + timedelta(seconds=250))
 
     result = check_inline(source, runtime)
 
-    assert (result["nextWaitSeconds"], result["polls"], runtime.slept) == (28, 1, [])
+    assert (result["nextWaitSeconds"], result["polls"], runtime.slept) == (26, 1, [])
 
 
 def test_inline_checks_stop_while_there_is_still_time_for_one_more_check():
-    # reserve = 2 x (5 s connect + 10 s read) = 30 s; each wait is 5 s or 6 s
+    # reserve = 2 x (5 s connect + 10 s read) = 30 s; each wait is 3 s or 4 s
     source, runtime = FakeStatusSource(*[RUNNING] * 10), FakeInvocation(seconds_left=45)
 
     result = check_inline(source, runtime)
 
-    assert runtime.slept == [5, 5]
+    assert runtime.slept == [3, 3, 3, 4]
     assert runtime.left >= INLINE.inline_reserve_seconds
-    assert (result["polls"], result["nextWaitSeconds"], result["outcome"]) == (3, 6, None)
+    assert (result["polls"], result["nextWaitSeconds"], result["outcome"]) == (5, 4, None)
 
 
 def test_inline_checks_stop_at_the_poll_budget():
@@ -550,27 +550,34 @@ class FakeHistory:
         return self.expected
 
 
-def test_a_job_with_history_is_not_checked_again_until_near_its_usual_end():
+def test_a_job_with_history_is_checked_sparsely_but_still_early_in_its_run():
     history = FakeHistory(3600.0)
 
     result = check_job(event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON, history=history)
 
     assert history.asked == ["testJob1"]
     assert (result["expectedSeconds"], result["historyChecked"]) == (3600.0, True)
-    assert 0.7 * 3600 - 30 < result["nextWaitSeconds"] < 0.8 * 3600  # past MaxWaitSeconds (600)
+    # 30 s old, usually 1 h: next check in 30 s (the plain policy: 3 s), not near the usual end
+    assert result["nextWaitSeconds"] == 30
+
+
+def check_twice(history: FakeHistory, second_at_seconds: int) -> dict:
+    """A first check soon after the start, then a second one ``second_at_seconds`` in; the second's result."""
+    first = check_job(event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON, history=history)
+    later = STARTED + timedelta(seconds=second_at_seconds)
+    return check_job(event(poll=first), source=FakeStatusSource(RUNNING), config=INLINE, now=later, history=history)
+
+
+def test_later_in_its_run_a_job_with_history_waits_half_its_age_past_max_wait():
+    later = check_twice(FakeHistory(14_400.0), second_at_seconds=2000)
+
+    assert later["nextWaitSeconds"] == 1000 > INLINE.defaults.max_wait_seconds
 
 
 def test_the_history_is_read_once_per_execution_and_carried_in_the_poll_record():
     history = FakeHistory(3600.0)
-    first = check_job(event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON, history=history)
 
-    second = check_job(
-        event(poll=first),
-        source=FakeStatusSource(RUNNING),
-        config=INLINE,
-        now=STARTED + timedelta(seconds=2600),
-        history=history,
-    )
+    second = check_twice(history, second_at_seconds=2600)
 
     assert history.asked == ["testJob1"]
     assert second["expectedSeconds"] == 3600.0
@@ -583,7 +590,7 @@ def test_no_history_or_an_unreadable_table_means_the_plain_policy(expected):
         event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON, history=FakeHistory(expected)
     )
 
-    assert (result["expectedSeconds"], result["historyChecked"], result["nextWaitSeconds"]) == (None, True, 5)
+    assert (result["expectedSeconds"], result["historyChecked"], result["nextWaitSeconds"]) == (None, True, 3)
 
 
 def test_a_job_without_a_name_has_no_history_to_read():

@@ -384,10 +384,10 @@ def test_bad_archive_input_is_raised_before_any_call(emulator, client, archiver,
 
 class FakeRecorder:
     def __init__(self) -> None:
-        self.recorded: list[tuple[str, float, datetime]] = []
+        self.recorded: list[tuple[str, float, datetime, str]] = []
 
-    def record(self, job_name: str, seconds: float, now: datetime) -> None:
-        self.recorded.append((job_name, seconds, now))
+    def record(self, job_name: str, seconds: float, now: datetime, *, state: str) -> None:
+        self.recorded.append((job_name, seconds, now, state))
 
 
 def finish_with_history(client, archiver, outcome: str) -> FakeRecorder:
@@ -400,14 +400,19 @@ def finish_with_history(client, archiver, outcome: str) -> FakeRecorder:
 def test_a_successful_run_adds_its_iics_duration_to_the_names_history(emulator, client, archiver):
     emulator.add_reference_job(states=["SUCCESSFUL"])
 
-    assert finish_with_history(client, archiver, "SUCCESSFUL").recorded == [("testJob1", 1.0, NOW)]
+    assert finish_with_history(client, archiver, "SUCCESSFUL").recorded == [("testJob1", 1.0, NOW, "SUCCESSFUL")]
 
 
-@pytest.mark.parametrize("outcome", ["FAILED", "TIMED_OUT"])
-def test_failed_and_timed_out_runs_are_not_history(emulator, client, archiver, outcome):
-    emulator.add_reference_job(states=["FAILED" if outcome == "FAILED" else "IN_PROGRESS"])
+def test_a_failed_run_is_history_too_with_its_state(emulator, client, archiver):
+    emulator.add_reference_job(states=["FAILED"])
 
-    assert finish_with_history(client, archiver, outcome).recorded == []
+    assert finish_with_history(client, archiver, "FAILED").recorded == [("testJob1", 1.0, NOW, "FAILED")]
+
+
+def test_a_run_still_going_at_the_deadline_is_not_history(emulator, client, archiver):
+    emulator.add_reference_job(states=["IN_PROGRESS"])
+
+    assert finish_with_history(client, archiver, "TIMED_OUT").recorded == []
 
 
 # --- the package ------------------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ class JobSource(StatusSource, Protocol):
 
 
 class DurationRecorder(Protocol):
-    def record(self, job_name: str, seconds: float, now: datetime) -> None: ...
+    def record(self, job_name: str, seconds: float, now: datetime, *, state: str) -> None: ...
 
 
 def finish_job(
@@ -71,8 +71,9 @@ def finish_job(
     reason = "; ".join(filter(None, [reason, note])) or None
 
     _detection_delay(status, now)
-    if history is not None and state == "SUCCESSFUL" and status and status.name and status.duration_seconds:
-        history.record(status.name, status.duration_seconds, now)
+    # Every run IICS ended, failed ones too (with their state), so the history is what really happens.
+    if history is not None and status and status.state.terminal and status.name and status.duration_seconds:
+        history.record(status.name, status.duration_seconds, now, state=status.state.value)
     log, log_error, log_summary, store_down = _archive_log(job_id, state, source, archiver, now)
     package, package_error = None, None
     if archive_package and state == "SUCCESSFUL":

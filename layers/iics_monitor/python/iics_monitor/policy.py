@@ -1,16 +1,19 @@
 """When to check an export job next, and whether to wait inside the check function or in a Wait state.
 
-Waits grow with the job's age: ``RELATIVE_WAIT`` x the seconds since the job started, between
-``initialWaitSeconds`` and ``maxWaitSeconds``. The detection delay is then a fixed share of the
-job's duration (p95 about 0.13), whether the job takes 20 s or 4 h, and the number of checks grows
-with the logarithm of the duration, not linearly as with a fixed interval.
+Waits grow with the job's age: ``RELATIVE_WAIT`` x the seconds since the job started, rounded down
+to whole seconds, between ``initialWaitSeconds`` and ``maxWaitSeconds``. A job that ends after its
+first ``initialWaitSeconds / RELATIVE_WAIT`` seconds is then found within ``RELATIVE_WAIT`` of its
+duration, whether it takes 30 s or 4 h, and the number of checks grows with the logarithm of the
+duration, not linearly as with a fixed interval.
 
-A job name with a history (``expected_seconds``, see ``iics_monitor.history``) is checked where it
-usually ends instead: nothing until ``HISTORY_LOW`` x the expected duration, then
-``HISTORY_CHECKS`` checks spaced geometrically up to ``HISTORY_HIGH`` x, then the plain policy.
+A job name with a history (``expected_seconds``, see ``iics_monitor.history``) is checked densely
+where it usually ends and sparsely before: until ``HISTORY_LOW`` x the expected duration each wait
+is half the job's age (at least 30 s), so a run that fails early is still found within
+max(30 s, half the time it ran); then ``HISTORY_CHECKS`` checks spaced geometrically up to
+``HISTORY_HIGH`` x; then the plain policy. The early waits may exceed ``maxWaitSeconds``.
 
-Short waits happen inside the check function (``sleeps_inline``): a Lambda second at 256 MB costs
-about a seventh of the three state transitions one trip round the Wait loop costs.
+Short waits happen inside the check function (``sleeps_inline``): at 128 MB a Lambda second costs
+about a 45th of the three state transitions one trip round the Wait loop costs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ import math
 
 from iics_monitor.validation import MonitorSettings
 
-RELATIVE_WAIT = 0.14
+RELATIVE_WAIT = 0.104
+# With history, before the expected end: a failure at f seconds is found within max(floor, share x f).
+EARLY_DELAY_FLOOR_SECONDS = 30
+EARLY_DELAY_SHARE = 0.5
 HISTORY_LOW = 0.7
 HISTORY_HIGH = 1.3
 HISTORY_CHECKS = 7
@@ -53,8 +59,8 @@ def next_wait_seconds(
 
 
 def proportional_wait(elapsed_seconds: float, settings: MonitorSettings) -> int:
-    """``RELATIVE_WAIT`` x the job's age, within the settings' bounds."""
-    wait = max(settings.initial_wait_seconds, math.ceil(round(RELATIVE_WAIT * elapsed_seconds, 6)))
+    """``RELATIVE_WAIT`` x the job's age, rounded down (never past the share), within the settings' bounds."""
+    wait = max(settings.initial_wait_seconds, math.floor(round(RELATIVE_WAIT * elapsed_seconds, 6)))
     return min(settings.max_wait_seconds, wait)
 
 
@@ -69,9 +75,14 @@ def _history_wait(elapsed: float, expected_seconds: float, fallback: int) -> int
     first, last, ratio = history_window(expected_seconds)
     if elapsed >= last:  # later than it has ever been: back to the plain policy
         return fallback
-    if elapsed < first / ratio:  # too early: sleep until the window opens (may exceed maxWaitSeconds)
-        return max(1, math.ceil(first - elapsed))
+    if elapsed < first / ratio:  # before the window: sparse checks that still catch an early failure in time
+        return max(1, min(_early_wait(elapsed), math.ceil(first - elapsed)))
     return max(1, math.ceil(min(elapsed * ratio, last) - elapsed))
+
+
+def _early_wait(elapsed: float) -> int:
+    """The longest wait after which a failure just after this check is still found within the bound."""
+    return math.floor(max(EARLY_DELAY_FLOOR_SECONDS, EARLY_DELAY_SHARE * elapsed))
 
 
 def sleeps_inline(wait_seconds: int, inline_wait_seconds: int, seconds_left: float, reserve_seconds: float) -> bool:
