@@ -177,20 +177,16 @@ class TransitionModel:
 
 
 def load_transition_model(asl_path: Path = ASL) -> TransitionModel:
-    """Walk the ASL: the shortest success path, and the poll loop through its Task that polls."""
+    """Walk the ASL: the poll loop (the Task its Wait state leads back to), and the shortest success
+    path through it (shorter ones, such as a refused request's ERROR outcome, poll nothing)."""
     asl = json.loads(asl_path.read_text())
     states = asl["States"]
-    success = _shortest_path(states, asl["StartAt"], lambda s: states[s]["Type"] == "Succeed")
-    loop_entry = next(s for s in success if states[s]["Type"] == "Task" and s in _loop_members(states, s))
+    (wait,) = [name for name, state in states.items() if state["Type"] == "Wait"]
+    loop_entry = states[wait]["Next"]
     cycle = _shortest_path(states, loop_entry, lambda s: s == loop_entry)[:-1]
+    to_loop = _shortest_path(states, asl["StartAt"], lambda s: s == loop_entry)
+    success = to_loop[:-1] + _shortest_path(states, loop_entry, lambda s: states[s]["Type"] == "Succeed")
     return TransitionModel(success_path=tuple(success), loop=tuple(cycle))
-
-
-def _loop_members(states: dict, name: str) -> set[str]:
-    try:
-        return set(_shortest_path(states, name, lambda s: s == name))
-    except ValueError:
-        return set()
 
 
 # --- Simulation ---------------------------------------------------------------------------------

@@ -122,6 +122,7 @@ GRANTS = {
         ("lambda:InvokeFunction", arn_of("CheckStatusFunction")),
         ("lambda:InvokeFunction", arn_of("ArchiveLogFunction")),
         ("events:PutEvents", regional_arn("events", "event-bus/${EventBusName}")),
+        ("sqs:SendMessage", arn_of("UndeliveredOutcomeQueue")),
         *[(action, "*") for action in sorted(UNSCOPABLE_ACTIONS) if action.startswith("logs:")],
     ],
 }
