@@ -67,6 +67,7 @@ demo: venv
 
 bench: venv
 	$(BIN)/python -m bench.poll_policy
+	$(BIN)/python -m bench.state_size
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.archive
 	$(BIN)/python -m bench.scale

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
 
-from iics_monitor_local.cli import redeliver_outcomes
+from iics_monitor_local.cli import cli, redeliver_outcomes
+from iics_monitor_local.samconfig import STACK_NAME
 from tests.e2e.test_state_machine import _pipeline
 
 # A job whose failed objects fill every bounded field with the widest characters JSON can carry.
@@ -139,11 +141,13 @@ def test_the_outcome_survives_eventbridge_being_down_and_is_redelivered_once(pip
     # When EventBridge recovers and the operator redelivers (twice, by mistake)
     pipeline.stack.clear_aws_faults()
     sqs, events = pipeline.stack.client("sqs"), pipeline.stack.client("events")
-    first = redeliver_outcomes(sqs, events, queue_url, pipeline.stack.bus_name)
+    first = CliRunner().invoke(cli, ["redeliver", "--stack-name", STACK_NAME, "--region", "us-east-1"])
     second = redeliver_outcomes(sqs, events, queue_url, pipeline.stack.bus_name)
 
     # Then each kept outcome is on the bus exactly once, as it would have been
-    assert (first.redelivered, first.failed, second.redelivered) == (2, 0, 0)
+    assert first.exit_code == 0, first.output
+    assert "Redelivered 2 kept outcome event(s)" in first.output
+    assert (second.redelivered, second.failed) == (0, 0)
     outcomes = outcomes_of(pipeline)
     expected = sorted(zip(jobs, ["SUCCESSFUL", "FAILED"], strict=True))
     assert sorted((o["jobId"], o["state"]) for o in outcomes) == expected

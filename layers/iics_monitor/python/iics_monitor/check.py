@@ -22,7 +22,7 @@ from iics_monitor.config import CheckConfig
 from iics_monitor.errors import IicsError, InvalidInput, MonitorError, Throttled
 from iics_monitor.observability import logger, metrics
 from iics_monitor.policy import next_wait_seconds, sleeps_inline
-from iics_monitor.status import JobStatus, parse_time
+from iics_monitor.status import REASON_LIMIT, JobStatus, parse_time, text
 from iics_monitor.validation import ExportRequest, parse_job_id, parse_request
 
 MAX_CONSECUTIVE_TRANSIENT_ERRORS = 10
@@ -190,7 +190,7 @@ def _error_result(event: Mapping[str, Any], error: MonitorError, config: CheckCo
         "message": poll.get("message"),
         "terminal": False,
         "outcome": "ERROR",
-        "reason": str(error),
+        "reason": text(str(error), REASON_LIMIT),
         "errorType": type(error).__name__,
         "iicsErrorCode": error.code if isinstance(error, IicsError) else None,
         "nextWaitSeconds": 0,
@@ -215,9 +215,10 @@ def _after_transient_error(
     # Throttling is counted apart: it is IICS asking for patience, not failing.
     errors = previous.transient_errors + (0 if throttled else 1)
     result = _result(request, polls, deadline, config, previous=previous, transient_errors=errors)
-    result["lastError"] = {"type": type(error).__name__, "message": str(error)}
+    result["lastError"] = {"type": type(error).__name__, "message": text(str(error), REASON_LIMIT)}
     if now >= deadline:
-        return result | {"outcome": "TIMED_OUT", "reason": f"IICS unavailable at the deadline: {error}"}
+        reason = text(f"IICS unavailable at the deadline: {error}", REASON_LIMIT)
+        return result | {"outcome": "TIMED_OUT", "reason": reason}
     retry_after = error.retry_after if throttled else None
     remaining = (deadline - now).total_seconds()
     age = job_age_seconds(previous.job_start_time, started_at, now)

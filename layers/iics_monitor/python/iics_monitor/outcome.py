@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from iics_monitor.archive import ArchivedLog
-from iics_monitor.status import JobState, JobStatus
+from iics_monitor.status import REASON_LIMIT, JobState, JobStatus, text
 
 SCHEMA_VERSION = "1"
 SCHEMA_MINOR_VERSION = 2  # fields added without breaking version-1 consumers (see the schema's description)
@@ -57,8 +57,8 @@ def build_outcome(
         "state": state,
         "iicsState": (status and status.raw_state) or poll.get("iicsState"),
         "message": (status and status.message) or poll.get("message"),
-        "reason": reason,
-        "warning": poll.get("warning"),  # the check's: only an end it saw carries one
+        "reason": text(reason, REASON_LIMIT),
+        "warning": text(poll.get("warning"), REASON_LIMIT),  # the check's: only an end it saw carries one
         "errorType": None,
         "iicsErrorCode": None,
         "startTime": status.start_time if status else None,
@@ -67,10 +67,10 @@ def build_outcome(
         "objects": object_counts(status),
         "failedObjects": failed_objects(status),
         "log": log.to_dict() if log else None,
-        "logError": log_error,
+        "logError": text(log_error, REASON_LIMIT),
         "logSummary": log_summary,
         "package": package.to_dict() if package else None,
-        "packageError": package_error,
+        "packageError": text(package_error, REASON_LIMIT),
         "executionArn": execution_arn,
         "polls": poll.get("polls", 0),
     }

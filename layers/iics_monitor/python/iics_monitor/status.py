@@ -21,6 +21,7 @@ from typing import Any
 from iics_monitor.observability import logger
 
 _TEXT_LIMIT = 500  # bounds what one IICS string can add to a state payload or event
+REASON_LIMIT = 1000  # a reason or error text the monitor writes (it may quote IICS)
 WARNING_PREFIX = "IICS reported "  # every outcome warning starts so; the alert rule matches on it
 
 
