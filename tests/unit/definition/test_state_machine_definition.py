@@ -75,3 +75,32 @@ def test_error_outcome_has_the_same_fields_and_minor_version_as_every_other_outc
     assert {key.removesuffix(".$") for key in built} == set(other)
     assert built["schemaMinorVersion"] == SCHEMA_MINOR_VERSION
     assert built["warning"] is None
+
+
+def test_an_outcome_eventbridge_refuses_is_kept_in_the_queue_the_alarm_watches():
+    states = ASL["States"]
+    (catch,) = states["EmitOutcome"]["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "KeepUndeliveredOutcome"
+    keep = states["KeepUndeliveredOutcome"]
+    assert keep["Resource"] == "arn:aws:states:::sqs:sendMessage"
+    body = keep["Parameters"]["MessageBody"]
+    emitted = states["EmitOutcome"]["Parameters"]["Entries"][0]
+    assert body == {k: v for k, v in emitted.items() if k != "EventBusName"}  # the entry it would have sent
+    queue = keep["Parameters"]["QueueUrl"].removeprefix("${").removesuffix("}")
+    resources = TEMPLATE["Resources"]
+    substitutions = resources["ExportMonitorStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert substitutions[queue] == {"Ref": "UndeliveredOutcomeQueue"}
+    alarm = resources["UndeliveredOutcomeAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["UndeliveredOutcomeQueue", "QueueName"]}}
+    ]
+    assert (alarm["MetricName"], alarm["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 0)
+
+
+def test_the_door_comes_first_and_its_refusal_never_reaches_iics():
+    states = ASL["States"]
+    choices = {c["Variable"]: c["Next"] for c in states[ASL["StartAt"]]["Choices"]}
+    assert choices == {"$.refused": "ReportRefusal", "$.request": "StartPolling"}
+    assert states[ASL["StartAt"]]["Default"] == "AcceptInput"
+    assert states["AcceptInput"]["ResultPath"] == "$" and states["AcceptInput"]["OutputPath"] == "$.Payload"
+    assert states["ReportRefusal"]["Next"] == "BuildErrorOutcome"
