@@ -109,7 +109,7 @@ def test_a_successful_job_is_archived_byte_for_byte_and_announced(emulator, clie
     }
     assert detail == {
         "schemaVersion": "1",
-        "schemaMinorVersion": 1,
+        "schemaMinorVersion": 2,
         "jobId": REFERENCE_JOB_ID,
         "jobName": "testJob1",
         "state": "SUCCESSFUL",

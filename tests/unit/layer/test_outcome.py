@@ -76,7 +76,7 @@ def test_a_successful_job_gives_every_field_from_its_final_status():
 
     assert detail == {
         "schemaVersion": "1",
-        "schemaMinorVersion": 1,
+        "schemaMinorVersion": 2,
         "jobId": JOB_ID,
         "jobName": "testJob1",
         "state": "SUCCESSFUL",

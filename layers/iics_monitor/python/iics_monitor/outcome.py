@@ -13,7 +13,7 @@ from iics_monitor.archive import ArchivedLog
 from iics_monitor.status import JobState, JobStatus
 
 SCHEMA_VERSION = "1"
-SCHEMA_MINOR_VERSION = 1  # fields added without breaking version-1 consumers (see the schema's description)
+SCHEMA_MINOR_VERSION = 2  # fields added without breaking version-1 consumers (see the schema's description)
 SOURCE = "iics.export.monitor"
 DETAIL_TYPE = "IICS Export Job State Change"
 OUTCOMES = ("SUCCESSFUL", "FAILED", "TIMED_OUT", "ERROR")
