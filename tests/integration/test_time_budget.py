@@ -12,7 +12,9 @@ import pytest
 from iics_monitor.config import ARCHIVE_RESERVE_SECONDS, REPORT_RESERVE_SECONDS
 from iics_monitor_local.emulator import Fault
 from tests.conftest import FakeLambdaContext, assert_valid_outcome
-from tests.integration.test_handlers import BUCKET, aws, load_handler, now_iso  # noqa: F401 - aws is a fixture
+from tests.integration.test_handlers import BUCKET, aws, load_handler, now_iso  # noqa: F401 - aws: the fixture
+
+pytestmark = pytest.mark.usefixtures("aws")
 
 OBJECT = "aeOwrk0r6cBkkVz3RuTQ0i"
 
@@ -41,22 +43,22 @@ def timed(call):
 # --- CheckStatus -----------------------------------------------------------------------------------------------------
 
 
-def test_a_dripping_status_is_a_failed_poll_tried_again_not_a_check_that_runs_out(aws, emulator, one_second_requests):
-    # Given a status answer that drips a byte every 10 ms: ~6 s for its body, and no read ever waits 1 s
+def test_a_dripping_status_is_a_failed_poll_tried_again_not_a_check_that_runs_out(emulator, one_second_requests):
+    # Given a status answer that drips a byte every 20 ms: seconds for its body, and no read ever waits 1 s
     job_id = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"])
-    emulator.add_fault(Fault(route="status", kind="drip", delay_seconds=0.01))
+    emulator.add_fault(Fault(route="status", kind="drip", delay_seconds=0.02))
     handler = load_handler("check_status")
     event = {"request": {"jobId": job_id}, "poll": {"polls": 0, "transientErrors": 0}, "startedAt": now_iso()}
 
     result, seconds = timed(lambda: handler(event, ShortContext(60)))
 
     # Then the check ends after its 1 s request budget with a transient error, and the loop will poll again
-    assert seconds < 2.0
+    assert seconds < 3.0  # 1 s, and time to spare on a busy machine
     assert (result["outcome"], result["transientErrors"]) == (None, 1)
     assert result["lastError"]["type"] == "AnswerLost" and result["nextWaitSeconds"] > 0
 
 
-def test_a_check_keeps_back_time_to_report_when_its_lambda_is_nearly_out(aws, emulator):
+def test_a_check_keeps_back_time_to_report_when_its_lambda_is_nearly_out(emulator):
     job_id = emulator.add_job(states=["IN_PROGRESS"])
     emulator.add_fault(Fault(route="status", kind="slow", delay_seconds=5))
     handler = load_handler("check_status")
@@ -72,7 +74,7 @@ def test_a_check_keeps_back_time_to_report_when_its_lambda_is_nearly_out(aws, em
 # --- StartExport -----------------------------------------------------------------------------------------------------
 
 
-def test_slow_throttling_stops_the_export_start_short_saying_no_export_started(aws, emulator, one_second_requests):
+def test_slow_throttling_stops_the_export_start_short_saying_no_export_started(emulator, one_second_requests):
     # Given IICS that takes 0.6 s to throttle each POST and asks for 1 s; the function has 2.5 s of work time
     emulator.add_fault(Fault(route="export", status=429, retry_after=1, delay_seconds=0.6, times=None))
     handler = load_handler("start_export")
@@ -89,20 +91,20 @@ def test_slow_throttling_stops_the_export_start_short_saying_no_export_started(a
     assert [r.status for r in emulator.requests if r.route == "export"] == [429]
 
 
-def test_a_post_whose_answer_outlasts_its_budget_may_have_started_an_export(aws, emulator, one_second_requests):
+def test_a_post_whose_answer_outlasts_its_budget_may_have_started_an_export(emulator, one_second_requests):
     emulator.add_fault(Fault(route="export", status=429, retry_after=1, delay_seconds=1.5))
     handler = load_handler("start_export")
 
     result, seconds = timed(lambda: handler({"request": {"export": {"objects": [{"id": OBJECT}]}}}, ShortContext(60)))
 
-    assert seconds < 2.0
+    assert seconds < 3.0
     assert (result["outcome"], result["errorType"]) == ("ERROR", "StartUnconfirmed")
     assert "an export may have started; check IICS before retrying" in result["reason"]
     time.sleep(1.0)  # the emulator records the POST once its slow answer is out
     assert len([r for r in emulator.requests if r.route == "export"]) == 1  # never a second POST
 
 
-def test_no_export_post_begins_without_its_whole_budget_left(aws, emulator, one_second_requests):
+def test_no_export_post_begins_without_its_whole_budget_left(emulator, one_second_requests):
     handler = load_handler("start_export")
 
     result = handler({"request": {"export": {"objects": [{"id": OBJECT}]}}}, ShortContext(REPORT_RESERVE_SECONDS + 0.5))
@@ -127,10 +129,10 @@ def archive(emulator, monkeypatch, lambda_seconds: float = 120, **env: str) -> t
     return detail, seconds, head
 
 
-def test_an_endless_log_is_stored_as_far_as_it_came_when_the_archive_time_is_up(aws, emulator, monkeypatch):
+def test_an_endless_log_is_stored_as_far_as_it_came_when_the_archive_time_is_up(emulator, monkeypatch):
     detail, seconds, head = archive(emulator, monkeypatch, ARCHIVE_MAX_SECONDS="1")
 
-    assert 1.0 <= seconds < 2.5
+    assert 1.0 <= seconds < 3.5
     assert (detail["state"], detail["iicsState"]) == ("SUCCESSFUL", "SUCCESSFUL")  # IICS's state, not ours
     assert detail["log"]["truncated"] == "time" and detail["log"]["sizeBytes"] > 0
     assert detail["logError"] is None
@@ -141,13 +143,13 @@ def test_an_endless_log_is_stored_as_far_as_it_came_when_the_archive_time_is_up(
         assert sidecar["Metadata"]["truncated"] == "time"
 
 
-def test_the_archive_time_is_bounded_by_the_lambda_time_left(aws, emulator, monkeypatch):
+def test_the_archive_time_is_bounded_by_the_lambda_time_left(emulator, monkeypatch):
     detail, seconds, _ = archive(emulator, monkeypatch, lambda_seconds=ARCHIVE_RESERVE_SECONDS + 1.0)
 
-    assert seconds < 2.5 and detail["log"]["truncated"] == "time"
+    assert seconds < 3.5 and detail["log"]["truncated"] == "time"
 
 
-def test_an_endless_log_is_cut_at_the_size_cap(aws, emulator, monkeypatch):
+def test_an_endless_log_is_cut_at_the_size_cap(emulator, monkeypatch):
     detail, _, head = archive(emulator, monkeypatch, ARCHIVE_MAX_BYTES="100000")
 
     assert (detail["log"]["sizeBytes"], detail["log"]["truncated"]) == (100000, "size")
@@ -155,7 +157,7 @@ def test_an_endless_log_is_cut_at_the_size_cap(aws, emulator, monkeypatch):
     assert detail["state"] == "SUCCESSFUL"
 
 
-def test_a_log_cut_at_a_cap_above_one_chunk_is_marked_on_its_sha256_object(aws, emulator, monkeypatch):
+def test_a_log_cut_at_a_cap_above_one_chunk_is_marked_on_its_sha256_object(emulator, monkeypatch):
     cap = 9 * 1024 * 1024  # over the 8 MiB single-put chunk: a multipart upload
     detail, _, head = archive(emulator, monkeypatch, ARCHIVE_MAX_BYTES=str(cap))
 
@@ -164,7 +166,7 @@ def test_a_log_cut_at_a_cap_above_one_chunk_is_marked_on_its_sha256_object(aws, 
     assert sidecar["Metadata"]["truncated"] == "size"
 
 
-def test_a_whole_log_is_not_marked_truncated(aws, emulator, monkeypatch):
+def test_a_whole_log_is_not_marked_truncated(emulator, monkeypatch):
     monkeypatch.setenv("ARCHIVE_MAX_BYTES", "100000")
     job_id = emulator.add_job(states=["SUCCESSFUL"], log_size=100000)  # exactly at the cap: nothing cut
     handler = load_handler("archive_log")
