@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iics_monitor import runtime
-from iics_monitor.finish import finish_job
+from iics_monitor.config import ARCHIVE_RESERVE_SECONDS
+from iics_monitor.finish import StepTime, finish_job
 from iics_monitor.observability import logger, metrics, tracer
 
 
@@ -14,11 +15,15 @@ from iics_monitor.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.archive_config()
-    return finish_job(
-        event,
-        source=runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit),
-        archiver=runtime.log_archiver(config.bucket, config.prefix),
-        now=datetime.now(UTC),
-        history=runtime.duration_history(config.history_table) if config.history_table else None,
-        archive_package=config.archive_package,
-    )
+    client = runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit)
+    until = runtime.deadline(context, ARCHIVE_RESERVE_SECONDS, most_seconds=config.max_seconds)
+    with client.within(until):
+        return finish_job(
+            event,
+            source=client,
+            archiver=runtime.log_archiver(config.bucket, config.prefix, config.max_bytes),
+            now=datetime.now(UTC),
+            history=runtime.duration_history(config.history_table) if config.history_table else None,
+            archive_package=config.archive_package,
+            step=StepTime(until),
+        )

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iics_monitor import runtime
 from iics_monitor.check import Invocation, check_or_report
+from iics_monitor.config import REPORT_RESERVE_SECONDS
 from iics_monitor.observability import logger, metrics, tracer
 from iics_monitor.submit import accept
 
@@ -21,15 +22,17 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.check_config()
     if "accept" in event:
         return accept(event["accept"], config.defaults)
-    return check_or_report(
-        event,
-        source=runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit),
-        config=config,
-        now=datetime.now(UTC),
-        invocation=Invocation(
-            clock=lambda: datetime.now(UTC),
-            sleep=time.sleep,
-            seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
-        ),
-        history=runtime.duration_history(config.history_table) if config.history_table else None,
-    )
+    client = runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit)
+    with client.within(runtime.deadline(context, REPORT_RESERVE_SECONDS)):
+        return check_or_report(
+            event,
+            source=client,
+            config=config,
+            now=datetime.now(UTC),
+            invocation=Invocation(
+                clock=lambda: datetime.now(UTC),
+                sleep=time.sleep,
+                seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
+            ),
+            history=runtime.duration_history(config.history_table) if config.history_table else None,
+        )

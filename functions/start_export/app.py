@@ -3,6 +3,7 @@
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iics_monitor import runtime
+from iics_monitor.config import REPORT_RESERVE_SECONDS
 from iics_monitor.export_start import start_export
 from iics_monitor.observability import logger, metrics, tracer
 
@@ -12,8 +13,6 @@ from iics_monitor.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.export_config()
-    return start_export(
-        event,
-        source=runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit),
-        config=config,
-    )
+    client = runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit)
+    with client.within(runtime.deadline(context, REPORT_RESERVE_SECONDS)):
+        return start_export(event, source=client, config=config, seconds_left=client.seconds_left)

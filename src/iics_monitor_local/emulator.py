@@ -17,6 +17,7 @@ The scenario format is documented in docs/emulator.md.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -111,7 +112,7 @@ _ID_LENGTH = 22
 _MAX_CREDENTIAL_LENGTH = 255
 
 FAULT_ROUTES = frozenset({"login", "logout", "export", "status", "log", "package", "any"})
-FAULT_KINDS = frozenset({"http", "reset", "slow", "malformed_json", "invalidate_session"})
+FAULT_KINDS = frozenset({"http", "reset", "slow", "drip", "endless", "malformed_json", "invalidate_session"})
 
 
 # --- Public value types -------------------------------------------------------------------------
@@ -122,10 +123,13 @@ class Fault:
     """One injected failure, matched against requests on `route` in the order faults were added.
 
     `after` matching requests pass untouched, then the next `times` (None: all) get the fault.
-    Kinds: "http" answers `status` (a v3 error body, or a proxy's HTML page when `html`); "reset"
-    closes the socket without a reply; "slow" waits `delay_seconds` and then serves normally;
-    "malformed_json" answers a truncated JSON body; "invalidate_session" drops every session and
-    answers 401. `retry_after` adds a Retry-After header (fractions allowed, to keep tests fast).
+    Kinds: "http" answers `status` (a v3 error body, or a proxy's HTML page when `html`), after
+    `delay_seconds` (slow throttling, for a 429); "reset" closes the socket without a reply; "slow"
+    waits `delay_seconds` and then serves normally; "drip" serves normally but sends the body one
+    byte every `delay_seconds`; "endless" answers 200 with a chunked body of log lines that never
+    ends, a chunk every `delay_seconds`; "malformed_json" answers a truncated JSON body;
+    "invalidate_session" drops every session and answers 401. `retry_after` adds a Retry-After
+    header (fractions allowed, to keep tests fast).
     `job_id` limits the fault to requests about that job, so concurrent jobs keep their own faults.
     """
 
@@ -230,9 +234,10 @@ def _zip_bytes(entries: Mapping[str, bytes]) -> bytes:
 @dataclass(frozen=True)
 class _Response:
     status: int
-    body: bytes | _GeneratedLog = b""
+    body: bytes | _GeneratedLog | _EndlessLog = b""
     content_type: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    byte_seconds: float = 0.0  # > 0: the body drips, one byte at a time
 
 
 # Returned instead of a response when the connection must be reset without a reply.
@@ -660,6 +665,23 @@ class _GeneratedLog:
         yield self._tail
 
 
+class _EndlessLog:
+    """A log that never ends (sent chunked, with no length): the same block of lines again and again,
+    one block every ``pause_seconds``. Sending stops when the client goes away."""
+
+    def __init__(self, pause_seconds: float) -> None:
+        self.pause_seconds = pause_seconds
+        stamp = _iso_millis(time.time())
+        line = f"> OIE_004 INFO {stamp} Successfully exported object [/Explore/Default/m_endless] of type [DTEMPLATE]\n"
+        self._block = line.encode() * 512  # about 64 KiB
+
+    def chunks(self) -> Iterator[bytes]:
+        while True:
+            yield self._block
+            if self.pause_seconds:
+                time.sleep(self.pause_seconds)
+
+
 def _asset_zip(obj: _ExportObject) -> bytes:
     document = {"id": obj.id, "name": obj.name, "path": obj.path, "type": obj.type}
     return _zip_bytes({f"{obj.name}.json": json.dumps(document).encode()})
@@ -925,11 +947,17 @@ class IicsEmulator(LoopbackServer):
         if fault.kind == "slow":
             time.sleep(fault.delay_seconds)
             return self._serve(route, request, job_id)
+        if fault.kind == "drip":
+            served = self._serve(route, request, job_id)
+            return dataclasses.replace(served, byte_seconds=max(fault.delay_seconds, 0.001))
+        if fault.kind == "endless":
+            return _Response(HTTPStatus.OK, _EndlessLog(fault.delay_seconds), "text/plain; charset=utf-8")
         if fault.kind == "malformed_json":
             return _Response(fault.status or HTTPStatus.OK, _TRUNCATED_JSON, "application/json")
         if fault.kind == "invalidate_session":
             self.invalidate_sessions()
             return _session_rejected()
+        time.sleep(fault.delay_seconds)  # a slow refusal: throttling that takes its time to say so
         return _injected_http_error(fault)
 
     def _serve(self, route: _Route, request: _Request, job_id: str | None) -> _Response:
@@ -1149,7 +1177,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
         request = _Request(self.command, self.path, dict(self.headers.items()), body)
         outcome = self.server.owner._handle(request)
         if isinstance(outcome, _Response):
-            self._send(outcome)
+            try:
+                self._send(outcome)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client stopped reading (gave up): as a real server, let go
         else:
             self._reset_connection()
 
@@ -1159,10 +1190,27 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", response.content_type)
         for name, value in response.headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
+        endless = isinstance(response.body, _EndlessLog)
+        if endless:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        for chunk in response.body.chunks() if isinstance(response.body, _GeneratedLog) else (response.body,):
-            self.wfile.write(chunk)
+        if endless:
+            for chunk in response.body.chunks():
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        elif response.byte_seconds:
+            self._drip(bytes(response.body), response.byte_seconds)
+        else:
+            for chunk in response.body.chunks() if isinstance(response.body, _GeneratedLog) else (response.body,):
+                self.wfile.write(chunk)
+
+    def _drip(self, body: bytes, byte_seconds: float) -> None:
+        for index in range(len(body)):
+            self.wfile.write(body[index : index + 1])
+            self.wfile.flush()
+            time.sleep(byte_seconds)
 
     def _reset_connection(self) -> None:
         # A zero linger time makes close() send RST instead of FIN: the client sees a reset.

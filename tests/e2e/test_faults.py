@@ -155,6 +155,25 @@ def test_an_answer_slower_than_the_read_timeout_is_a_failed_poll_tried_again(emu
         assert assert_archived_intact(run, emulator, job_id)["state"] == "SUCCESSFUL"
         checks = [i.result for i in pipeline.stack.lambda_invocations if "CheckStatus" in i.function_name]
         errors = [c["lastError"] for c in checks if c.get("lastError")]
-        assert [e["type"] for e in errors] == ["IicsUnavailable"] and "ReadTimeoutError" in errors[0]["message"]
+        assert [e["type"] for e in errors] == ["AnswerLost"] and "ReadTimeoutError" in errors[0]["message"]
+    finally:
+        pipeline.stack.__exit__(None, None, None)
+
+
+def test_a_dripping_status_and_an_endless_log_still_end_in_one_timely_outcome(emulator):
+    # Every step bounds itself (docs/reliability.md): 1 s per IICS request, 1 s for the archive's streams
+    pipeline = _pipeline(emulator, IicsReadTimeoutSeconds=1, ArchiveMaxSeconds=1)
+    try:
+        drip = Fault(route="status", kind="drip", delay_seconds=0.01, after=1)  # ~6 s for one answer
+        job_id, run = run_job(pipeline, emulator, drip, Fault(route="log", kind="endless"))
+
+        detail = run.outcome
+        assert (detail["state"], detail["jobId"], detail["log"]["truncated"]) == ("SUCCESSFUL", job_id, "time")
+        invocations = {i.function_name: i for i in pipeline.stack.lambda_invocations}
+        checks = [i for i in pipeline.stack.lambda_invocations if "CheckStatus" in i.function_name]
+        assert [c.result["lastError"]["type"] for c in checks if c.result.get("lastError")] == ["AnswerLost"]
+        assert max(c.seconds for c in checks) < 3.0  # 1 s budgets, with time to spare on a busy machine
+        (archive,) = [i for name, i in invocations.items() if "ArchiveLog" in name]
+        assert archive.seconds < 4.0
     finally:
         pipeline.stack.__exit__(None, None, None)

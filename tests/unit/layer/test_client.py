@@ -26,6 +26,7 @@ from iics_monitor.client import (
 from iics_monitor.credentials import Credentials, check_service_url, secret_credentials
 from iics_monitor.errors import (
     AccessDenied,
+    AnswerLost,
     BadRequest,
     ConfigError,
     IicsError,
@@ -33,15 +34,19 @@ from iics_monitor.errors import (
     InvalidJobId,
     JobNotFound,
     LoginFailed,
+    NotSent,
     SessionExpired,
+    StartUnconfirmed,
     Throttled,
 )
+from iics_monitor.validation import parse_export_spec
 from iics_monitor_local import reference
 from iics_monitor_local.emulator import API_PREFIX, REFERENCE_JOB_ID, Fault, IicsEmulator
 from tests.conftest import PASSWORD, USERNAME
 
 JOB_PATH = f"{API_PREFIX}/public/core/v3/export/{REFERENCE_JOB_ID}"
 LOG_BYTES = reference.LOG_TEXT.encode()
+EXPORT_SPEC = parse_export_spec({"objects": [{"id": "aeOwrk0r6cBkkVz3RuTQ0i"}]})
 
 
 def credentials_for(login_url: str, password: str = PASSWORD) -> Credentials:
@@ -425,9 +430,85 @@ def test_a_slow_answer_inside_the_timeout_is_served(emulator, ref_job):
     assert client.get_status(REFERENCE_JOB_ID) == reference.STATUS_IN_PROGRESS
 
 
+# --- deadlines: each request ends by its total budget, whatever the socket reads do -----------------------------------
+
+
+def test_a_status_that_drips_ends_at_the_request_deadline_as_a_transient_error(emulator, ref_job):
+    # Given a status answer that drips a byte every 20 ms (about 12 s for its 600 bytes; no socket read waits long)
+    client = client_for(emulator, timeout=urllib3.Timeout(connect=1, read=5.0), request_seconds=1.0)
+    prime(client, emulator)
+    emulator.add_fault(Fault(route="status", kind="drip", delay_seconds=0.02))
+
+    started = time.monotonic()
+    with pytest.raises(AnswerLost, match="not over by its deadline") as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert caught.value.transient
+    assert 0.9 < time.monotonic() - started < 1.5
+    assert client.get_status(REFERENCE_JOB_ID)["id"] == REFERENCE_JOB_ID  # the next request is served
+
+
+def test_the_invocation_deadline_cuts_a_request_shorter_than_its_budget(emulator, ref_job):
+    client = client_for(emulator, request_seconds=30.0)
+    prime(client, emulator)
+    emulator.add_fault(Fault(route="status", kind="slow", delay_seconds=3.0))
+
+    started = time.monotonic()
+    with client.within(time.monotonic() + 0.5), pytest.raises(AnswerLost):
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert time.monotonic() - started < 1.0
+    assert client.seconds_left() == float("inf")  # the deadline ends with the invocation
+
+
+def test_no_request_begins_after_the_invocation_deadline(emulator, ref_job):
+    client = client_for(emulator)
+    prime(client, emulator)
+    before = len(emulator.requests)
+
+    with client.within(time.monotonic() - 0.1), pytest.raises(NotSent):
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert len(emulator.requests) == before
+
+
+def test_an_endless_log_stream_ends_at_the_invocation_deadline(emulator, ref_job):
+    client = client_for(emulator)
+    emulator.add_fault(Fault(route="log", kind="endless"))
+
+    started, received = time.monotonic(), 0
+    with client.within(time.monotonic() + 0.5), client.open_log(REFERENCE_JOB_ID) as stream:
+        with pytest.raises(AnswerLost):
+            while stream.read(1024 * 1024):
+                received += 1
+
+    assert received > 0 and time.monotonic() - started < 1.0
+
+
+def test_an_export_start_is_not_begun_without_its_whole_budget_left(emulator):
+    client = client_for(emulator, request_seconds=2.0)
+    client.login()
+
+    with client.within(time.monotonic() + 1.0), pytest.raises(NotSent, match="too little"):
+        client.start_export(EXPORT_SPEC)
+
+    assert calls(emulator, "export") == []
+
+
+def test_an_export_start_whose_answer_is_lost_may_have_started_an_export(emulator):
+    client = client_for(emulator, request_seconds=0.5)
+    emulator.add_fault(Fault(route="export", kind="drip", delay_seconds=0.05))
+
+    with pytest.raises(StartUnconfirmed, match="an export may have started; check IICS before retrying") as caught:
+        client.start_export(EXPORT_SPEC)
+
+    assert not caught.value.transient
+    assert [route for route, _ in calls(emulator, "export")] == ["export"]
+
+
 def test_a_log_stream_that_breaks_off_raises_iics_unavailable():
     class BreakingResponse:
-        def read(self, amount=None):
+        def read1(self, amount=None):
             raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
 
     with pytest.raises(IicsUnavailable, match="the log stream broke off: ProtocolError"):
@@ -621,7 +702,7 @@ def test_the_session_id_and_password_never_show_in_errors(emulator, client, ref_
         "JobNotFound",
         "Throttled",
         "IicsUnavailable",
-        "IicsUnavailable",
+        "AnswerLost",  # the reset came after the request went out
         "IicsUnavailable",
         "LoginFailed",
     ]
@@ -657,7 +738,7 @@ class ScriptedHttp:
 
 def answer(status: int, document) -> urllib3.HTTPResponse:
     body = document if isinstance(document, bytes) else json.dumps(document).encode()
-    return urllib3.HTTPResponse(body=io.BytesIO(body), status=status, preload_content=True)
+    return urllib3.HTTPResponse(body=io.BytesIO(body), status=status, preload_content=False)
 
 
 def login_answer(base_api_url="https://na1.dm-us.informaticacloud.com/saas", session_id="S" * 22) -> dict:

@@ -148,5 +148,6 @@ def test_a_server_error_is_not_retried_since_a_job_may_exist(emulator, client):
 
     result = started(client, {"export": {"objects": [{"id": OBJECT_A}]}})
 
-    assert result["errorType"] == "IicsUnavailable"
+    assert result["errorType"] == "StartUnconfirmed"
+    assert "an export may have started; check IICS before retrying" in result["reason"]
     assert len([r for r in emulator.requests if r.route == "export"]) == 1

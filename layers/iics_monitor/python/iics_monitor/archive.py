@@ -5,6 +5,10 @@ one ``put_object`` that carries its sha256 as metadata and as ``ChecksumSHA256``
 bytes. A bigger one goes up through boto3's transfer manager (multipart) straight from the HTTP
 response, hashed on the way; S3 metadata is fixed when an upload starts, so its sha256 is written
 beside it as ``<name>.sha256`` (``sha256sum`` format). No object is ever copied or read back.
+
+A stream is read up to a size cap (ArchiveMaxBytes) and a deadline (the archive step's time). Past
+either, what arrived is stored and marked ``truncated`` ("size" or "time") in the metadata that
+carries its sha256: the object's own, or its ``.sha256`` object's after a multipart upload.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +29,7 @@ from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iics_monitor.errors import MonitorError, StoreUnavailable
+from iics_monitor.errors import AnswerLost, MonitorError, StoreUnavailable
 from iics_monitor.observability import logger
 from iics_monitor.validation import parse_job_id
 
@@ -35,6 +40,8 @@ PACKAGE_CONTENT_TYPE = "application/zip"
 CHUNK_BYTES = 8 * MIB
 FETCH_ATTEMPTS = 6  # a 20% failure rate leaves a 1-in-15,000 chance of losing a log
 MAX_RETRY_SLEEP_SECONDS = 10.0
+DEFAULT_MAX_BYTES = 1024 * MIB  # 1 GiB: the template's ArchiveMaxBytes
+TRUNCATED_BY_SIZE, TRUNCATED_BY_TIME = "size", "time"
 
 T = TypeVar("T")
 
@@ -80,6 +87,36 @@ class HashingReader:
         return b"".join(pieces)
 
 
+class CappedReader:
+    """A stream read up to ``max_bytes`` and until ``until`` (a ``clock`` time); then it ends early and
+    ``truncated`` says why. The deadline is the stream's own (a read past it raises ``AnswerLost``)."""
+
+    def __init__(
+        self, stream: BinaryIO, max_bytes: int, until: float = math.inf, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._stream, self._left, self._until, self._clock = stream, max_bytes, until, clock
+        self.truncated: str | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.truncated:
+            return b""
+        if self._clock() >= self._until:
+            self.truncated = TRUNCATED_BY_TIME
+            return b""
+        wanted = self._left + 1 if size is None or size < 0 else min(size, self._left + 1)
+        try:
+            data = self._stream.read(wanted)
+        except AnswerLost:
+            if self._clock() < self._until:
+                raise  # not our deadline: the stream failed, and is tried again
+            self.truncated = TRUNCATED_BY_TIME
+            return b""
+        if len(data) > self._left:  # one byte past the cap shows there is more
+            data, self.truncated = data[: self._left], TRUNCATED_BY_SIZE
+        self._left -= len(data)
+        return data
+
+
 class _Prefixed:
     """``head`` (already read and hashed), then the rest of ``reader``: what the multipart upload reads."""
 
@@ -105,20 +142,29 @@ class ArchivedLog:
     key: str
     size_bytes: int
     sha256: str
+    truncated: str | None = None  # "size" or "time": the object holds what arrived before the cap
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bucket": self.bucket, "key": self.key, "sizeBytes": self.size_bytes, "sha256": self.sha256}
+        fields = {"bucket": self.bucket, "key": self.key, "sizeBytes": self.size_bytes, "sha256": self.sha256}
+        return fields | ({"truncated": self.truncated} if self.truncated else {})
 
 
-def with_retries(call: Callable[[], T], *, attempts: int = FETCH_ATTEMPTS, sleep=time.sleep) -> T:
-    """``call()``, tried again on a transient error of IICS or S3 (honouring Retry-After, briefly)."""
+def with_retries(
+    call: Callable[[], T],
+    *,
+    attempts: int = FETCH_ATTEMPTS,
+    sleep=time.sleep,
+    seconds_left: Callable[[], float] = lambda: math.inf,
+) -> T:
+    """``call()``, tried again on a transient error of IICS or S3 (honouring Retry-After, briefly),
+    while a wait and another try fit in ``seconds_left()``."""
     for attempt in range(1, attempts + 1):
         try:
             return call()
         except MonitorError as error:
-            if not error.transient or attempt == attempts:
-                raise
             delay = getattr(error, "retry_after", None) or float(2 ** (attempt - 1))
+            if not error.transient or attempt == attempts or min(delay, MAX_RETRY_SLEEP_SECONDS) >= seconds_left():
+                raise
             logger.warning("Archive step failed; trying again", extra={"error": type(error).__name__})
             sleep(min(delay, MAX_RETRY_SLEEP_SECONDS))
     raise AssertionError("unreachable")
@@ -127,9 +173,12 @@ def with_retries(call: Callable[[], T], *, attempts: int = FETCH_ATTEMPTS, sleep
 class LogArchiver:
     """Writes ``<prefix>YYYY/MM/DD/<jobId>/`` ``export.log``, ``status.json`` and ``package.zip`` to one bucket."""
 
-    def __init__(self, bucket: str, prefix: str, s3_client: Any | None = None) -> None:
+    def __init__(
+        self, bucket: str, prefix: str, s3_client: Any | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix
+        self.max_bytes = max_bytes
         self._s3 = s3_client or boto3.client("s3")
         self._config = transfer_config()
 
@@ -143,15 +192,20 @@ class LogArchiver:
         stream: BinaryIO,
         when: datetime,
         observer: Callable[[bytes], None] | None = None,
+        until: float = math.inf,
     ) -> ArchivedLog:
         key = self.folder(job_id, when) + "export.log"
+        metadata = {"job-id": job_id, "state": state}
         with _s3_errors_as_store_unavailable("the log"):
-            return self._put_stream(key, stream, LOG_CONTENT_TYPE, {"job-id": job_id, "state": state}, observer)
+            return self._put_stream(key, self._capped(stream, until), LOG_CONTENT_TYPE, metadata, observer)
 
-    def put_package(self, job_id: str, stream: BinaryIO, when: datetime) -> ArchivedLog:
+    def put_package(self, job_id: str, stream: BinaryIO, when: datetime, until: float = math.inf) -> ArchivedLog:
         key = self.folder(job_id, when) + "package.zip"
         with _s3_errors_as_store_unavailable("the package"):
-            return self._put_stream(key, stream, PACKAGE_CONTENT_TYPE, {"job-id": job_id})
+            return self._put_stream(key, self._capped(stream, until), PACKAGE_CONTENT_TYPE, {"job-id": job_id})
+
+    def _capped(self, stream: BinaryIO, until: float) -> CappedReader:
+        return CappedReader(stream, self.max_bytes, until)
 
     def put_status(self, job_id: str, body: dict[str, Any], when: datetime) -> str:
         with _s3_errors_as_store_unavailable("status.json"):
@@ -160,7 +214,7 @@ class LogArchiver:
     def _put_stream(
         self,
         key: str,
-        stream: BinaryIO,
+        stream: CappedReader,
         content_type: str,
         metadata: dict[str, str],
         observer: Callable[[bytes], None] | None = None,
@@ -174,7 +228,7 @@ class LogArchiver:
                 Key=key,
                 Body=head,
                 ContentType=content_type,
-                Metadata=metadata | {"sha256": digest.hex()},
+                Metadata=metadata | {"sha256": digest.hex()} | _truncated(stream),
                 ChecksumSHA256=base64.b64encode(digest).decode(),
             )
         else:
@@ -186,9 +240,11 @@ class LogArchiver:
                 Key=f"{key}.sha256",
                 Body=f"{reader.sha256.hexdigest()}  {name}\n".encode(),
                 ContentType=LOG_CONTENT_TYPE,
-                Metadata={"job-id": metadata["job-id"]},
+                Metadata={"job-id": metadata["job-id"]} | _truncated(stream),
             )
-        return ArchivedLog(bucket=self.bucket, key=key, size_bytes=reader.size, sha256=reader.sha256.hexdigest())
+        if stream.truncated:
+            logger.warning("Archived object truncated", extra={"key": key, "truncated": stream.truncated})
+        return ArchivedLog(self.bucket, key, reader.size, reader.sha256.hexdigest(), stream.truncated)
 
     def _put_status(self, job_id: str, body: dict[str, Any], when: datetime) -> str:
         key = self.folder(job_id, when) + "status.json"
@@ -200,6 +256,10 @@ class LogArchiver:
             Metadata={"job-id": job_id},
         )
         return key
+
+
+def _truncated(stream: CappedReader) -> dict[str, str]:
+    return {"truncated": stream.truncated} if stream.truncated else {}
 
 
 @contextlib.contextmanager

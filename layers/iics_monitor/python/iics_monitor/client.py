@@ -2,13 +2,21 @@
 
 One client lives per warm Lambda container and keeps its session. On a 401 it logs in again once
 and retries once. A refused login is never retried: repeated failures lock the IICS account.
+
+Every request has a total deadline, not only a timeout per socket read (an answer that drips one
+byte a second never trips one): ``request_seconds``, or less when the invocation's own deadline
+(``within``) comes first. Bodies are read one socket read at a time, each read's timeout capped at
+the time left. A log or package stream's body is bounded by the invocation's deadline only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -19,19 +27,24 @@ import urllib3
 from iics_monitor.credentials import Credentials, check_service_url
 from iics_monitor.errors import (
     AccessDenied,
+    AnswerLost,
     BadRequest,
     ConfigError,
     IicsError,
     IicsUnavailable,
     JobNotFound,
     LoginFailed,
+    NotSent,
     SessionExpired,
+    StartUnconfirmed,
     Throttled,
 )
 from iics_monitor.validation import ExportSpec, parse_job_id
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=30.0)
+DEFAULT_REQUEST_SECONDS = 30.0
+_READ_BYTES = 64 * 1024
 SESSION_HEADER = "INFA-SESSION-ID"
 MAX_RETRY_AFTER_SECONDS = 3600
 _MAX_ERROR_BODY = 64 * 1024
@@ -123,13 +136,32 @@ class IicsClient:
         http: urllib3.PoolManager | None = None,
         timeout: urllib3.Timeout = DEFAULT_TIMEOUT,
         before_request: Callable[[], None] | None = None,
+        request_seconds: float = DEFAULT_REQUEST_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._credentials = credentials
         self._before_request = before_request  # e.g. RequestBudget.take: may raise Throttled
         self._http = http or urllib3.PoolManager(retries=False, timeout=timeout)
         self._timeout = timeout
+        self.request_seconds = request_seconds  # the most one request (connect, send, whole answer) may take
+        self._clock = clock
+        self._until = math.inf  # the invocation's deadline on ``clock`` (see ``within``)
         self._session: Session | None = None
         self.logins = 0  # successful logins; visible to metrics and tests
+
+    @contextlib.contextmanager
+    def within(self, until: float) -> Iterator[IicsClient]:
+        """Requests made inside end by ``until`` (a ``clock`` time): the invocation's deadline, less what
+        it keeps back to report. The client outlives invocations; the deadline does not."""
+        saved, self._until = self._until, until
+        try:
+            yield self
+        finally:
+            self._until = saved
+
+    def seconds_left(self) -> float:
+        """Seconds until the invocation's deadline (infinite outside ``within``)."""
+        return self._until - self._clock()
 
     # --- public calls ---------------------------------------------------------------------
 
@@ -141,18 +173,32 @@ class IicsClient:
 
     def open_log(self, job_id: str) -> LogStream:
         """The export log as an unread stream; use it as a context manager."""
-        return LogStream(self._call("GET", f"/public/core/v3/export/{parse_job_id(job_id)}/log", stream=True))
+        return self._open_stream(f"/public/core/v3/export/{parse_job_id(job_id)}/log")
 
     def open_package(self, job_id: str) -> LogStream:
         """The export package (a zip) as an unread stream; use it as a context manager."""
-        return LogStream(self._call("GET", f"/public/core/v3/export/{parse_job_id(job_id)}/package", stream=True))
+        return self._open_stream(f"/public/core/v3/export/{parse_job_id(job_id)}/package")
 
     def start_export(self, spec: ExportSpec) -> dict[str, Any]:
         """POST /export: start an export job; the answer is the new job's status body (with its id).
 
-        Not retried here: a request that failed on the way may still have started a job."""
+        Not retried here: a request that failed on the way may still have started a job. The POST is
+        only begun with its whole ``request_seconds`` left (``NotSent`` otherwise). Once it went out,
+        a failure that is not IICS refusing it raises ``StartUnconfirmed``."""
         body = json.dumps(spec.to_body()).encode()
-        return _json_object(self._call("POST", "/public/core/v3/export", body=body))
+        if self._session is None:
+            self.login()  # a failure here cannot have started an export
+        try:
+            return _json_object(self._call("POST", "/public/core/v3/export", body=body, whole_budget=True))
+        except IicsUnavailable as error:
+            if isinstance(error, NotSent):
+                raise
+            raise StartUnconfirmed(
+                f"an export may have started; check IICS before retrying ({error.message})",
+                status=error.status,
+                code=error.code,
+                request_id=error.request_id,
+            ) from None
 
     def login(self) -> Session:
         """v3 login. Raises ``LoginFailed`` on a refusal, which callers must not retry."""
@@ -180,15 +226,21 @@ class IicsClient:
 
     # --- plumbing ---------------------------------------------------------------------------
 
+    def _open_stream(self, path: str) -> LogStream:
+        response = self._call("GET", path, stream=True)
+        return LogStream(response, until=self._until, read_seconds=self._read_seconds(), clock=self._clock)
+
     def _call(
-        self, method: str, path: str, *, stream: bool = False, body: bytes | None = None
-    ) -> urllib3.BaseHTTPResponse:
+        self, method: str, path: str, *, stream: bool = False, body: bytes | None = None, whole_budget: bool = False
+    ) -> Answer | urllib3.BaseHTTPResponse:
+        """The answer (read whole), or for ``stream`` the response with its body unread."""
         fresh = self._session is None
         session = self._session or self.login()
 
-        def send(session: Session) -> urllib3.BaseHTTPResponse:
+        def send(session: Session) -> Answer | urllib3.BaseHTTPResponse:
             headers = _auth(session) | ({"Content-Type": "application/json"} if body is not None else {})
-            return self._send(method, session.base_api_url + path, body=body, headers=headers, stream=stream)
+            url = session.base_api_url + path
+            return self._send(method, url, body=body, headers=headers, stream=stream, whole_budget=whole_budget)
 
         response = send(session)
         if response.status == 401 and not fresh:
@@ -196,11 +248,16 @@ class IicsClient:
             # The cached session expired (IICS refused the call, so nothing was started): one fresh login, one retry.
             response = send(self.login())
         if response.status >= 300:  # redirects are not followed: a 3xx is not the resource
-            body = response.read(_MAX_ERROR_BODY) if stream else response.data
+            if isinstance(response, Answer):
+                error_body = response.data
+            else:
+                error_body = LogStream(response, self._request_deadline(), self._read_seconds(), self._clock).read(
+                    _MAX_ERROR_BODY
+                )
             _discard(response)
             if response.status == 401:
                 self._session = None
-            raise error_from_response(response.status, response.headers, body)
+            raise error_from_response(response.status, response.headers, error_body)
         return response
 
     def _send(
@@ -211,36 +268,119 @@ class IicsClient:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
         stream: bool = False,
-    ) -> urllib3.BaseHTTPResponse:
+        whole_budget: bool = False,
+    ) -> Answer | urllib3.BaseHTTPResponse:
+        left = self._until - self._clock()
+        if left <= 0 or (whole_budget and left < self.request_seconds):
+            raise NotSent(f"{left:.1f} s left: too little for an IICS request that may take {self.request_seconds:g} s")
         if self._before_request is not None:
             self._before_request()
+        deadline = self._request_deadline()
+        seconds = max(deadline - self._clock(), 0.001)
+        timeout = urllib3.Timeout(
+            total=seconds,
+            connect=min(_seconds(self._timeout.connect_timeout, seconds), seconds),
+            read=min(self._read_seconds(), seconds),
+        )
         try:
-            return self._http.request(
+            response = self._http.request(
                 method,
                 url,
                 body=body,
                 headers=headers,
-                preload_content=not stream,
-                timeout=self._timeout,
+                preload_content=False,
+                timeout=timeout,
                 retries=False,
                 redirect=False,
             )
         except urllib3.exceptions.HTTPError as error:
-            # The message names the failure, never the URL's query or any header.
-            raise IicsUnavailable(f"could not reach IICS: {type(error).__name__}") from None
+            raise _network_error(error) from None
+        if stream:
+            return response
+        with LogStream(response, deadline, self._read_seconds(), self._clock, what="the answer") as body_stream:
+            return Answer(response.status, response.headers, body_stream.read())
+
+    def _request_deadline(self) -> float:
+        return min(self._clock() + self.request_seconds, self._until)
+
+    def _read_seconds(self) -> float:
+        return _seconds(self._timeout.read_timeout, self.request_seconds)
+
+
+def _seconds(timeout: Any, default: float) -> float:
+    """A urllib3 timeout value as seconds (it may be unset, a sentinel)."""
+    return float(timeout) if isinstance(timeout, int | float) else default
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole (non-stream) answer: read within the request's deadline."""
+
+    status: int
+    headers: Any
+    data: bytes
+
+
+def _network_error(error: urllib3.exceptions.HTTPError) -> IicsUnavailable:
+    """Nothing sent (no connection) or an answer lost on the way; the message names the failure,
+    never the URL's query or any header."""
+    if isinstance(error, urllib3.exceptions.ConnectTimeoutError | urllib3.exceptions.NewConnectionError):
+        return NotSent(f"could not reach IICS: {type(error).__name__}")
+    if isinstance(error, urllib3.exceptions.ReadTimeoutError | urllib3.exceptions.ProtocolError):
+        return AnswerLost(f"could not reach IICS: {type(error).__name__}")
+    return IicsUnavailable(f"could not reach IICS: {type(error).__name__}")
 
 
 class LogStream:
-    """A response body read in pieces. A network failure mid-read becomes ``IicsUnavailable``."""
+    """A response body read in pieces, one socket read at a time, by a deadline (a ``clock`` time).
 
-    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+    Each socket read waits at most ``read_seconds``, and never past the deadline. A network failure
+    mid-read becomes ``IicsUnavailable``; the deadline passing, ``AnswerLost``."""
+
+    def __init__(
+        self,
+        response: urllib3.BaseHTTPResponse,
+        until: float = math.inf,
+        read_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        what: str = "the log stream",
+    ) -> None:
         self._response = response
+        self._until = until
+        self._read_seconds = read_seconds
+        self._clock = clock
+        self._what = what
 
     def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (all of the rest when ``size`` is None or negative); fewer only at the end."""
+        wanted = math.inf if size is None or size < 0 else size
+        pieces, count = [], 0
+        while count < wanted:
+            piece = self.read1(int(min(wanted - count, _READ_BYTES)))
+            if not piece:
+                break
+            pieces.append(piece)
+            count += len(piece)
+        return b"".join(pieces)
+
+    def read1(self, size: int = _READ_BYTES) -> bytes:
+        """What one socket read brings, at most ``size`` bytes (b"" at the end)."""
+        left = self._until - self._clock()
+        if left <= 0:
+            raise AnswerLost(f"{self._what} was not over by its deadline")
+        self._cap_socket_timeout(left)
         try:
-            return self._response.read(None if size is None or size < 0 else size)
+            return self._response.read1(size)
         except urllib3.exceptions.HTTPError as error:
-            raise IicsUnavailable(f"the log stream broke off: {type(error).__name__}") from None
+            if self._until - self._clock() <= 0:
+                raise AnswerLost(f"{self._what} was not over by its deadline") from None
+            raise IicsUnavailable(f"{self._what} broke off: {type(error).__name__}") from None
+
+    def _cap_socket_timeout(self, left: float) -> None:
+        connection = getattr(self._response, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(min(left, self._read_seconds or left))
 
     def close(self) -> None:
         _discard(self._response)
@@ -256,12 +396,16 @@ def _auth(session: Session) -> dict[str, str]:
     return {SESSION_HEADER: session.session_id, "Accept": "application/json"}
 
 
-def _discard(response: urllib3.BaseHTTPResponse) -> None:
-    response.drain_conn()
+def _discard(response: Answer | urllib3.BaseHTTPResponse) -> None:
+    """Give the connection back to the pool; one whose body is not over is closed, not drained."""
+    if isinstance(response, Answer):
+        return
+    if not response.closed:
+        response.close()  # draining a body that drips or never ends would take as long as reading it
     response.release_conn()
 
 
-def _json_object(response: urllib3.BaseHTTPResponse) -> dict[str, Any]:
+def _json_object(response: Answer) -> dict[str, Any]:
     try:
         data = json.loads(response.data)
     except (ValueError, RecursionError):  # not JSON, or nested past what a reply needs

@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from iics_monitor.archive import DEFAULT_MAX_BYTES as DEFAULT_ARCHIVE_MAX_BYTES
 from iics_monitor.client import CONNECT_TIMEOUT_SECONDS
 from iics_monitor.errors import ConfigError, InvalidInput
 from iics_monitor.validation import MonitorSettings
@@ -16,6 +17,13 @@ from iics_monitor.validation import MonitorSettings
 # The state machine's guard: ~10 history events per poll keeps 2,000 polls far below 25,000.
 MAX_POLLS_CEILING = 2000
 DEFAULT_READ_TIMEOUT_SECONDS = 20.0
+# What an invocation keeps back, past its last IICS request, to report: the check and the export start
+# return a small result; the archive step also stores what it streamed and status.json.
+REPORT_RESERVE_SECONDS = 2.0
+ARCHIVE_RESERVE_SECONDS = 30.0
+DEFAULT_ARCHIVE_MAX_SECONDS = 780  # of ArchiveLog's 900 s; the template's ArchiveMaxSeconds
+MAX_ARCHIVE_SECONDS = 870
+MAX_ARCHIVE_BYTES = 5 * 1024**4  # S3's largest object
 _DEFAULT_VARIABLES = {
     "DEFAULT_INITIAL_WAIT_SECONDS": "initialWaitSeconds",
     "DEFAULT_MAX_WAIT_SECONDS": "maxWaitSeconds",
@@ -77,7 +85,8 @@ def optional_seconds(env: Mapping[str, str], name: str, low: int, high: int, def
 
 
 def _read_timeout(env: Mapping[str, str]) -> float:
-    """IICS_READ_TIMEOUT_SECONDS: how long one IICS answer may take (default 20 s, 1 to 30)."""
+    """IICS_READ_TIMEOUT_SECONDS: how long one IICS request may take in all, its answer included
+    (default 20 s, 1 to 30). A log or package body is bounded by the archive step's time instead."""
     return optional_seconds(env, "IICS_READ_TIMEOUT_SECONDS", 1, 30, int(DEFAULT_READ_TIMEOUT_SECONDS))
 
 
@@ -212,6 +221,8 @@ class ArchiveConfig:
     history_table: str | None = None
     archive_package: bool = False
     request_limit: RequestLimit | None = None
+    max_bytes: int = DEFAULT_ARCHIVE_MAX_BYTES
+    max_seconds: int = DEFAULT_ARCHIVE_MAX_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
@@ -231,4 +242,8 @@ class ArchiveConfig:
             history_table=_history_table(env),
             archive_package=_enabled(env, "ARCHIVE_PACKAGE"),
             request_limit=_request_limit(env),
+            max_bytes=_optional_number(env, "ARCHIVE_MAX_BYTES", 1, MAX_ARCHIVE_BYTES, DEFAULT_ARCHIVE_MAX_BYTES),
+            max_seconds=_optional_number(
+                env, "ARCHIVE_MAX_SECONDS", 1, MAX_ARCHIVE_SECONDS, DEFAULT_ARCHIVE_MAX_SECONDS
+            ),
         )

@@ -90,6 +90,20 @@ class IicsUnavailable(IicsError):
     transient = True
 
 
+class NotSent(IicsUnavailable):
+    """Nothing reached IICS: the connection failed, or too little time was left to make the request."""
+
+
+class AnswerLost(IicsUnavailable):
+    """The request went out but its whole answer did not come back in time (the request's deadline, a
+    stalled read, a reset): IICS may have acted on it."""
+
+
+class StartUnconfirmed(IicsError):
+    """POST /export went out and no answer confirmed or refused it: an export may have started.
+    Never retried: a second POST could start a second export."""
+
+
 class StoreUnavailable(MonitorError):
     """S3 did not take an archive object (after boto3's own retries)."""
 

@@ -7,6 +7,10 @@ IICS error code, and the state machine announces it like any other ERROR outcome
 
 Only throttling is retried here: IICS refused the request, so no job exists. Any other failure
 (a timeout, a 5xx) may have started a job, and starting a second copy is worse than reporting it.
+
+The function's time bounds the tries: a POST is begun only with its whole request budget left, and
+a throttled one is tried again only when the wait and another POST still fit. Stopping short, the
+ERROR decision says whether an export may have started.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.config import ExportConfig
-from iics_monitor.errors import IicsError, MonitorError, Throttled
+from iics_monitor.errors import IicsError, MonitorError, NotSent, StartUnconfirmed, Throttled
 from iics_monitor.observability import logger, metrics
 from iics_monitor.status import text
 from iics_monitor.validation import ExportSpec, parse_export_request, parse_job_id
@@ -38,20 +42,24 @@ def start_export(
     source: ExportStarter,
     config: ExportConfig,
     sleep: Callable[[float], None] = time.sleep,
+    seconds_left: Callable[[], float] = lambda: math.inf,
 ) -> dict[str, Any]:
     """Start the export the request asks for; return the request to watch, or an ERROR decision."""
     raw = event.get("request")
     try:
         spec = parse_export_request(raw, config.defaults)
-        body = _start_with_retries(source, spec, sleep)
+        body = _start_with_retries(source, spec, sleep, seconds_left, config.read_timeout_seconds)
         job_id = parse_job_id(body.get("id"))
     except MonitorError as error:
         metrics.add_metric(name="ExportStartFailures", unit=MetricUnit.Count, value=1)
-        logger.warning("The export did not start", extra={"errorType": type(error).__name__})
+        logger.warning("The export start failed", extra={"errorType": type(error).__name__})
+        unconfirmed = isinstance(error, StartUnconfirmed)
         return {
             "outcome": "ERROR",
             "errorType": type(error).__name__,
-            "reason": f"the export did not start: {error}",
+            "reason": f"the export start is unconfirmed: {error}"
+            if unconfirmed
+            else f"the export did not start: {error}",
             "iicsErrorCode": error.code if isinstance(error, IicsError) else None,
         }
     logger.set_correlation_id(job_id)
@@ -65,14 +73,26 @@ def start_export(
     }
 
 
-def _start_with_retries(source: ExportStarter, spec: ExportSpec, sleep: Callable[[float], None]) -> dict[str, Any]:
+def _start_with_retries(
+    source: ExportStarter,
+    spec: ExportSpec,
+    sleep: Callable[[float], None],
+    seconds_left: Callable[[], float],
+    post_seconds: float,
+) -> dict[str, Any]:
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
             return source.start_export(spec)
         except Throttled as error:
             if attempt == START_ATTEMPTS:
                 raise
-            wait = error.retry_after if error.retry_after is not None else 2**attempt
+            wait = min(
+                MAX_THROTTLE_SLEEP_SECONDS,
+                math.ceil(error.retry_after if error.retry_after is not None else 2**attempt),
+            )
+            if wait + post_seconds > seconds_left():
+                # IICS refused every POST so far, so no export exists; another would not finish in time.
+                raise NotSent(f"no time left to try again after IICS throttled the export start: {error}") from None
             logger.warning("IICS throttled the export start; trying again", extra={"waitSeconds": wait})
-            sleep(min(MAX_THROTTLE_SLEEP_SECONDS, math.ceil(wait)))
+            sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -5,12 +5,18 @@ the outcome event detail. The end the check saw stands: the outcome's state, raw
 message and warning are the check's, and a final status that says running again only adds its
 objects (and a note in ``reason``). A log that cannot be fetched or stored never fails the run: the outcome
 carries ``logError`` instead, so the event still goes out.
+
+The step ends by ``until`` (the ArchiveLog function's time, less what it keeps back to report): no
+retry waits past it, and a log or package still arriving then is stored as far as it came, marked
+``truncated``. The outcome's state stays IICS's state.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -39,6 +45,17 @@ class DurationRecorder(Protocol):
     def record(self, job_name: str, seconds: float, now: datetime, *, state: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class StepTime:
+    """When the archive step must be done by: ``until`` on ``clock`` (monotonic seconds)."""
+
+    until: float = math.inf
+    clock: Callable[[], float] = time.monotonic
+
+    def seconds_left(self) -> float:
+        return self.until - self.clock()
+
+
 def finish_job(
     event: Mapping[str, Any],
     *,
@@ -47,6 +64,7 @@ def finish_job(
     now: datetime,
     history: DurationRecorder | None = None,
     archive_package: bool = False,
+    step: StepTime = StepTime(),
 ) -> dict[str, Any]:
     poll = event.get("poll")
     if not isinstance(poll, Mapping):
@@ -60,9 +78,9 @@ def finish_job(
     reason = poll.get("reason")
     status = None
     try:
-        body = with_retries(lambda: source.get_status(job_id, expand_objects=True))
+        body = with_retries(lambda: source.get_status(job_id, expand_objects=True), seconds_left=step.seconds_left)
         status = JobStatus.parse(body)
-        with_retries(lambda: archiver.put_status(job_id, body, now))
+        with_retries(lambda: archiver.put_status(job_id, body, now), seconds_left=step.seconds_left)
     except IicsError as error:
         reason = "; ".join(filter(None, [reason, f"final status unavailable: {error}"]))
     except StoreUnavailable as error:
@@ -74,13 +92,13 @@ def finish_job(
     # Every run IICS ended, failed ones too (with their state), so the history is what really happens.
     if history is not None and status and status.state.terminal and status.name and status.duration_seconds:
         history.record(status.name, status.duration_seconds, now, state=status.state.value)
-    log, log_error, log_summary, store_down = _archive_log(job_id, state, source, archiver, now)
+    log, log_error, log_summary, store_down = _archive_log(job_id, state, source, archiver, now, step)
     package, package_error = None, None
     if archive_package and state == "SUCCESSFUL":
         if store_down:  # S3 just refused the log six times: the event should not wait for six more
             package_error = "package not stored: S3 did not store the log either"
         else:
-            package, package_error = _archive_package(job_id, source, archiver, now)
+            package, package_error = _archive_package(job_id, source, archiver, now, step)
     metrics.add_metric(name=f"Outcome{state.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
     return build_outcome(
         job_id=job_id,
@@ -126,7 +144,7 @@ def _detection_delay(status: JobStatus | None, now: datetime) -> None:
 
 
 def _archive_log(
-    job_id: str, state: str, source: JobSource, archiver: LogArchiver, now: datetime
+    job_id: str, state: str, source: JobSource, archiver: LogArchiver, now: datetime, step: StepTime
 ) -> tuple[ArchivedLog | None, str | None, dict[str, Any] | None, bool]:
     """The log to S3, read for its summary on the way (each attempt starts a fresh reading).
     The last value says whether S3 was the reason the log was not stored."""
@@ -136,34 +154,34 @@ def _archive_log(
         nonlocal insight
         insight = LogInsight()
         with source.open_log(job_id) as stream:
-            return archiver.put_log(job_id, state, stream, now, observer=insight.feed)
+            return archiver.put_log(job_id, state, stream, now, observer=insight.feed, until=step.until)
 
-    log, error = _stream_to_s3("log", upload)
+    log, error = _stream_to_s3("log", upload, step)
     if error is not None:
         return None, _failure_text("log", error), None, isinstance(error, StoreUnavailable)
     return log, None, insight.finish(), False
 
 
 def _archive_package(
-    job_id: str, source: JobSource, archiver: LogArchiver, now: datetime
+    job_id: str, source: JobSource, archiver: LogArchiver, now: datetime, step: StepTime
 ) -> tuple[ArchivedLog | None, str | None]:
     """The export package zip beside the log; like the log, a failure is reported, never fatal."""
 
     def upload() -> ArchivedLog:
         with source.open_package(job_id) as stream:
-            return archiver.put_package(job_id, stream, now)
+            return archiver.put_package(job_id, stream, now, until=step.until)
 
-    package, error = _stream_to_s3("package", upload)
+    package, error = _stream_to_s3("package", upload, step)
     return package, None if error is None else _failure_text("package", error)
 
 
 def _stream_to_s3(
-    what: str, upload: Callable[[], ArchivedLog]
+    what: str, upload: Callable[[], ArchivedLog], step: StepTime
 ) -> tuple[ArchivedLog | None, IicsError | StoreUnavailable | None]:
     """``upload()`` (the log or the package) with the archive step's retries, and its metrics."""
     log = what == "log"
     try:
-        archived = with_retries(upload)
+        archived = with_retries(upload, seconds_left=step.seconds_left)
     except (IicsError, StoreUnavailable) as error:
         metrics.add_metric(
             name="LogArchiveFailures" if log else "PackageArchiveFailures", unit=MetricUnit.Count, value=1

@@ -8,12 +8,14 @@ cold, as a new container would.
 from __future__ import annotations
 
 import functools
+import math
 import os
+import time
 
 import boto3
 import urllib3
 
-from iics_monitor.archive import LogArchiver
+from iics_monitor.archive import DEFAULT_MAX_BYTES, LogArchiver
 from iics_monitor.client import CONNECT_TIMEOUT_SECONDS, IicsClient
 from iics_monitor.config import ArchiveConfig, CheckConfig, ExportConfig, RequestLimit, StartConfig
 from iics_monitor.credentials import secret_credentials
@@ -87,12 +89,22 @@ def dynamodb():
 
 @functools.cache
 def iics_client(secret_name: str, read_timeout_seconds: float, request_limit: RequestLimit | None = None) -> IicsClient:
-    """One client, and so one IICS session, per container and secret; with the stack's request budget."""
+    """One client, and so one IICS session, per container and secret; with the stack's request budget.
+    Each request may take ``read_timeout_seconds`` in all (IicsReadTimeoutSeconds)."""
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout_seconds)
     budget = None
     if request_limit is not None:
         budget = RequestBudget(request_limit.table, request_limit.per_second, dynamodb()).take
-    return IicsClient(secret_credentials(secret_name), timeout=timeout, before_request=budget)
+    return IicsClient(
+        secret_credentials(secret_name), timeout=timeout, before_request=budget, request_seconds=read_timeout_seconds
+    )
+
+
+def deadline(context, reserve_seconds: float, most_seconds: float = math.inf) -> float:
+    """The ``time.monotonic()`` time an invocation's work must end by: the Lambda's remaining time less
+    ``reserve_seconds`` (kept back to report), and at most ``most_seconds`` from now."""
+    left = context.get_remaining_time_in_millis() / 1000 - reserve_seconds
+    return time.monotonic() + min(left, most_seconds)
 
 
 @functools.cache
@@ -101,8 +113,8 @@ def duration_history(table_name: str) -> DurationHistory:
 
 
 @functools.cache
-def log_archiver(bucket: str, prefix: str) -> LogArchiver:
-    return LogArchiver(bucket, prefix)
+def log_archiver(bucket: str, prefix: str, max_bytes: int = DEFAULT_MAX_BYTES) -> LogArchiver:
+    return LogArchiver(bucket, prefix, max_bytes=max_bytes)
 
 
 def reset() -> None:
