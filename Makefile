@@ -59,8 +59,12 @@ lint: venv security-venv $(TRANSLATED)
 	$(SECURITY_BIN)/pip-audit --progress-spinner off --no-deps --disable-pip $(PIP_AUDIT_FLAGS) \
 		-r build/requirements-audited.txt
 
+# Three workers, one test file each (--dist loadfile: a file's stack and fixtures stay in one
+# process). Most of an end-to-end test is waiting (state machine Wait states, retries, sleeps).
+PYTEST_WORKERS ?= 3
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 demo: venv
 	$(BIN)/python -m iics_monitor_local.demo
