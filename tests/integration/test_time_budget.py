@@ -125,6 +125,7 @@ def archive(emulator, monkeypatch, lambda_seconds: float = 120, **env: str) -> t
     handler = load_handler("archive_log")
     detail, seconds = timed(lambda: handler({"poll": poll}, ShortContext(lambda_seconds)))
     assert_valid_outcome(detail)
+    assert detail["log"] is not None, detail["logError"]
     head = boto3.client("s3").head_object(Bucket=BUCKET, Key=detail["log"]["key"])
     return detail, seconds, head
 
@@ -132,7 +133,7 @@ def archive(emulator, monkeypatch, lambda_seconds: float = 120, **env: str) -> t
 def test_an_endless_log_is_stored_as_far_as_it_came_when_the_archive_time_is_up(emulator, monkeypatch):
     detail, seconds, head = archive(emulator, monkeypatch, ARCHIVE_MAX_SECONDS="1")
 
-    assert 1.0 <= seconds < 3.5
+    assert 1.0 <= seconds < 5.0  # 1 s, and room for a busy machine
     assert (detail["state"], detail["iicsState"]) == ("SUCCESSFUL", "SUCCESSFUL")  # IICS's state, not ours
     assert detail["log"]["truncated"] == "time" and detail["log"]["sizeBytes"] > 0
     assert detail["logError"] is None
@@ -144,9 +145,10 @@ def test_an_endless_log_is_stored_as_far_as_it_came_when_the_archive_time_is_up(
 
 
 def test_the_archive_time_is_bounded_by_the_lambda_time_left(emulator, monkeypatch):
-    detail, seconds, _ = archive(emulator, monkeypatch, lambda_seconds=ARCHIVE_RESERVE_SECONDS + 1.0)
+    # 2.5 s past the reserve: room for a cold handler and the status call on a busy machine
+    detail, seconds, _ = archive(emulator, monkeypatch, lambda_seconds=ARCHIVE_RESERVE_SECONDS + 2.5)
 
-    assert seconds < 3.5 and detail["log"]["truncated"] == "time"
+    assert seconds < 5.0 and detail["log"]["truncated"] == "time"
 
 
 def test_an_endless_log_is_cut_at_the_size_cap(emulator, monkeypatch):
