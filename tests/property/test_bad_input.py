@@ -312,7 +312,7 @@ def test_any_trigger_event_starts_one_safely_named_execution(event):
         expected = errors.InvalidInput(submit._NO_EVENT_ID)
     if isinstance(expected, errors.InvalidInput):
         assert re.fullmatch(r"invalid-[0-9a-f]{32}", started["name"])  # never the malformed id
-        assert execution_input["refused"]["reason"] == text(str(expected), submit.MAX_REASON)
+        assert execution_input["refused"]["reason"] == text(str(expected), status.REASON_LIMIT)
         assert "request" not in execution_input
     else:  # the validated request only: nothing else the event carried
         assert started["name"] == expected.execution_name

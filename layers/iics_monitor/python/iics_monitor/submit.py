@@ -34,7 +34,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.errors import InvalidInput
 from iics_monitor.observability import logger, metrics
-from iics_monitor.status import text
+from iics_monitor.status import REASON_LIMIT, text
 from iics_monitor.validation import (
     ExportRequest,
     MonitorSettings,
@@ -44,7 +44,6 @@ from iics_monitor.validation import (
 )
 
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
-MAX_REASON = 500  # a refusal's reason, as the ERROR outcome carries it
 _NO_EVENT_ID = "a start-export event needs an EventBridge event id"
 Request = ExportRequest | StartExportRequest
 
@@ -70,7 +69,7 @@ def _refusal(detail: Any, error: InvalidInput) -> dict[str, Any]:
         job_id = parse_job_id(detail.get("jobId")) if isinstance(detail, Mapping) else None
     except InvalidInput:
         job_id = None
-    return {"reason": text(error, MAX_REASON), "errorType": type(error).__name__, "jobId": job_id}
+    return {"reason": text(error, REASON_LIMIT), "errorType": type(error).__name__, "jobId": job_id}
 
 
 def start_monitor(

@@ -78,13 +78,15 @@ def parse_export_spec(raw: Any) -> ExportSpec:
 def parse_export_request(raw: Any, defaults: MonitorSettings) -> ExportSpec:
     """A start-export request ``{"export", "monitor"?, ...}``: its export spec, its ``monitor``
     overrides checked too, so nothing invalid starts a job."""
+    return _parse_start_export(raw, defaults).spec
+
+
+def _parse_start_export(raw: Any, defaults: MonitorSettings) -> StartExportRequest:
     if not isinstance(raw, Mapping):
         raise InvalidInput("input must be an object")
     if "jobId" in raw:
         raise InvalidInput(_BOTH)
-    spec = parse_export_spec(raw.get("export"))
-    defaults.overridden_by(raw.get("monitor"))
-    return spec
+    return StartExportRequest(parse_export_spec(raw.get("export")), defaults.overridden_by(raw.get("monitor")))
 
 
 def _parse_object(raw: Any, index: int) -> ExportObjectSpec:
@@ -216,6 +218,5 @@ def parse_announcement(raw: Any, defaults: MonitorSettings) -> ExportRequest | S
     ``start_monitor`` and the state machine's ``AcceptInput`` both call this, so what one accepts the
     other does too, and a contradiction (``jobId`` with ``export``) is refused before any name is taken."""
     if isinstance(raw, Mapping) and "export" in raw and "jobId" not in raw:
-        spec = parse_export_request(raw, defaults)
-        return StartExportRequest(spec, defaults.overridden_by(raw.get("monitor")))
+        return _parse_start_export(raw, defaults)
     return parse_request(raw, defaults)
