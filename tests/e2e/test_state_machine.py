@@ -309,7 +309,7 @@ def test_wrong_password_fails_once_without_retrying_the_login(emulator):
         run = p.start({"jobId": job_id})
 
         detail = run.outcome
-        assert detail["state"] == "ERROR" and detail["errorType"] == "LoginFailed"
+        assert detail["state"] == "ERROR" and detail["errorType"] == "LoginRefused"
         assert "HTTP 400" in detail["reason"]
         assert emulator.logins == 1
     finally:

@@ -115,7 +115,7 @@ def test_wrong_password_exits_5_after_one_login_and_never_shows_the_password(iic
     run = watch(job_id, *FAST, "--out", str(tmp_path))
 
     assert run.code == 5
-    assert "errorType: LoginFailed" in run.out
+    assert "errorType: LoginRefused" in run.out
     assert "logError: no log archived" in run.out
     assert "objects:" not in run.out and "IICS said" not in run.out  # unknown, not "0 total" or "-"
     assert "ERROR after 0 polls, exit code 5" in run.out  # the login was refused before any status call
@@ -259,7 +259,7 @@ def test_real_aws_passes_timing_options_as_monitor_overrides_and_reports_errors(
 
     # The ERROR outcome is read from the history: a failed execution has no output
     assert run.code == 5
-    assert "execution FAILED" in run.out and "errorType: LoginFailed" in run.out
+    assert "execution FAILED" in run.out and "errorType: LoginRefused" in run.out
     (execution,) = deployed.executions()
     described = deployed.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])
     assert json.loads(described["input"]) == {"jobId": job_id, "monitor": {"timeoutSeconds": 600}}

@@ -86,7 +86,7 @@ def test_body_caps_failed_objects_at_ten_and_counts_the_rest():
 def test_body_of_an_error_says_why_and_that_no_log_was_kept():
     body = text_body(alert("outcome-error.json"), REGION)
 
-    assert "Reason:     IICS login refused" in body and "Error type: LoginFailed" in body
+    assert "Reason:     IICS login refused" in body and "Error type: LoginRefused" in body
     assert "Log:        not archived (no log archived: the monitor stopped with an error)" in body
 
 

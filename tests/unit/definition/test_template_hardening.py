@@ -77,17 +77,20 @@ GRANTS = {
     "StartExportFunctionRole": [
         *own_logs("StartExportLogGroup"),
         ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
+        *[(f"dynamodb:{a}", arn_of("SecretVerdictTable")) for a in ("GetItem", "PutItem", "DeleteItem")],
         ("dynamodb:UpdateItem", arn_of("RequestBudgetTable")),
     ],
     "CheckStatusFunctionRole": [
         *own_logs("CheckStatusLogGroup"),
         ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
+        *[(f"dynamodb:{a}", arn_of("SecretVerdictTable")) for a in ("GetItem", "PutItem", "DeleteItem")],
         ("dynamodb:GetItem", arn_of("DurationHistoryTable")),
         ("dynamodb:UpdateItem", arn_of("RequestBudgetTable")),
     ],
     "ArchiveLogFunctionRole": [
         *own_logs("ArchiveLogLogGroup"),
         ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
+        *[(f"dynamodb:{a}", arn_of("SecretVerdictTable")) for a in ("GetItem", "PutItem", "DeleteItem")],
         ("s3:PutObject", sub("${ArchiveBucket.Arn}/${ArchivePrefix}*")),
         ("s3:AbortMultipartUpload", sub("${ArchiveBucket.Arn}/${ArchivePrefix}*")),
         ("kms:GenerateDataKey", ref("ArchiveKmsKeyArn")),
@@ -109,6 +112,7 @@ GRANTS = {
     "NotifySlackFunctionRole": [
         *own_logs("NotifySlackLogGroup"),
         ("secretsmanager:GetSecretValue", secret("SlackWebhookSecretName")),
+        *[(f"dynamodb:{a}", arn_of("SecretVerdictTable")) for a in ("GetItem", "PutItem")],
         ("sqs:ReceiveMessage", arn_of("AlertQueue")),
         ("sqs:DeleteMessage", arn_of("AlertQueue")),
         ("sqs:GetQueueAttributes", arn_of("AlertQueue")),
@@ -286,8 +290,9 @@ def test_the_history_table_and_its_grants_exist_only_with_poll_history():
     table = enabled["Resources"]["DurationHistoryTable"]["Properties"]
 
     assert "DurationHistoryTable" not in disabled["Resources"]
+    history = json.dumps(arn_of("DurationHistoryTable"))
     for role in ("CheckStatusFunctionRole", "ArchiveLogFunctionRole"):
-        assert not [a for a, _ in grants(disabled["Resources"][role]) if a.startswith("dynamodb:")]
+        assert not [a for a, r in grants(disabled["Resources"][role]) if json.dumps(r) == history]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert table["KeySchema"] == [{"AttributeName": "jobName", "KeyType": "HASH"}]

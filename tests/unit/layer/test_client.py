@@ -34,6 +34,7 @@ from iics_monitor.errors import (
     InvalidJobId,
     JobNotFound,
     LoginFailed,
+    LoginRefused,
     NotSent,
     SessionExpired,
     StartUnconfirmed,
@@ -271,11 +272,11 @@ def test_a_fresh_session_refused_at_once_is_not_retried(emulator, client, ref_jo
 # --- login refused ----------------------------------------------------------------------------------------------------
 
 
-def test_a_wrong_password_raises_login_failed_after_exactly_one_attempt(emulator, ref_job):
+def test_a_wrong_password_raises_login_refused_after_exactly_one_attempt(emulator, ref_job):
     wrong = "not-the-password-at-all"
     client = client_for(emulator, password=wrong)
 
-    with pytest.raises(LoginFailed) as caught:
+    with pytest.raises(LoginRefused) as caught:
         client.get_status(REFERENCE_JOB_ID)
 
     error = caught.value
@@ -289,17 +290,23 @@ def test_a_wrong_password_raises_login_failed_after_exactly_one_attempt(emulator
 
 
 def test_a_refused_login_is_not_an_error_to_retry():
-    assert LoginFailed("x").transient is False
+    assert LoginFailed("x").transient is False and LoginRefused("x").transient is False
 
 
-def test_every_call_after_a_refused_login_tries_only_once_more(emulator, ref_job):
+def test_a_client_never_sends_credentials_iics_refused_again(emulator, ref_job):
     client = client_for(emulator, password="wrong")
 
     for _ in range(3):
-        with pytest.raises(LoginFailed):
+        with pytest.raises(LoginRefused):
             client.get_status(REFERENCE_JOB_ID)
 
-    assert emulator.logins == 3
+    assert emulator.logins == 1
+
+
+def test_a_login_resource_that_is_not_there_is_a_failed_login_not_a_refused_password():
+    error = error_from_response(404, NO_HEADERS, v3_body(), during_login=True)
+
+    assert type(error) is LoginFailed and error.message.startswith("IICS login failed")
 
 
 @pytest.mark.parametrize(
@@ -551,7 +558,7 @@ def test_a_v2_flat_error_during_login_is_a_refused_login():
 
     error = error_from_response(403, NO_HEADERS, body, during_login=True)
 
-    assert isinstance(error, LoginFailed)
+    assert isinstance(error, LoginRefused)
     assert error.message == "IICS login refused: Invalid user name or password."
 
 
@@ -568,9 +575,10 @@ def test_a_v2_flat_error_during_login_is_a_refused_login():
         (504, False, IicsUnavailable),
         (429, False, Throttled),
         (503, False, Throttled),
-        (400, True, LoginFailed),
-        (401, True, LoginFailed),
-        (403, True, LoginFailed),
+        (400, True, LoginRefused),
+        (401, True, LoginRefused),
+        (403, True, LoginRefused),
+        (404, True, LoginFailed),
         (500, True, IicsUnavailable),
         (429, True, Throttled),
     ],
@@ -693,7 +701,7 @@ def test_the_session_id_and_password_never_show_in_errors(emulator, client, ref_
         with pytest.raises(IicsError) as caught:
             client.get_status(REFERENCE_JOB_ID)
         raised.append(caught.value)
-    with pytest.raises(LoginFailed) as refused:
+    with pytest.raises(LoginRefused) as refused:
         client_for(emulator, password=PASSWORD + "-old").get_status(REFERENCE_JOB_ID)
     raised.append(refused.value)
 
@@ -704,7 +712,7 @@ def test_the_session_id_and_password_never_show_in_errors(emulator, client, ref_
         "IicsUnavailable",
         "AnswerLost",  # the reset came after the request went out
         "IicsUnavailable",
-        "LoginFailed",
+        "LoginRefused",
     ]
     assert len(session_ids(emulator)) >= 2
     assert_no_secrets(emulator, *raised)

@@ -688,7 +688,7 @@ def secrets():
 def test_the_secret_holds_the_url_raw_or_as_json(secrets, secret_string):
     secrets.create_secret(Name=SECRET, SecretString=secret_string)
 
-    assert secret_webhook_url(SECRET)() == WEBHOOK_URL
+    assert secret_webhook_url(SECRET)().text == WEBHOOK_URL
 
 
 @pytest.mark.parametrize(

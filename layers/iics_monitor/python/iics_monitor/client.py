@@ -34,12 +34,14 @@ from iics_monitor.errors import (
     IicsUnavailable,
     JobNotFound,
     LoginFailed,
+    LoginRefused,
     NotSent,
     SessionExpired,
     StartUnconfirmed,
     Throttled,
 )
 from iics_monitor.validation import ExportSpec, parse_job_id
+from iics_monitor.verdicts import SecretVerdicts
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=30.0)
@@ -116,8 +118,10 @@ def error_from_response(status: int, headers: Any, body: bytes, *, during_login:
         return Throttled(text, retry_after=retry_after, **fields)
     if status >= 500:
         return IicsUnavailable(text, **fields)
-    if during_login:
-        return LoginFailed(f"IICS login refused: {text}", **fields)
+    if during_login:  # a refusal of the credentials, or the login resource not being where it was said to be
+        if status in (400, 401, 403):
+            return LoginRefused(f"IICS login refused: {text}", **fields)
+        return LoginFailed(f"IICS login failed: {text}", **fields)
     if status == 401:
         return SessionExpired(text, **fields)
     if status == 403:
@@ -138,8 +142,11 @@ class IicsClient:
         before_request: Callable[[], None] | None = None,
         request_seconds: float = DEFAULT_REQUEST_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        verdicts: SecretVerdicts | None = None,
     ) -> None:
         self._credentials = credentials
+        self._verdicts = verdicts  # the stack's record of refused passwords; None: this client's refusals only
+        self._refused: tuple[Credentials, LoginRefused] | None = None
         self._before_request = before_request  # e.g. RequestBudget.take: may raise Throttled
         self._http = http or urllib3.PoolManager(retries=False, timeout=timeout)
         self._timeout = timeout
@@ -201,9 +208,34 @@ class IicsClient:
             ) from None
 
     def login(self) -> Session:
-        """v3 login. Raises ``LoginFailed`` on a refusal, which callers must not retry."""
+        """v3 login. Raises ``LoginRefused`` on a refusal, and never tries that version of the secret again:
+        with ``verdicts``, no function of the stack does."""
         creds = self._credentials()
         self._session = None
+        if self._verdicts is None or creds.version is None:
+            session = self._log_in_once(creds)
+        else:
+            session = self._verdicts.log_in(
+                creds.version,
+                lambda: self._log_in(creds),
+                login_seconds=self.request_seconds,
+                seconds_left=self.seconds_left,
+            )
+        self._session = session
+        self.logins += 1
+        return session
+
+    def _log_in_once(self, creds: Credentials) -> Session:
+        """Without the stack's verdicts (the command line), this client still never repeats refused credentials."""
+        if self._refused is not None and self._refused[0] == creds:
+            raise self._refused[1]
+        try:
+            return self._log_in(creds)
+        except LoginRefused as error:
+            self._refused = (creds, error)
+            raise
+
+    def _log_in(self, creds: Credentials) -> Session:
         response = self._send(
             "POST",
             f"{creds.login_url}/saas/public/core/v3/login",
@@ -212,9 +244,7 @@ class IicsClient:
         )
         if response.status != 200:
             raise error_from_response(response.status, response.headers, response.data, during_login=True)
-        self._session = _session_from_login(_json_object(response))
-        self.logins += 1
-        return self._session
+        return _session_from_login(_json_object(response))
 
     def logout(self) -> None:
         """End the session (the CLI does this; Lambda keeps its session for the next poll)."""

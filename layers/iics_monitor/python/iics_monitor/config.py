@@ -127,6 +127,12 @@ def _history_table(env: Mapping[str, str]) -> str | None:
     return _table(env, "HISTORY_TABLE")
 
 
+def secret_verdict_table(env: Mapping[str, str]) -> str | None:
+    """VERDICT_TABLE: the stack's verdicts on secret versions (iics_monitor.verdicts). The template
+    always sets it; unset (tools run outside a stack), each client remembers only its own refusals."""
+    return _table(env, "VERDICT_TABLE")
+
+
 def required_table(env: Mapping[str, str], name: str) -> str:
     """The DynamoDB table named by environment variable ``name``; a ConfigError naming it when unset."""
     table = _table(env, name)
@@ -153,6 +159,7 @@ class CheckConfig:
     inline_wait_seconds: int = 0
     history_table: str | None = None
     request_limit: RequestLimit | None = None
+    verdict_table: str | None = None
 
     @property
     def inline_reserve_seconds(self) -> float:
@@ -173,6 +180,7 @@ class CheckConfig:
             inline_wait_seconds=_inline_wait(env),
             history_table=_history_table(env),
             request_limit=_request_limit(env),
+            verdict_table=secret_verdict_table(env),
         )
 
 
@@ -184,6 +192,7 @@ class ExportConfig:
     defaults: MonitorSettings
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
     request_limit: RequestLimit | None = None
+    verdict_table: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ExportConfig:
@@ -192,6 +201,7 @@ class ExportConfig:
             defaults=_poll_defaults(env),
             read_timeout_seconds=_read_timeout(env),
             request_limit=_request_limit(env),
+            verdict_table=secret_verdict_table(env),
         )
 
 
@@ -223,6 +233,7 @@ class ArchiveConfig:
     request_limit: RequestLimit | None = None
     max_bytes: int = DEFAULT_ARCHIVE_MAX_BYTES
     max_seconds: int = DEFAULT_ARCHIVE_MAX_SECONDS
+    verdict_table: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
@@ -246,4 +257,5 @@ class ArchiveConfig:
             max_seconds=_optional_number(
                 env, "ARCHIVE_MAX_SECONDS", 1, MAX_ARCHIVE_SECONDS, DEFAULT_ARCHIVE_MAX_SECONDS
             ),
+            verdict_table=secret_verdict_table(env),
         )

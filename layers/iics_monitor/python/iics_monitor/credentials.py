@@ -1,4 +1,9 @@
-"""IICS credentials, kept in a Secrets Manager secret as JSON {"username", "password", "loginUrl"}."""
+"""IICS credentials, kept in a Secrets Manager secret as JSON {"username", "password", "loginUrl"}.
+
+A secret is read afresh whenever it is needed (a login, a Slack post), with its ``VersionId``: the
+stack's verdict on a password is about one version (iics_monitor.verdicts), and a fixed secret must be
+tried at once, not after a cache expires. Reads are rare: a container logs in once per IICS session.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from aws_lambda_powertools.utilities import parameters
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from iics_monitor.errors import ConfigError
 
-# Powertools caches the secret this long, so a rotated password is picked up within minutes.
-SECRET_MAX_AGE_SECONDS = 300
 _MAX_FIELD = 255
 
 
@@ -40,13 +44,31 @@ def check_service_url(url: Any, what: str) -> str:
 
 
 @dataclass(frozen=True)
+class SecretVersion:
+    """One version of a secret: the unit a verdict (iics_monitor.verdicts) is about."""
+
+    name: str
+    version_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}#{self.version_id}"
+
+    def __str__(self) -> str:
+        return f"version {self.version_id[:8]} of secret {self.name}"
+
+
+@dataclass(frozen=True)
 class Credentials:
     username: str
     password: str = field(repr=False)
     login_url: str
+    version: SecretVersion | None = None  # None: not from Secrets Manager (the command line's own)
 
     @classmethod
-    def from_mapping(cls, data: Any, source: str = "the IICS secret") -> Credentials:
+    def from_mapping(
+        cls, data: Any, source: str = "the IICS secret", version: SecretVersion | None = None
+    ) -> Credentials:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source} must be a JSON object with username, password and loginUrl")
         for name in ("username", "password", "loginUrl"):
@@ -57,29 +79,40 @@ class Credentials:
             username=data["username"],
             password=data["password"],
             login_url=check_service_url(data["loginUrl"], f"{source} field loginUrl"),
+            version=version,
         )
 
 
-def read_secret(secret_name: str) -> str:
-    """A secret's string (cached by Powertools for ``SECRET_MAX_AGE_SECONDS``, so rotation is picked
-    up without a deployment). A failure is a ConfigError naming the secret, never its value."""
+@dataclass(frozen=True)
+class SecretText:
+    """A secret's current string and the version it came from."""
+
+    text: str = field(repr=False)
+    version: SecretVersion
+
+
+def read_secret(secret_name: str, client: Any = None) -> SecretText:
+    """The secret's current string and version, read now. A failure is a ConfigError naming the secret,
+    never its value."""
     try:
-        value = parameters.get_secret(secret_name, max_age=SECRET_MAX_AGE_SECONDS)
-    except parameters.exceptions.GetParameterError as error:
-        # Powertools wraps the botocore error; its text names the failure, never the secret value.
-        cause = error.__cause__ or error.__context__ or error
-        raise ConfigError(f"secret {secret_name} could not be read: {str(cause)[:300]}") from None
-    return (value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)).strip()
+        answer = (client or boto3.client("secretsmanager")).get_secret_value(SecretId=secret_name)
+    except (ClientError, BotoCoreError) as error:  # the error names the failure, never the secret value
+        raise ConfigError(f"secret {secret_name} could not be read: {str(error)[:300]}") from None
+    value = answer.get("SecretString")
+    if value is None:
+        value = answer.get("SecretBinary", b"").decode("utf-8", "replace")
+    return SecretText(value.strip(), SecretVersion(secret_name, str(answer.get("VersionId") or "unversioned")))
 
 
-def secret_credentials(secret_name: str) -> Callable[[], Credentials]:
-    """A provider that reads the secret each time a login needs it."""
+def secret_credentials(secret_name: str, client: Any = None) -> Callable[[], Credentials]:
+    """A provider that reads the secret each time a login needs it (``client``: a Secrets Manager client)."""
 
     def provide() -> Credentials:
+        secret = read_secret(secret_name, client)
         try:
-            data = json.loads(read_secret(secret_name))
+            data = json.loads(secret.text)
         except ValueError:
             raise ConfigError(f"secret {secret_name} is not valid JSON") from None
-        return Credentials.from_mapping(data, source=f"secret {secret_name}")
+        return Credentials.from_mapping(data, source=f"secret {secret_name}", version=secret.version)
 
     return provide

@@ -55,7 +55,14 @@ class IicsError(MonitorError):
 
 
 class LoginFailed(IicsError):
-    """Login was refused. Never retried: repeated failures lock the IICS account."""
+    """IICS answered the login with an error that is neither throttling nor a 5xx (a wrong login URL's
+    404, say). Never retried."""
+
+
+class LoginRefused(LoginFailed):
+    """IICS refused the credentials (400, 401 or 403 at the login resource), now or earlier with the same
+    version of the secret. Never retried with that version anywhere in the stack: repeated refusals
+    lock the IICS account (IDS_086)."""
 
 
 class SessionExpired(IicsError):

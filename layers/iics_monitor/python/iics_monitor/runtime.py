@@ -21,6 +21,7 @@ from iics_monitor.config import ArchiveConfig, CheckConfig, ExportConfig, Reques
 from iics_monitor.credentials import secret_credentials
 from iics_monitor.history import DurationHistory
 from iics_monitor.ratelimit import RequestBudget
+from iics_monitor.verdicts import SecretVerdicts
 
 
 @functools.cache
@@ -66,7 +67,10 @@ def slack_notifier():
     from iics_monitor.slack_delivery import SlackNotifier
 
     config = slack_config()
-    webhook = SlackWebhook(secret_webhook_url(config.secret_name), timeout=config.timeout)
+    verdicts = secret_verdicts(config.verdict_table) if config.verdict_table else None
+    webhook = SlackWebhook(
+        secret_webhook_url(config.secret_name, secretsmanager()), timeout=config.timeout, verdicts=verdicts
+    )
     records = DynamoDBPersistenceLayer(config.idempotency_table, boto3_client=dynamodb())
     return SlackNotifier(webhook, config.region, records)
 
@@ -88,15 +92,36 @@ def dynamodb():
 
 
 @functools.cache
-def iics_client(secret_name: str, read_timeout_seconds: float, request_limit: RequestLimit | None = None) -> IicsClient:
-    """One client, and so one IICS session, per container and secret; with the stack's request budget.
-    Each request may take ``read_timeout_seconds`` in all (IicsReadTimeoutSeconds)."""
+def secretsmanager():
+    return boto3.client("secretsmanager")
+
+
+@functools.cache
+def secret_verdicts(table_name: str) -> SecretVerdicts:
+    """The stack's verdicts on secret versions (one refused login per version, stack-wide)."""
+    return SecretVerdicts(table_name, dynamodb())
+
+
+@functools.cache
+def iics_client(
+    secret_name: str,
+    read_timeout_seconds: float,
+    request_limit: RequestLimit | None = None,
+    verdict_table: str | None = None,
+) -> IicsClient:
+    """One client, and so one IICS session, per container and secret; with the stack's request budget and
+    its record of refused passwords. Each request may take ``read_timeout_seconds`` in all
+    (IicsReadTimeoutSeconds)."""
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout_seconds)
     budget = None
     if request_limit is not None:
         budget = RequestBudget(request_limit.table, request_limit.per_second, dynamodb()).take
     return IicsClient(
-        secret_credentials(secret_name), timeout=timeout, before_request=budget, request_seconds=read_timeout_seconds
+        secret_credentials(secret_name, secretsmanager()),
+        timeout=timeout,
+        before_request=budget,
+        request_seconds=read_timeout_seconds,
+        verdicts=secret_verdicts(verdict_table) if verdict_table else None,
     )
 
 
@@ -129,6 +154,8 @@ def reset() -> None:
         stepfunctions,
         sns,
         dynamodb,
+        secretsmanager,
+        secret_verdicts,
         iics_client,
         duration_history,
         log_archiver,

@@ -29,10 +29,11 @@ from iics_monitor.alerts import (
     log_console_url,
 )
 from iics_monitor.client import parse_retry_after
-from iics_monitor.config import optional_seconds, require_env, required_table
-from iics_monitor.credentials import is_loopback, read_secret
+from iics_monitor.config import optional_seconds, require_env, required_table, secret_verdict_table
+from iics_monitor.credentials import SecretText, is_loopback, read_secret
 from iics_monitor.errors import ConfigError, MonitorError
 from iics_monitor.observability import logger, tracer
+from iics_monitor.verdicts import SecretVerdicts
 
 SLACK_HOST = "hooks.slack.com"
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=3.0, read=10.0)
@@ -42,6 +43,9 @@ FIRST_BACKOFF_SECONDS = 1.0
 MAX_RETRY_AFTER_SECONDS = 10.0
 # Kept back after each attempt, for the idempotency record's update and the batch's answer.
 RECORD_RESERVE_SECONDS = 2.0
+# Slack's answers for a webhook that no longer exists (revoked, app removed, channel archived): the
+# webhook's secret version is refused for the whole stack (iics_monitor.verdicts), not tried per alert.
+REVOKED_STATUSES = frozenset({403, 404, 410})
 
 # Block Kit limits (https://api.slack.com/reference/block-kit/blocks): header text, section text, one field.
 HEADER_LIMIT = 150
@@ -153,6 +157,7 @@ class SlackConfig:
     region: str
     idempotency_table: str
     read_timeout_seconds: float = float(DEFAULT_TIMEOUT.read_timeout)
+    verdict_table: str | None = None
 
     @property
     def timeout(self) -> urllib3.Timeout:
@@ -170,6 +175,7 @@ class SlackConfig:
             region=region,
             idempotency_table=required_table(env, "IDEMPOTENCY_TABLE"),
             read_timeout_seconds=optional_seconds(env, "SLACK_READ_TIMEOUT_SECONDS", 1, longest, longest),
+            verdict_table=secret_verdict_table(env),
         )
 
 
@@ -196,21 +202,20 @@ def check_webhook_url(url: Any, source: str) -> str:
     return url
 
 
-def secret_webhook_url(secret_name: str) -> Callable[[], str]:
-    """A provider of the webhook URL kept in Secrets Manager, as the raw URL or as JSON {"webhookUrl": "..."}.
-
-    Read on every post through ``read_secret``, so a rotated URL is picked up within its cache time.
-    """
+def secret_webhook_url(secret_name: str, client: Any = None) -> Callable[[], SecretText]:
+    """A provider of the webhook URL kept in Secrets Manager, as the raw URL or as JSON {"webhookUrl": "..."},
+    with the secret's version. Read on every post, so a new URL is used at once."""
     source = f"secret {secret_name}"
 
-    def provide() -> str:
-        text = read_secret(secret_name)
+    def provide() -> SecretText:
+        secret = read_secret(secret_name, client)
+        text = secret.text
         if text.startswith("{"):
             try:
                 text = json.loads(text).get("webhookUrl")
             except (ValueError, AttributeError):
                 raise ConfigError(f'{source} must hold the webhook URL or JSON {{"webhookUrl": "..."}}') from None
-        return check_webhook_url(text, source)
+        return SecretText(check_webhook_url(text, source), secret.version)
 
     return provide
 
@@ -221,7 +226,9 @@ def secret_webhook_url(secret_name: str) -> Callable[[], str]:
 class SlackWebhook:
     """Posts messages to one Slack incoming webhook.
 
-    ``webhook_url`` is called for every post, so a rotated secret is picked up when its cache expires.
+    ``webhook_url`` is called for every post, so a rotated secret is used at once. With ``verdicts``, a webhook
+    Slack answered as gone (``REVOKED_STATUSES``) is not posted to again, by any function of the stack,
+    until its secret has a new version.
     Failures where Slack did not take the message (429, 5xx, no connection) are tried again up to
     ``POST_ATTEMPTS`` times in all, honouring Retry-After up to ``MAX_RETRY_AFTER_SECONDS``; anything
     else raises at once, and so does a request that got no answer in time (``SlackUnconfirmed``).
@@ -231,12 +238,14 @@ class SlackWebhook:
 
     def __init__(
         self,
-        webhook_url: Callable[[], str],
+        webhook_url: Callable[[], str | SecretText],
         http: urllib3.PoolManager | None = None,
         timeout: urllib3.Timeout = DEFAULT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
+        verdicts: SecretVerdicts | None = None,
     ) -> None:
         self._webhook_url = webhook_url
+        self._verdicts = verdicts
         self._http = http or urllib3.PoolManager(retries=False, timeout=timeout)
         self._timeout = timeout
         self._sleep = sleep
@@ -246,7 +255,17 @@ class SlackWebhook:
         return seconds >= _attempt_seconds(self._timeout) + RECORD_RESERVE_SECONDS
 
     def post(self, payload: Mapping[str, Any], seconds_left: Callable[[], float] = lambda: math.inf) -> None:
-        url = check_webhook_url(self._webhook_url(), "the Slack webhook URL")
+        webhook = self._webhook_url()
+        version = webhook.version if isinstance(webhook, SecretText) else None
+        url = check_webhook_url(webhook.text if isinstance(webhook, SecretText) else webhook, "the Slack webhook URL")
+        if self._verdicts is not None and version is not None:
+            refusal = self._verdicts.refusal(version)
+            if refusal is not None:
+                raise SlackRejected(
+                    f"Slack answered {version} as gone at {refusal.at}; no alert is posted with it again. Put a "
+                    f"working webhook URL in the secret: its new version is used at once",
+                    status=refusal.status,
+                )
         body = json.dumps(payload, ensure_ascii=False).encode()
         if not self.fits(seconds_left()):
             raise SlackDeferred("no time left in this invocation for a Slack post")
@@ -254,6 +273,8 @@ class SlackWebhook:
             failure = self._send(url, body)
             if failure is None:
                 return
+            if failure.status in REVOKED_STATUSES and self._verdicts is not None and version is not None:
+                self._verdicts.record_refusal(version, failure.status, failure.error)
             wait = _wait_before_retry(failure, attempt)
             last = attempt == POST_ATTEMPTS or wait > MAX_RETRY_AFTER_SECONDS or not self.fits(seconds_left() - wait)
             if not failure.transient or last:

@@ -1,0 +1,92 @@
+"""A refused password is tried once per stack, not once per job (issue 12, item 1).
+
+IICS locks an account after a few refused logins, and every execution used to log in by itself. Here
+ten jobs are announced at once with a wrong password in the secret; then the secret is fixed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from iics_monitor_local.slack_fake import FakeSlack
+from iics_monitor_local.stack import LocalStack, TopicInbox
+from tests.conftest import PASSWORD, USERNAME, assert_valid_outcome
+from tests.e2e.test_alerts import SlackPipeline, wait_until
+from tests.e2e.test_state_machine import FAILED_OBJECTS, FAST
+
+JOBS = 10
+
+
+def put_password(stack: LocalStack, password: str, emulator) -> str:
+    """A new version of the IICS secret; its version id."""
+    return stack.client("secretsmanager").put_secret_value(
+        SecretId=stack.stack_parameters["IicsSecretName"],
+        SecretString=json.dumps({"username": USERNAME, "password": password, "loginUrl": emulator.url}),
+    )["VersionId"]
+
+
+def outcomes(stack: LocalStack, capture, count: int) -> list[dict]:
+    for execution in stack.executions():
+        stack.wait(execution["executionArn"], timeout=90)
+    assert wait_until(lambda: len(capture.drain()) >= count)
+    return [event["detail"] for event in capture.drain()]
+
+
+@pytest.fixture
+def stack(emulator):
+    with LocalStack(FAST) as deployed:
+        deployed.put_iics_secret(USERNAME, PASSWORD, emulator.url)
+        yield deployed
+
+
+def test_ten_jobs_at_once_with_a_wrong_password_make_one_refused_login(stack, emulator):
+    # Given a wrong password in the secret
+    wrong = put_password(stack, "Wr0ng-" + PASSWORD, emulator)
+    capture = stack.capture_events()
+    jobs = [emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"]) for _ in range(JOBS)]
+
+    # When ten jobs are announced at once
+    for job_id in jobs:
+        stack.submit({"jobId": job_id})
+    details = outcomes(stack, capture, JOBS)
+
+    # Then IICS saw one login, and every job ended ERROR LoginRefused, saying what to do
+    assert [r.status for r in emulator.requests if r.route == "login"] == [400]
+    assert sorted(d["jobId"] for d in details) == sorted(jobs)
+    for detail in details:
+        assert_valid_outcome(detail)
+        assert detail["state"] == "ERROR" and detail["errorType"] == "LoginRefused"
+        assert f"version {wrong[:8]} of secret" in detail["reason"]
+        assert "Put the right username and password in the secret" in detail["reason"]
+
+    # When the secret is fixed, the next job is watched at once, with no cache to wait out
+    put_password(stack, PASSWORD, emulator)
+    fixed = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"])
+    stack.submit({"jobId": fixed})
+    (after,) = [d for d in outcomes(stack, capture, 1) if d["jobId"] == fixed]
+
+    assert after["state"] == "SUCCESSFUL"
+    assert [r.status for r in emulator.requests if r.route == "login"] == [400, 200]
+
+
+def test_a_revoked_slack_webhook_is_posted_to_once_not_once_per_alert(emulator):
+    with FakeSlack() as slack:
+        setup = SlackPipeline(emulator, slack)
+        stack = setup.stack
+        try:
+            # Given a webhook Slack answers as gone (the app was removed)
+            slack.fail_always((404,))
+            inbox = TopicInbox(stack, stack.outputs["AlertTopicArn"])
+            jobs = [emulator.add_job(states=["FAILED"], objects=FAILED_OBJECTS) for _ in range(3)]
+
+            # When three jobs fail, each with an alert
+            for job_id in jobs:
+                stack.submit({"jobId": job_id})
+
+            # Then Slack was asked once; every alert is kept in the dead-letter queue; e-mail got all three
+            assert wait_until(lambda: setup.dead_letters() == 3, timeout=60)
+            assert len(slack.requests) == 1
+            assert len(inbox.messages(expected=3)) == 3
+        finally:
+            stack.__exit__(None, None, None)
