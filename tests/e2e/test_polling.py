@@ -182,7 +182,7 @@ def test_an_announcement_asking_for_0_s_waits_cannot_make_a_burst_of_status_call
     stack.submit({"jobId": job_id, "monitor": {"initialWaitSeconds": 0, "maxWaitSeconds": 0}})
     seconds = settle(stack, WINDOW_SECONDS)
 
-    # Then IICS sees at most one status call a second (today's code made ~90 a second: 1,500 in 17 s)
+    # Then IICS sees at most one status call a second (without the floors: 381 in 5.2 s, 1,500 in 22 s)
     calls = status_calls(emulator, job_id)
     assert len(calls) <= seconds + 1, f"{len(calls)} status calls in {seconds:.1f} s"
     # because the door refuses it, as any out-of-range monitor value: one ERROR outcome names the job

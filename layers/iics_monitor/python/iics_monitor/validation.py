@@ -111,7 +111,7 @@ def _parse_name(value: Any) -> str | None:
 
 # The shortest wait a request may ask for. Anyone who can put an event on the bus (or start an
 # execution) chooses a request's ``monitor`` values; with waits of 0 s one execution polled IICS
-# about 90 times a second until MaxPolls ended it (1,500 status calls in 17 s). A floor of 1 s holds
+# about 68 times a second until MaxPolls ended it (1,500 status calls in 22 s). A floor of 1 s holds
 # every execution to at most one check a second, and MaxPolls still bounds the total.
 # Only the waits have floors: a short timeoutSeconds ends a watch sooner, it never polls faster.
 REQUEST_FLOOR_SECONDS = {"initialWaitSeconds": 1, "maxWaitSeconds": 1}
