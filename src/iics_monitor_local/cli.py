@@ -85,7 +85,9 @@ def cli() -> None:
 
 
 class Seconds(click.ParamType):
-    """A whole number of seconds within the bounds the state machine accepts for ``field``."""
+    """A whole number of seconds within the template Parameter's range for ``field``: emulated, the
+    options are the laptop stack's own Parameters. With ``--aws real`` they are the request's
+    ``monitor`` values, which the stack's own check (its floors included) refuses before anything starts."""
 
     name = "seconds"
 
@@ -132,13 +134,14 @@ _WATCH_OPTIONS = [
     click.option(
         "--initial-wait",
         type=Seconds("initialWaitSeconds"),
-        help=f"wait before the second poll (emulated default {LAPTOP_SETTINGS.initial_wait_seconds}; "
-        "real: the stack's)",
+        help=f"wait before the second poll (emulated default {LAPTOP_SETTINGS.initial_wait_seconds}, 0-3600; "
+        "real: the stack's, 1-3600)",
     ),
     click.option(
         "--max-wait",
         type=Seconds("maxWaitSeconds"),
-        help=f"longest wait between two polls (emulated default {LAPTOP_SETTINGS.max_wait_seconds}; real: the stack's)",
+        help=f"longest wait between two polls (emulated default {LAPTOP_SETTINGS.max_wait_seconds}, 0-3600; "
+        "real: the stack's, 1-3600)",
     ),
     click.option(
         "--timeout",

@@ -255,7 +255,7 @@ class EmulatedAws:
 
     def __init__(self, options: WatchOptions, credentials: Credentials) -> None:
         self.credentials = credentials
-        self.settings = LAPTOP_SETTINGS.overridden_by(_overrides(options))
+        self.settings = LAPTOP_SETTINGS.configured(_overrides(options))  # its own stack: Parameters
 
     def watch(self, job_id: str, folder: Path, out: TextIO) -> tuple[dict, list[Path]]:
         credentials, settings = self.credentials, self.settings
@@ -496,7 +496,7 @@ class S3Destination:
         segments = prefix.split("/")[:-1]
         if not _PREFIX.fullmatch(prefix) or {".", ".."} & set(segments) or len(prefix) > MAX_S3_PREFIX:
             raise UsageError(
-                f"--s3 prefix must be empty or end with '/', use letters, digits and !_.*'()- in each part "
+                f"--s3 prefix must be empty or end with '/', use letters, digits and !_.'()- in each part "
                 f"(not . or ..) and be at most {MAX_S3_PREFIX} characters, got {prefix!r}"
             )
         try:

@@ -1,5 +1,6 @@
-"""How the deployed pipeline polls: several checks inside one invocation while a job is young, and
-recurring job names checked near their usual end, remembered in the template's DynamoDB table.
+"""How the deployed pipeline polls: several checks inside one invocation while a job is young,
+recurring job names checked near their usual end, remembered in the template's DynamoDB table, and
+never faster than a second however an announcement asks (the floors of its ``monitor`` values).
 
 Real ASL in moto's interpreter, real handlers, the IICS emulator on loopback.
 """
@@ -7,6 +8,7 @@ Real ASL in moto's interpreter, real handlers, the IICS emulator on loopback.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -147,3 +149,62 @@ def test_a_request_budget_holds_every_execution_to_n_iics_requests_a_second(depl
     assert max(counted.values()) <= 2  # never more than the budget in any second
     assert sum(counted.values()) == len(emulator.requests)  # and every request to IICS was counted
     assert len(counted) >= len(emulator.requests) / 2  # so the run was spread over the seconds it needed
+
+
+# --- callers cannot make the monitor hot --------------------------------------------------------------
+
+WINDOW_SECONDS = 5.0
+
+
+def status_calls(emulator, job_id: str) -> list:
+    """The job's status calls at IICS, the archive step's final one (``?expand=objects``) left out."""
+    return [r for r in emulator.requests if r.route == "status" and job_id in r.path and "expand" not in r.path]
+
+
+def settle(stack: LocalStack, seconds: float) -> float:
+    """Wait until every execution has ended, or ``seconds`` have passed; the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        executions = stack.executions()
+        if executions and all(e["status"] != "RUNNING" for e in executions):
+            break
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_an_announcement_asking_for_0_s_waits_cannot_make_a_burst_of_status_calls(deploy, emulator):
+    # Given a stack with the template's own poll defaults, and a job that runs for two minutes
+    stack = deploy()
+    capture = stack.capture_events()
+    job_id = emulator.add_job(schedule=[{"state": "IN_PROGRESS", "seconds": 120}, {"state": "SUCCESSFUL"}])
+
+    # When anyone who can put events on the bus asks for 0 s waits
+    stack.submit({"jobId": job_id, "monitor": {"initialWaitSeconds": 0, "maxWaitSeconds": 0}})
+    seconds = settle(stack, WINDOW_SECONDS)
+
+    # Then IICS sees at most one status call a second (without the floors: 381 in 5.2 s, 1,500 in 22 s)
+    calls = status_calls(emulator, job_id)
+    assert len(calls) <= seconds + 1, f"{len(calls)} status calls in {seconds:.1f} s"
+    # because the door refuses it, as any out-of-range monitor value: one ERROR outcome names the job
+    (outcome,) = [e["detail"] for e in capture.drain()]
+    assert outcome["state"] == "ERROR" and outcome["errorType"] == "InvalidInput"
+    assert outcome["jobId"] == job_id and outcome["polls"] == 0
+    assert "monitor.initialWaitSeconds must be a whole number from 1 to 3600" in outcome["reason"]
+    assert emulator.logins == 0
+
+
+def test_an_announcement_at_the_floor_is_polled_once_a_second_until_the_poll_budget(deploy, emulator):
+    stack = deploy(MaxPolls=4)
+    capture = stack.capture_events()
+    job_id = emulator.add_job(schedule=[{"state": "IN_PROGRESS", "seconds": 120}, {"state": "SUCCESSFUL"}])
+
+    stack.submit({"jobId": job_id, "monitor": {"initialWaitSeconds": 1, "maxWaitSeconds": 1}})
+    settle(stack, 30)
+
+    # The shortest waits a request may ask for: checks a second apart (inside one invocation) ...
+    times = [r.time for r in status_calls(emulator, job_id)]
+    assert len(times) == 4
+    assert min(later - earlier for earlier, later in zip(times, times[1:], strict=False)) >= 0.95
+    # ... and MaxPolls still ends the watch
+    (outcome,) = [e["detail"] for e in capture.drain()]
+    assert outcome["state"] == "TIMED_OUT" and "poll budget" in outcome["reason"] and outcome["polls"] == 4

@@ -266,6 +266,18 @@ def test_real_aws_passes_timing_options_as_monitor_overrides_and_reports_errors(
     assert WRONG_PASSWORD not in run.out + run.err
 
 
+def test_real_aws_refuses_a_wait_under_the_requests_floor_before_starting_anything(
+    no_iics_env, deployed, emulator, tmp_path
+):
+    # Emulated, the options are the laptop stack's own Parameters (0 s waits allowed, as FAST uses);
+    # with --aws real they go into the execution's request, which may not ask for waits under 1 s.
+    run = watch(emulator.add_job(), "--aws", "real", "--max-wait", "0", "--out", str(tmp_path))
+
+    assert run.code == 2
+    assert run.err == "error: monitor.maxWaitSeconds must be a whole number from 1 to 3600\n"
+    assert deployed.executions() == [] and emulator.requests == []
+
+
 def test_real_aws_without_the_stack_is_a_usage_error(no_iics_env, emulator, tmp_path):
     with mock_aws():  # an AWS account where nothing is deployed
         run = watch(emulator.add_job(), "--aws", "real", "--stack-name", "not-deployed", "--out", str(tmp_path))

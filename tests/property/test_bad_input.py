@@ -38,7 +38,7 @@ import urllib3
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from iics_monitor import check, client, errors, status, submit, validation
+from iics_monitor import check, client, errors, policy, status, submit, validation
 from iics_monitor.config import CheckConfig
 from iics_monitor.credentials import Credentials
 from iics_monitor.observability import metrics
@@ -203,7 +203,7 @@ well_formed_requests = st.fixed_dictionaries(  # so the accepting side of each p
         "monitor": st.fixed_dictionaries(
             {},
             optional={
-                "initialWaitSeconds": st.integers(0, 10),
+                "initialWaitSeconds": st.integers(1, 10),
                 "maxWaitSeconds": st.integers(120, 3600),
                 "timeoutSeconds": st.integers(1, 2_592_000),
             },
@@ -261,9 +261,31 @@ def test_any_request_parses_into_a_bounded_request_or_a_short_invalid_input(raw)
     assert request.settings.max_wait_seconds >= request.settings.initial_wait_seconds
     overrides = raw.get("monitor") or {}
     assert all(request.settings.to_dict()[k] == v for k, v in overrides.items())
+    assert all(v >= 1 for k, v in overrides.items() if k.endswith("WaitSeconds"))  # no request makes it hot
     assert request.name is None or (len(request.name) <= 255 and request.name.isprintable())
     assert type(request.attempt) is int and 1 <= request.attempt <= validation.MAX_ATTEMPT
     assert EXECUTION_NAME.fullmatch(request.execution_name)
+
+
+@MANY
+@given(
+    raw=st.one_of(requests, st.fixed_dictionaries({"jobId": valid_job_ids, "monitor": monitors})),
+    elapsed=st.floats(0, 40 * 24 * 3600),
+    remaining=st.floats(0.001, 40 * 24 * 3600),
+    expected=st.one_of(st.none(), st.floats(0.001, 10**6)),
+)
+@example(
+    raw={"jobId": "abc", "monitor": {"initialWaitSeconds": 0, "maxWaitSeconds": 0}},
+    elapsed=0,
+    remaining=9,
+    expected=None,
+)
+def test_no_request_the_edge_accepts_makes_a_wait_under_1_s_before_its_deadline(raw, elapsed, remaining, expected):
+    try:
+        request = validation.parse_request(raw, DEFAULTS)
+    except errors.InvalidInput:
+        return
+    assert policy.next_wait_seconds(elapsed, request.settings, remaining, expected_seconds=expected) >= 1
 
 
 # --- 2. the handlers' logic: start_monitor and check_job -------------------------------------------------------------

@@ -55,6 +55,8 @@ def test_samconfig_overrides_only_real_parameters_with_valid_values():
         assert name in TEMPLATE["Parameters"], name
         allowed = TEMPLATE["Parameters"][name].get("AllowedValues")
         assert allowed is None or value in allowed
+        pattern = TEMPLATE["Parameters"][name].get("AllowedPattern")
+        assert pattern is None or re.fullmatch(pattern, value), (name, value)
 
 
 @pytest.mark.parametrize("command", ["make demo", "make test", "sam build", "sam deploy --guided", "make bench"])

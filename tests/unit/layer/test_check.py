@@ -353,6 +353,8 @@ def test_a_permanent_error_is_raised_at_once(error):
         ({"request": {"name": "no id"}}, InvalidInput),
         ({"request": {"jobId": JOB_ID, "monitor": {"initialWaitSeconds": True}}}, InvalidInput),
         ({"request": {"jobId": JOB_ID, "monitor": {"pollEvery": 1}}}, InvalidInput),
+        # an execution started by hand with a ``request`` skips AcceptInput; the check holds the floors
+        ({"request": {"jobId": JOB_ID, "monitor": {"initialWaitSeconds": 0, "maxWaitSeconds": 0}}}, InvalidInput),
         ({"poll": {"polls": -1, "transientErrors": 0}}, InvalidInput),
         ({"poll": {"polls": "3", "transientErrors": 0}}, InvalidInput),
         ({"poll": {"polls": 3, "transientErrors": True}}, InvalidInput),
@@ -536,6 +538,16 @@ def test_without_an_invocation_or_with_inline_off_the_check_polls_once():
 
     assert check_inline(source, runtime, config=off)["polls"] == 1
     assert check_job(event(), source=FakeStatusSource(RUNNING), config=INLINE, now=SOON)["polls"] == 1
+
+
+def test_with_the_shortest_waits_a_request_may_ask_for_one_invocation_checks_at_most_once_a_second():
+    source, runtime = FakeStatusSource(*[RUNNING] * 300), FakeInvocation(seconds_left=240)
+    request = {"jobId": JOB_ID, "monitor": {"initialWaitSeconds": 1, "maxWaitSeconds": 1}}
+
+    result = check_inline(source, runtime, request=request)
+
+    assert runtime.slept and min(runtime.slept) >= 1
+    assert result["polls"] == len(source.calls) <= 1 + sum(runtime.slept)
 
 
 # --- the job name's history -----------------------------------------------------------------------------------------

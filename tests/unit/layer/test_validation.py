@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from iics_monitor.errors import InvalidInput, InvalidJobId
-from iics_monitor.validation import ExportRequest, MonitorSettings, parse_job_id, parse_request
+from iics_monitor.validation import ExportRequest, MonitorSettings, parse_announcement, parse_job_id, parse_request
 from tests.conftest import load_event
 
 DEFAULTS = MonitorSettings(initial_wait_seconds=10, max_wait_seconds=120, timeout_seconds=3600)
@@ -139,14 +139,14 @@ def test_a_name_of_255_printable_characters_is_accepted():
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("initialWaitSeconds", 0),
+        ("initialWaitSeconds", 1),
         ("maxWaitSeconds", 3600),
         ("timeoutSeconds", 1),
         ("timeoutSeconds", 30 * 24 * 3600),
     ],
 )
 def test_values_on_the_bounds_are_accepted(field, value):
-    overrides = {"initialWaitSeconds": 0, field: value}
+    overrides = {"initialWaitSeconds": 1, field: value}
 
     settings = parse_request({"jobId": JOB_ID, "monitor": overrides}, DEFAULTS).settings
 
@@ -156,9 +156,9 @@ def test_values_on_the_bounds_are_accepted(field, value):
 @pytest.mark.parametrize(
     ("field", "value", "bounds"),
     [
-        ("initialWaitSeconds", -1, "from 0 to 3600"),
-        ("initialWaitSeconds", 3601, "from 0 to 3600"),
-        ("maxWaitSeconds", 3601, "from 0 to 3600"),
+        ("initialWaitSeconds", -1, "from 1 to 3600"),
+        ("initialWaitSeconds", 3601, "from 1 to 3600"),
+        ("maxWaitSeconds", 3601, "from 1 to 3600"),
         ("timeoutSeconds", 0, "from 1 to 2592000"),
         ("timeoutSeconds", 30 * 24 * 3600 + 1, "from 1 to 2592000"),
         ("timeoutSeconds", 10**100, "from 1 to 2592000"),
@@ -169,6 +169,56 @@ def test_values_outside_the_bounds_are_rejected_with_the_field_and_bounds(field,
         parse_request({"jobId": JOB_ID, "monitor": {field: value}}, DEFAULTS)
 
     assert str(caught.value) == f"monitor.{field} must be a whole number {bounds}"
+
+
+# --- monitor overrides: a request cannot make the monitor hot ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"initialWaitSeconds": 0, "maxWaitSeconds": 0}, "initialWaitSeconds"),
+        ({"initialWaitSeconds": 0}, "initialWaitSeconds"),
+        ({"maxWaitSeconds": 0}, "maxWaitSeconds"),
+    ],
+)
+def test_a_request_asking_for_waits_under_1_s_is_refused_with_the_field_and_range(overrides, field):
+    with pytest.raises(InvalidInput) as caught:
+        parse_request({"jobId": JOB_ID, "monitor": overrides}, DEFAULTS)
+
+    assert str(caught.value) == f"monitor.{field} must be a whole number from 1 to 3600"
+
+
+def test_a_start_export_request_has_the_same_floors():
+    export = {"objects": [{"id": JOB_ID}]}
+
+    with pytest.raises(InvalidInput, match="monitor.maxWaitSeconds must be a whole number from 1 to 3600"):
+        parse_announcement({"export": export, "monitor": {"maxWaitSeconds": 0}}, DEFAULTS)
+
+
+def test_a_short_timeout_has_no_floor_above_its_range_it_only_ends_the_watch_sooner():
+    assert parse_request({"jobId": JOB_ID, "monitor": {"timeoutSeconds": 1}}, DEFAULTS).settings.timeout_seconds == 1
+
+
+def test_the_operators_own_0_s_waits_hold_and_read_back_from_the_execution_unchanged():
+    # Given a stack deployed with InitialWaitSeconds=0 (tests do, for speed)
+    fast = MonitorSettings(initial_wait_seconds=0, max_wait_seconds=1, timeout_seconds=60)
+
+    # the execution carries the resolved settings, and each function parses them again
+    request = parse_request({"jobId": JOB_ID}, fast)
+    assert parse_request(request.to_dict(), fast) == request
+    assert request.settings.initial_wait_seconds == 0
+    # but a request still cannot ask for a 0 s wait the operator did not set
+    with pytest.raises(InvalidInput, match="monitor.maxWaitSeconds must be a whole number from 1 to 3600"):
+        parse_request({"jobId": JOB_ID, "monitor": {"maxWaitSeconds": 0}}, fast)
+
+
+def test_the_operators_parameters_keep_their_ranges_without_the_floors():
+    assert DEFAULTS.configured({"initialWaitSeconds": 0, "maxWaitSeconds": 0}).to_dict() == {
+        "initialWaitSeconds": 0,
+        "maxWaitSeconds": 0,
+        "timeoutSeconds": 3600,
+    }
 
 
 @pytest.mark.parametrize("value", [True, False, 1.5, 10.0, "10", None, [10]])

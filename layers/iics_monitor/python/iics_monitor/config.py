@@ -34,7 +34,9 @@ MAX_INLINE_WAIT_SECONDS = 60
 _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _STATE_MACHINE_ARN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_PREFIX = re.compile(r"([A-Za-z0-9!_.*'()-]+/)*")
+# The template's ArchivePrefix pattern (a test keeps them equal): no '*', which would widen the
+# archive role's s3:PutObject on <bucket>/<prefix>* to other keys.
+_PREFIX = re.compile(r"([A-Za-z0-9!_.'()-]+/)*")
 
 
 def require_env(env: Mapping[str, str], name: str) -> str:
@@ -54,7 +56,8 @@ def _whole_number(env: Mapping[str, str], name: str) -> int:
 
 
 def _poll_defaults(env: Mapping[str, str]) -> MonitorSettings:
-    """The template's poll defaults; ``monitor`` overrides in a request are checked against the same bounds."""
+    """The template's poll defaults, within the Parameters' ranges; a request's ``monitor`` values
+    are checked against the same ranges and against floors besides (``MonitorSettings.overridden_by``)."""
     values = {}
     for variable, field_name in _DEFAULT_VARIABLES.items():
         attribute, low, high = MonitorSettings.FIELDS[field_name]
@@ -243,7 +246,7 @@ class ArchiveConfig:
         prefix = env.get("ARCHIVE_PREFIX", "")
         if not _PREFIX.fullmatch(prefix):
             raise ConfigError(
-                "environment variable ARCHIVE_PREFIX must be empty or end with '/', using letters, digits and !_.*'()-"
+                "environment variable ARCHIVE_PREFIX must be empty or end with '/', using letters, digits and !_.'()-"
             )
         return cls(
             secret_name=require_env(env, "IICS_SECRET_NAME"),

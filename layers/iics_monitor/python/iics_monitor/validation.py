@@ -109,15 +109,32 @@ def _parse_name(value: Any) -> str | None:
     return value
 
 
+# The shortest wait a request may ask for. Anyone who can put an event on the bus (or start an
+# execution) chooses a request's ``monitor`` values; with waits of 0 s one execution polled IICS
+# about 68 times a second until MaxPolls ended it (1,500 status calls in 22 s). A floor of 1 s holds
+# every execution to at most one check a second, and MaxPolls still bounds the total.
+# Only the waits have floors: a short timeoutSeconds ends a watch sooner, it never polls faster.
+REQUEST_FLOOR_SECONDS = {"initialWaitSeconds": 1, "maxWaitSeconds": 1}
+
+
+def _whole_number_in(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"monitor.{name} must be a whole number from {low} to {high}")
+    return value
+
+
 @dataclass(frozen=True)
 class MonitorSettings:
-    """How one job is watched: first wait, longest wait, and how long before TIMED_OUT."""
+    """How one job is watched: first wait, longest wait, and how long before TIMED_OUT.
+
+    Built from the operator's template Parameters (``FIELDS``' ranges, where waits of 0 s make tests
+    fast), then ``overridden_by`` a request's ``monitor`` values, which have floors besides."""
 
     initial_wait_seconds: int
     max_wait_seconds: int
     timeout_seconds: int
 
-    # field name in events -> (attribute, lowest, highest)
+    # field name in events -> (attribute, lowest, highest): the template Parameters' ranges
     FIELDS = {
         "initialWaitSeconds": ("initial_wait_seconds", 0, 3600),
         "maxWaitSeconds": ("max_wait_seconds", 0, 3600),
@@ -126,14 +143,22 @@ class MonitorSettings:
 
     def __post_init__(self) -> None:
         for name, (attr, low, high) in self.FIELDS.items():
-            value = getattr(self, attr)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise InvalidInput(f"monitor.{name} must be a whole number from {low} to {high}")
+            _whole_number_in(name, getattr(self, attr), low, high)
         if self.max_wait_seconds < self.initial_wait_seconds:
             raise InvalidInput("monitor.maxWaitSeconds must not be less than monitor.initialWaitSeconds")
 
+    def request_range(self, name: str) -> tuple[int, int]:
+        """The values a request may ask for in field ``name``: the Parameter's range above the floor
+        (``REQUEST_FLOOR_SECONDS``). A request may always ask for the operator's own value: the
+        execution carries its resolved settings, and each function reads them back through here."""
+        attr, low, high = self.FIELDS[name]
+        floor = min(REQUEST_FLOOR_SECONDS.get(name, low), getattr(self, attr))
+        return max(low, floor), high
+
     def overridden_by(self, overrides: Any) -> MonitorSettings:
-        """These settings with a ``monitor`` object's values applied (validated)."""
+        """These settings with a request's ``monitor`` object applied. A value outside
+        ``request_range`` is refused, not raised to the floor: as with any out-of-range value, the
+        caller hears why (an ERROR outcome naming the job) instead of being watched otherwise than asked."""
         if overrides is None:
             return self
         if not isinstance(overrides, Mapping):
@@ -141,7 +166,13 @@ class MonitorSettings:
         unknown = sorted(set(overrides) - set(self.FIELDS))
         if unknown:
             raise InvalidInput(f"monitor has unknown fields: {', '.join(_shown(k) for k in unknown[:5])}")
-        return replace(self, **{self.FIELDS[k][0]: v for k, v in overrides.items()})
+        values = {name: _whole_number_in(name, value, *self.request_range(name)) for name, value in overrides.items()}
+        return self.configured(values)
+
+    def configured(self, values: Mapping[str, int]) -> MonitorSettings:
+        """These settings with an operator's values applied (the Parameters' ranges, no request floors):
+        the CLI's own emulated stack, whose options are its Parameters."""
+        return replace(self, **{self.FIELDS[name][0]: value for name, value in values.items()})
 
     def to_dict(self) -> dict[str, int]:
         return {name: getattr(self, attr) for name, (attr, _, _) in self.FIELDS.items()}
