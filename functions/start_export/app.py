@@ -13,6 +13,6 @@ from iics_monitor.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.export_config()
-    client = runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit)
+    client = runtime.iics_client(config.secret_name, config.read_timeout_seconds, config.request_limit, config.hosts)
     with client.within(runtime.deadline(context, REPORT_RESERVE_SECONDS)):
         return start_export(event, source=client, config=config, seconds_left=client.seconds_left)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from iics_monitor.archive import DEFAULT_MAX_BYTES as DEFAULT_ARCHIVE_MAX_BYTES
 from iics_monitor.client import CONNECT_TIMEOUT_SECONDS
 from iics_monitor.errors import ConfigError, InvalidInput
+from iics_monitor.hosts import INFORMATICA_ONLY, LOOPBACK_HTTP_VARIABLE, HostPolicy
 from iics_monitor.validation import MonitorSettings
 
 # The state machine's guard: ~10 history events per poll keeps 2,000 polls far below 25,000.
@@ -103,6 +104,23 @@ def _enabled(env: Mapping[str, str], name: str) -> bool:
     return value == "Enabled"
 
 
+def loopback_http(env: Mapping[str, str]) -> bool:
+    """ALLOW_LOOPBACK_HTTP: "true" lets the IICS client and the Slack webhook use plain http to this
+    machine (the local emulators); unset, empty or "false" in a deployment."""
+    value = env.get(LOOPBACK_HTTP_VARIABLE, "").strip()
+    if value not in ("", "true", "false"):
+        raise ConfigError(f"environment variable {LOOPBACK_HTTP_VARIABLE} must be true, false or unset")
+    return value == "true"
+
+
+def _host_policy(env: Mapping[str, str]) -> HostPolicy:
+    """IICS_ALLOWED_HOSTS (IicsAllowedHosts): hosts besides informaticacloud.com's the client may reach."""
+    try:
+        return HostPolicy.parse(env.get("IICS_ALLOWED_HOSTS", "").strip(), loopback_http=loopback_http(env))
+    except ValueError as error:
+        raise ConfigError(f"environment variable IICS_ALLOWED_HOSTS {error}") from None
+
+
 @dataclass(frozen=True)
 class RequestLimit:
     """IicsRequestsPerSecond: the stack-wide IICS request budget, counted in ``table``."""
@@ -153,6 +171,7 @@ class CheckConfig:
     inline_wait_seconds: int = 0
     history_table: str | None = None
     request_limit: RequestLimit | None = None
+    hosts: HostPolicy = INFORMATICA_ONLY
 
     @property
     def inline_reserve_seconds(self) -> float:
@@ -173,6 +192,7 @@ class CheckConfig:
             inline_wait_seconds=_inline_wait(env),
             history_table=_history_table(env),
             request_limit=_request_limit(env),
+            hosts=_host_policy(env),
         )
 
 
@@ -184,6 +204,7 @@ class ExportConfig:
     defaults: MonitorSettings
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
     request_limit: RequestLimit | None = None
+    hosts: HostPolicy = INFORMATICA_ONLY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ExportConfig:
@@ -192,6 +213,7 @@ class ExportConfig:
             defaults=_poll_defaults(env),
             read_timeout_seconds=_read_timeout(env),
             request_limit=_request_limit(env),
+            hosts=_host_policy(env),
         )
 
 
@@ -223,6 +245,7 @@ class ArchiveConfig:
     request_limit: RequestLimit | None = None
     max_bytes: int = DEFAULT_ARCHIVE_MAX_BYTES
     max_seconds: int = DEFAULT_ARCHIVE_MAX_SECONDS
+    hosts: HostPolicy = INFORMATICA_ONLY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
@@ -246,4 +269,5 @@ class ArchiveConfig:
             max_seconds=_optional_number(
                 env, "ARCHIVE_MAX_SECONDS", 1, MAX_ARCHIVE_SECONDS, DEFAULT_ARCHIVE_MAX_SECONDS
             ),
+            hosts=_host_policy(env),
         )

@@ -20,6 +20,7 @@ from iics_monitor.client import CONNECT_TIMEOUT_SECONDS, IicsClient
 from iics_monitor.config import ArchiveConfig, CheckConfig, ExportConfig, RequestLimit, StartConfig
 from iics_monitor.credentials import secret_credentials
 from iics_monitor.history import DurationHistory
+from iics_monitor.hosts import INFORMATICA_ONLY, HostPolicy
 from iics_monitor.ratelimit import RequestBudget
 
 
@@ -88,15 +89,25 @@ def dynamodb():
 
 
 @functools.cache
-def iics_client(secret_name: str, read_timeout_seconds: float, request_limit: RequestLimit | None = None) -> IicsClient:
+def iics_client(
+    secret_name: str,
+    read_timeout_seconds: float,
+    request_limit: RequestLimit | None = None,
+    hosts: HostPolicy = INFORMATICA_ONLY,
+) -> IicsClient:
     """One client, and so one IICS session, per container and secret; with the stack's request budget.
-    Each request may take ``read_timeout_seconds`` in all (IicsReadTimeoutSeconds)."""
+    Each request may take ``read_timeout_seconds`` in all (IicsReadTimeoutSeconds); requests go only to
+    the ``hosts`` the configuration allows (IicsAllowedHosts)."""
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout_seconds)
     budget = None
     if request_limit is not None:
         budget = RequestBudget(request_limit.table, request_limit.per_second, dynamodb()).take
     return IicsClient(
-        secret_credentials(secret_name), timeout=timeout, before_request=budget, request_seconds=read_timeout_seconds
+        secret_credentials(secret_name),
+        timeout=timeout,
+        before_request=budget,
+        request_seconds=read_timeout_seconds,
+        hosts=hosts,
     )
 
 
