@@ -809,7 +809,7 @@ class IicsEmulator(LoopbackServer):
         self.username = username
         self.password = password
         self.session_idle_seconds = session_idle_seconds
-        self.expired_session_status = expired_session_status  # 401, or 403 (with AUTH_01)
+        self.expired_session_status = expired_session_status
         # Poll-count states of jobs created through POST /export.
         self.export_states: list[str] = ["IN_PROGRESS", "SUCCESSFUL"]
         self.org_id = _new_id()
@@ -927,6 +927,17 @@ class IicsEmulator(LoopbackServer):
     def invalidate_sessions(self) -> None:
         with self._lock:
             self._sessions.clear()
+
+    @property
+    def expired_session_status(self) -> int:
+        """How a missing, unknown or expired session is refused: 401, or 403 with code AUTH_01."""
+        return self._expired_session_status
+
+    @expired_session_status.setter
+    def expired_session_status(self, status: int) -> None:
+        if status not in EXPIRED_SESSION_STATUSES:
+            raise ValueError(f"expired_session_status must be one of {sorted(EXPIRED_SESSION_STATUSES)}")
+        self._expired_session_status = status
 
     @property
     def rate_limit_per_second(self) -> float | None:
@@ -1053,8 +1064,6 @@ class IicsEmulator(LoopbackServer):
             return route.handler(self, request, job)
 
     def _expired_session(self) -> _Response:
-        if self.expired_session_status not in EXPIRED_SESSION_STATUSES:
-            raise ValueError(f"expired_session_status must be one of {sorted(EXPIRED_SESSION_STATUSES)}")
         return _session_rejected(status=self.expired_session_status)
 
     def _padded(self, served: _Response, fault: Fault) -> _Response:

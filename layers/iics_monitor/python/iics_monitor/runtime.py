@@ -67,7 +67,8 @@ def slack_notifier():
     from iics_monitor.slack_delivery import SlackNotifier
 
     config = slack_config()
-    webhook = SlackWebhook(secret_webhook_url(config.secret_name), timeout=config.timeout)
+    url = secret_webhook_url(config.secret_name, loopback_http=config.loopback_http)
+    webhook = SlackWebhook(url, timeout=config.timeout, loopback_http=config.loopback_http)
     records = DynamoDBPersistenceLayer(config.idempotency_table, boto3_client=dynamodb())
     return SlackNotifier(webhook, config.region, records)
 

@@ -29,9 +29,10 @@ from iics_monitor.alerts import (
     log_console_url,
 )
 from iics_monitor.client import parse_retry_after
-from iics_monitor.config import optional_seconds, require_env, required_table
-from iics_monitor.credentials import is_loopback, read_secret
+from iics_monitor.config import loopback_http, optional_seconds, require_env, required_table
+from iics_monitor.credentials import read_secret
 from iics_monitor.errors import ConfigError, MonitorError
+from iics_monitor.hosts import is_loopback
 from iics_monitor.observability import logger, tracer
 
 SLACK_HOST = "hooks.slack.com"
@@ -146,13 +147,15 @@ class SlackConfig:
     """What functions/notify_slack needs.
 
     SLACK_READ_TIMEOUT_SECONDS (optional, 1 to 10, default 10) shortens the wait for Slack's answer; the
-    function's Timeout is set for the default (``message_worst_case_seconds``).
+    function's Timeout is set for the default (``message_worst_case_seconds``). ALLOW_LOOPBACK_HTTP (the
+    local stack's, never the template's) lets the webhook be a fake Slack on this machine.
     """
 
     secret_name: str
     region: str
     idempotency_table: str
     read_timeout_seconds: float = float(DEFAULT_TIMEOUT.read_timeout)
+    loopback_http: bool = False
 
     @property
     def timeout(self) -> urllib3.Timeout:
@@ -170,11 +173,13 @@ class SlackConfig:
             region=region,
             idempotency_table=required_table(env, "IDEMPOTENCY_TABLE"),
             read_timeout_seconds=optional_seconds(env, "SLACK_READ_TIMEOUT_SECONDS", 1, longest, longest),
+            loopback_http=loopback_http(env),
         )
 
 
-def check_webhook_url(url: Any, source: str) -> str:
-    """Return ``url`` if it is a Slack incoming webhook (or, for tests and the demo, http on loopback).
+def check_webhook_url(url: Any, source: str, *, loopback_http: bool = False) -> str:
+    """Return ``url`` if it is a Slack incoming webhook (or, with ``loopback_http``, which only the local
+    harness turns on, a fake Slack over http on this machine).
 
     The error names ``source``, never the value: the URL is the credential.
     """
@@ -190,13 +195,13 @@ def check_webhook_url(url: Any, source: str) -> str:
         and port is None
         and parts.path.startswith("/services/")
     )
-    local = parts is not None and parts.scheme == "http" and is_loopback(parts.hostname)
+    local = loopback_http and parts is not None and parts.scheme == "http" and is_loopback(parts.hostname)
     if not (official or local) or parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigError(f"{source} must be a Slack incoming-webhook URL (https://{SLACK_HOST}/services/...)")
     return url
 
 
-def secret_webhook_url(secret_name: str) -> Callable[[], str]:
+def secret_webhook_url(secret_name: str, *, loopback_http: bool = False) -> Callable[[], str]:
     """A provider of the webhook URL kept in Secrets Manager, as the raw URL or as JSON {"webhookUrl": "..."}.
 
     Read on every post through ``read_secret``, so a rotated URL is picked up within its cache time.
@@ -210,7 +215,7 @@ def secret_webhook_url(secret_name: str) -> Callable[[], str]:
                 text = json.loads(text).get("webhookUrl")
             except (ValueError, AttributeError):
                 raise ConfigError(f'{source} must hold the webhook URL or JSON {{"webhookUrl": "..."}}') from None
-        return check_webhook_url(text, source)
+        return check_webhook_url(text, source, loopback_http=loopback_http)
 
     return provide
 
@@ -235,8 +240,10 @@ class SlackWebhook:
         http: urllib3.PoolManager | None = None,
         timeout: urllib3.Timeout = DEFAULT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
+        loopback_http: bool = False,  # the local harness's fake Slack over http on this machine
     ) -> None:
         self._webhook_url = webhook_url
+        self._loopback_http = loopback_http
         self._http = http or urllib3.PoolManager(retries=False, timeout=timeout)
         self._timeout = timeout
         self._sleep = sleep
@@ -246,7 +253,7 @@ class SlackWebhook:
         return seconds >= _attempt_seconds(self._timeout) + RECORD_RESERVE_SECONDS
 
     def post(self, payload: Mapping[str, Any], seconds_left: Callable[[], float] = lambda: math.inf) -> None:
-        url = check_webhook_url(self._webhook_url(), "the Slack webhook URL")
+        url = check_webhook_url(self._webhook_url(), "the Slack webhook URL", loopback_http=self._loopback_http)
         body = json.dumps(payload, ensure_ascii=False).encode()
         if not self.fits(seconds_left()):
             raise SlackDeferred("no time left in this invocation for a Slack post")
