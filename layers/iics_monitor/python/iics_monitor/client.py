@@ -54,8 +54,9 @@ _MAX_ERROR_BODY = 64 * 1024
 # A login or status answer is a few KiB (a status with 1,000 objects, ~0.5 MiB): one past this is refused
 # unread (by its Content-Length) or as soon as the limit is read, never held whole.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
-_SHOWN_ID = 64
-_SESSION_REFUSED_CODE = "AUTH_01"  # with 403: an expired session, for another public IICS client re-logs in on it
+_MIB = MAX_ANSWER_BYTES // (1024 * 1024)
+_SHOWN_ID = 64  # characters of another job's id in a reason
+_SESSION_REFUSED_CODE = "AUTH_01"  # with a 403, an expired session: another public IICS client re-logs in on it
 _SESSION_ID = re.compile(r"[!-~]{1,16000}")  # visible ASCII, as a header must be; JWT ids reach 16,000
 _SECONDS = re.compile(r"\d{1,30}(\.\d{1,6})?")
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -254,12 +255,12 @@ class IicsClient:
 
         response = send(session)
         refusal = self._error_body(response)
-        if refusal is not None and not fresh and _session_refused(response.status, _code(refusal)):
+        if refusal is not None and not fresh and _refuses_session(response.status, refusal):
             # The cached session expired (IICS refused the call, so nothing was started): one fresh login, one retry.
             response = send(self.login())
             refusal = self._error_body(response)
         if refusal is not None:  # redirects are not followed: a 3xx is not the resource
-            if _session_refused(response.status, _code(refusal)):
+            if _refuses_session(response.status, refusal):
                 self._session = None
             raise error_from_response(response.status, response.headers, refusal)
         return response
@@ -270,8 +271,7 @@ class IicsClient:
             return None
         if isinstance(response, Answer):
             return response.data
-        stream = LogStream(response, self._request_deadline(), self._read_seconds(), self._clock)
-        with stream:
+        with LogStream(response, self._request_deadline(), self._read_seconds(), self._clock) as stream:
             return stream.read(_MAX_ERROR_BODY)
 
     def _send(
@@ -358,16 +358,14 @@ def _bounded_body(response: urllib3.BaseHTTPResponse, body: LogStream) -> bytes:
     return data
 
 
-_MIB = MAX_ANSWER_BYTES // (1024 * 1024)
-
-
 def _session_refused(status: int, code: str | None) -> bool:
     """IICS refusing the session id: 401, or 403 with AUTH_01 (a plain 403 is AccessDenied)."""
     return status == 401 or (status == 403 and code == _SESSION_REFUSED_CODE)
 
 
-def _code(body: bytes) -> str | None:
-    return _error_fields(body)[0]
+def _refuses_session(status: int, body: bytes) -> bool:
+    """``_session_refused`` for an error answer's (bounded) body: its code is read only for a 403."""
+    return _session_refused(status, _error_fields(body)[0] if status == 403 else None)
 
 
 def _of_job(body: dict[str, Any], job_id: str, status: int) -> dict[str, Any]:
