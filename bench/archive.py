@@ -161,7 +161,7 @@ def run_worker(kind: str) -> dict[str, Any]:
         )
 
     config = runtime.archive_config()
-    client = runtime.iics_client(config.secret_name, config.read_timeout_seconds)
+    client = runtime.iics_client(config.secret_name, config.read_timeout_seconds, hosts=config.hosts)
     now = datetime.now(UTC)
     status = client.get_status(JOB_ID, expand_objects=True)
 
@@ -214,6 +214,7 @@ def worker_env(endpoint: str, kind: str) -> dict[str, str]:
         "IICS_SECRET_NAME": SECRET_NAME,
         "ARCHIVE_BUCKET": BUCKET,
         "ARCHIVE_PREFIX": f"{kind}/",
+        "ALLOW_LOOPBACK_HTTP": "true",  # the emulator listens on 127.0.0.1, as for the local stack
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(LAYER_PYTHON)]),
     }
     return env
@@ -258,8 +259,10 @@ def source_digest(login_url: str) -> Digest:
     """The log as the emulator serves it, read and hashed in pieces."""
     from iics_monitor.client import IicsClient
     from iics_monitor.credentials import Credentials
+    from iics_monitor.hosts import HostPolicy
 
-    client = IicsClient(lambda: Credentials(username=USERNAME, password=PASSWORD, login_url=login_url))
+    credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=login_url)
+    client = IicsClient(lambda: credentials, hosts=HostPolicy(loopback_http=True))
     with client.open_log(JOB_ID) as stream:
         return digest_chunks(iter(lambda: stream.read(MIB), b""))
 

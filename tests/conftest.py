@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
+from iics_monitor.hosts import HostPolicy
 from iics_monitor_local.emulator import IicsEmulator
 
 # Set before any test module imports the layer: Powertools reads these when Metrics is created.
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 USERNAME = "alice@example.com"
 PASSWORD = "correct-horse-battery-staple"
+# What the local harness gives a client it points at the emulator: plain http to this machine.
+EMULATOR_HOSTS = HostPolicy(loopback_http=True)
 
 
 def load_event(name: str) -> dict:

@@ -16,7 +16,7 @@ from iics_monitor.observability import logger, metrics, tracer
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.archive_config()
     client = runtime.iics_client(
-        config.secret_name, config.read_timeout_seconds, config.request_limit, config.verdict_table
+        config.secret_name, config.read_timeout_seconds, config.request_limit, config.verdict_table, config.hosts
     )
     until = runtime.deadline(context, ARCHIVE_RESERVE_SECONDS, most_seconds=config.max_seconds)
     with client.within(until):

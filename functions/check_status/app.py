@@ -23,7 +23,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if "accept" in event:
         return accept(event["accept"], config.defaults)
     client = runtime.iics_client(
-        config.secret_name, config.read_timeout_seconds, config.request_limit, config.verdict_table
+        config.secret_name, config.read_timeout_seconds, config.request_limit, config.verdict_table, config.hosts
     )
     with client.within(runtime.deadline(context, REPORT_RESERVE_SECONDS)):
         return check_or_report(

@@ -45,7 +45,9 @@ Exit codes (Informatica RunAJob's): 0 SUCCESSFUL, 1 SUCCESSFUL with a warning, 3
 ENVIRONMENT_HELP = """\b
 Environment:
   IICS_USERNAME, IICS_PASSWORD, IICS_LOGIN_URL  the IICS login, unless --credentials FILE
-                                                (not used by watch --aws real)
+                                                (not used by watch --aws real); http only
+                                                to an emulator on this machine
+  IICS_ALLOWED_HOSTS                            --allowed-hosts
   AWS_PROFILE, AWS_REGION, ...                  AWS credentials and region, boto3's usual
                                                 chain (--aws real, --s3)"""
 
@@ -148,6 +150,13 @@ _WATCH_OPTIONS = [
         type=Seconds("timeoutSeconds"),
         help=f"the job ends TIMED_OUT after this (emulated default {LAPTOP_SETTINGS.timeout_seconds}; "
         "real: the stack's)",
+    ),
+    click.option(
+        "--allowed-hosts",
+        metavar="HOSTS",
+        envvar="IICS_ALLOWED_HOSTS",
+        help="a pre-release pod's IICS hosts besides *.informaticacloud.com, as the IicsAllowedHosts Parameter "
+        "(pod.example.net,*.pre.example.net): for the emulated stack and this machine's export start",
     ),
     click.option(
         "--region", metavar="REGION", help="AWS region for --aws real and --s3 (default: your AWS configuration's)"

@@ -95,7 +95,7 @@ _SYS_TYPES = frozenset({"SAAS_CONNECTION", "Connection", "SAAS_RUNTIME_ENVIRONME
 # iics-api-notes.md; the rest are unverified or the emulator's own. Clients must branch on the HTTP
 # status, never on codes.
 _CODE_BAD_CREDENTIALS = "IDS_085"
-_CODE_BAD_SESSION = "AUTH_01"  # unverified
+_CODE_BAD_SESSION = "AUTH_01"  # unverified; another public IICS client re-logs in on a 403 with this code
 _CODE_V2_LOGIN = "UI_10000"
 _CODE_BAD_REQUEST = "MigrationSvc_001"  # invented
 _CODE_JOB_NOT_FOUND = "MigrationSvc_004"  # invented
@@ -112,7 +112,13 @@ _ID_LENGTH = 22
 _MAX_CREDENTIAL_LENGTH = 255
 
 FAULT_ROUTES = frozenset({"login", "logout", "export", "status", "log", "package", "any"})
-FAULT_KINDS = frozenset({"http", "reset", "slow", "drip", "endless", "malformed_json", "invalidate_session"})
+FAULT_KINDS = frozenset(
+    {"http", "reset", "slow", "drip", "endless", "malformed_json", "invalidate_session", "huge", "wrong_id"}
+)
+# How an expired or unknown session is refused: 401 (what the monitor has always seen), or 403 with
+# AUTH_01, as another public IICS client expects it.
+EXPIRED_SESSION_STATUSES = frozenset({401, 403})
+HUGE_BYTES = 64 * 1024 * 1024
 
 
 # --- Public value types -------------------------------------------------------------------------
@@ -128,8 +134,12 @@ class Fault:
     waits `delay_seconds` and then serves normally; "drip" serves normally but sends the body one
     byte every `delay_seconds`; "endless" answers 200 with a chunked body of log lines that never
     ends, a chunk every `delay_seconds`; "malformed_json" answers a truncated JSON body;
-    "invalidate_session" drops every session and answers 401. `retry_after` adds a Retry-After
-    header (fractions allowed, to keep tests fast).
+    "invalidate_session" drops every session and refuses the request as an expired session (401, or
+    403 AUTH_01 with ``expired_session_status`` 403); "huge" serves normally but pads the JSON body with
+    leading spaces to `size_bytes` (still valid JSON), made while it is sent, with a Content-Length, or
+    chunked without one when `chunked` (``huge_bytes_sent`` says how much got out); "wrong_id" serves
+    normally but puts another job's id in the body. `retry_after` adds a Retry-After header (fractions
+    allowed, to keep tests fast).
     `job_id` limits the fault to requests about that job, so concurrent jobs keep their own faults.
     """
 
@@ -142,6 +152,8 @@ class Fault:
     html: bool = False
     delay_seconds: float = 0.0
     job_id: str | None = None
+    size_bytes: int = HUGE_BYTES
+    chunked: bool = False
 
     def __post_init__(self) -> None:
         if self.route not in FAULT_ROUTES:
@@ -152,6 +164,8 @@ class Fault:
             raise ValueError("An http fault needs a status")
         if (self.times is not None and self.times < 1) or self.after < 0:
             raise ValueError("Fault times must be None or at least 1, and after at least 0")
+        if not isinstance(self.size_bytes, int) or self.size_bytes < 0:
+            raise ValueError("Fault size_bytes must be a whole number of bytes, at least 0")
 
 
 @dataclass(frozen=True)
@@ -234,7 +248,7 @@ def _zip_bytes(entries: Mapping[str, bytes]) -> bytes:
 @dataclass(frozen=True)
 class _Response:
     status: int
-    body: bytes | _GeneratedLog | _EndlessLog = b""
+    body: bytes | _GeneratedLog | _EndlessLog | _PaddedBody = b""
     content_type: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     byte_seconds: float = 0.0  # > 0: the body drips, one byte at a time
@@ -258,8 +272,8 @@ def _v2_error(status: int, description: str) -> _Response:
     return _json_response(status, body)
 
 
-def _session_rejected(headers: tuple[tuple[str, str], ...] = ()) -> _Response:
-    return _v3_error(HTTPStatus.UNAUTHORIZED, _CODE_BAD_SESSION, "Invalid or expired session id.", headers)
+def _session_rejected(headers: tuple[tuple[str, str], ...] = (), status: int = HTTPStatus.UNAUTHORIZED) -> _Response:
+    return _v3_error(status, _CODE_BAD_SESSION, "Invalid or expired session id.", headers)
 
 
 def _throttled(headers: tuple[tuple[str, str], ...]) -> _Response:
@@ -669,6 +683,8 @@ class _EndlessLog:
     """A log that never ends (sent chunked, with no length): the same block of lines again and again,
     one block every ``pause_seconds``. Sending stops when the client goes away."""
 
+    chunked = True
+
     def __init__(self, pause_seconds: float) -> None:
         self.pause_seconds = pause_seconds
         stamp = _iso_millis(time.time())
@@ -680,6 +696,43 @@ class _EndlessLog:
             yield self._block
             if self.pause_seconds:
                 time.sleep(self.pause_seconds)
+
+
+class _PaddedBody:
+    """A JSON answer padded with leading spaces to ``size`` bytes (still the same JSON), made while it
+    is sent; ``sent`` counts the bytes that got into the socket, ``finished`` is set once sending ends."""
+
+    def __init__(self, body: bytes, size: int, chunked: bool) -> None:
+        self._body = body
+        self._padding = max(size - len(body), 0)
+        self.chunked = chunked  # sent with Transfer-Encoding: chunked and no Content-Length
+        self.sent = 0
+        self.finished = threading.Event()
+
+    def __len__(self) -> int:
+        return self._padding + len(self._body)
+
+    def chunks(self) -> Iterator[bytes]:
+        block = b" " * 65536
+        whole_blocks, rest = divmod(self._padding, len(block))
+        yield from (block for _ in range(whole_blocks))
+        yield block[:rest] + self._body
+
+    def send(self, write: Callable[[bytes], object]) -> None:
+        try:
+            for chunk in self.chunks():
+                write(chunk)
+                self.sent += len(chunk)
+        finally:
+            self.finished.set()
+
+
+def _with_other_id(response: _Response) -> _Response:
+    """``response`` with another (new) job id in its JSON body, as if IICS answered for another job."""
+    document = json.loads(bytes(response.body)) if response.status == HTTPStatus.OK else None
+    if not isinstance(document, dict) or "id" not in document:
+        return response
+    return dataclasses.replace(response, body=_page_json(document | {"id": _new_id()}))
 
 
 def _asset_zip(obj: _ExportObject) -> bytes:
@@ -750,11 +803,13 @@ class IicsEmulator(LoopbackServer):
         password: str = "s3cret",  # noqa: S107 - a made-up credential for a local test server
         session_idle_seconds: float = 1800,
         port: int = 0,
+        expired_session_status: int = HTTPStatus.UNAUTHORIZED,
     ) -> None:
         super().__init__(port)
         self.username = username
         self.password = password
         self.session_idle_seconds = session_idle_seconds
+        self.expired_session_status = expired_session_status
         # Poll-count states of jobs created through POST /export.
         self.export_states: list[str] = ["IN_PROGRESS", "SUCCESSFUL"]
         self.org_id = _new_id()
@@ -769,6 +824,7 @@ class IicsEmulator(LoopbackServer):
         self._logins = 0
         self._bucket: _TokenBucket | None = None
         self._chaos: _Chaos | None = None
+        self._huge_answers: list[_PaddedBody] = []
 
     @property
     def url(self) -> str:
@@ -873,6 +929,17 @@ class IicsEmulator(LoopbackServer):
             self._sessions.clear()
 
     @property
+    def expired_session_status(self) -> int:
+        """How a missing, unknown or expired session is refused: 401, or 403 with code AUTH_01."""
+        return self._expired_session_status
+
+    @expired_session_status.setter
+    def expired_session_status(self, status: int) -> None:
+        if status not in EXPIRED_SESSION_STATUSES:
+            raise ValueError(f"expired_session_status must be one of {sorted(EXPIRED_SESSION_STATUSES)}")
+        self._expired_session_status = status
+
+    @property
     def rate_limit_per_second(self) -> float | None:
         """Requests per second the org may make to the API (None: unlimited)."""
         with self._lock:
@@ -891,6 +958,18 @@ class IicsEmulator(LoopbackServer):
         with self._lock:
             return list(self._requests)
 
+    def huge_bytes_sent(self, timeout: float = 10.0) -> list[int]:
+        """Body bytes each "huge" fault's answer got into its socket (the client's buffers included),
+        in order, once each has finished sending: the client read it all, or went away. A client that
+        neither reads nor closes keeps one sending: then TimeoutError after ``timeout`` seconds."""
+        with self._lock:
+            answers = list(self._huge_answers)
+        deadline = time.monotonic() + timeout
+        for answer in answers:
+            if not answer.finished.wait(max(deadline - time.monotonic(), 0)):
+                raise TimeoutError(f"a huge answer was still sending after {timeout} s ({answer.sent} bytes out)")
+        return [answer.sent for answer in answers]
+
     @property
     def logins(self) -> int:
         """Login attempts (v2 and v3), whether they succeeded, failed or met a fault."""
@@ -903,7 +982,13 @@ class IicsEmulator(LoopbackServer):
         """Apply a scenario (a dict, or a JSON or YAML file); the format is in docs/emulator.md."""
         spec = source if isinstance(source, Mapping) else _read_scenario_file(Path(source))
         _reject_unknown_keys(spec, _SCENARIO_KEYS, "scenario")
-        for setting in ("username", "password", "session_idle_seconds", "rate_limit_per_second"):
+        for setting in (
+            "username",
+            "password",
+            "session_idle_seconds",
+            "rate_limit_per_second",
+            "expired_session_status",
+        ):
             if setting in spec:
                 setattr(self, setting, spec[setting])
         if "export_states" in spec:
@@ -956,14 +1041,18 @@ class IicsEmulator(LoopbackServer):
             return _Response(fault.status or HTTPStatus.OK, _TRUNCATED_JSON, "application/json")
         if fault.kind == "invalidate_session":
             self.invalidate_sessions()
-            return _session_rejected()
+            return self._expired_session()
+        if fault.kind == "huge":
+            return self._padded(self._serve(route, request, job_id), fault)
+        if fault.kind == "wrong_id":
+            return _with_other_id(self._serve(route, request, job_id))
         time.sleep(fault.delay_seconds)  # a slow refusal: throttling that takes its time to say so
         return _injected_http_error(fault)
 
     def _serve(self, route: _Route, request: _Request, job_id: str | None) -> _Response:
         with self._lock:
             if route.needs_session and not self._touch_session(request.headers):
-                return _session_rejected()
+                return self._expired_session()
             if route.rate_limited and self._bucket is not None:
                 wait = self._bucket.take()
                 if wait:
@@ -973,6 +1062,15 @@ class IicsEmulator(LoopbackServer):
             if job_id is not None and job is None:
                 return _v3_error(HTTPStatus.NOT_FOUND, _CODE_JOB_NOT_FOUND, f"Export job [{job_id}] was not found.")
             return route.handler(self, request, job)
+
+    def _expired_session(self) -> _Response:
+        return _session_rejected(status=self.expired_session_status)
+
+    def _padded(self, served: _Response, fault: Fault) -> _Response:
+        body = _PaddedBody(bytes(served.body), fault.size_bytes, fault.chunked)
+        with self._lock:
+            self._huge_answers.append(body)
+        return dataclasses.replace(served, body=body)
 
     def _touch_session(self, headers: Mapping[str, str]) -> bool:
         """Whether the request carries a live session id; using a session keeps it alive."""
@@ -1138,7 +1236,7 @@ def _match_route(method: str, path: str) -> tuple[_Route, str | None]:
 
 
 _SCENARIO_KEYS = (
-    "username", "password", "session_idle_seconds", "rate_limit_per_second",
+    "username", "password", "session_idle_seconds", "rate_limit_per_second", "expired_session_status",
     "export_states", "reference_job", "jobs", "faults",
 )  # fmt: skip
 _JOB_KEYS = ("id", "name", "states", "schedule", "objects", "log", "log_size", "ended_states")
@@ -1190,21 +1288,27 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", response.content_type)
         for name, value in response.headers:
             self.send_header(name, value)
-        endless = isinstance(response.body, _EndlessLog)
-        if endless:
+        body = response.body
+        chunked = getattr(body, "chunked", False)
+        if chunked:
             self.send_header("Transfer-Encoding", "chunked")
             self.close_connection = True
         else:
-            self.send_header("Content-Length", str(len(response.body)))
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if endless:
-            for chunk in response.body.chunks():
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        elif response.byte_seconds:
-            self._drip(bytes(response.body), response.byte_seconds)
+        write = self._write_chunk if chunked else self.wfile.write
+        if response.byte_seconds:
+            self._drip(bytes(body), response.byte_seconds)
+        elif isinstance(body, _PaddedBody):
+            body.send(write)
         else:
-            for chunk in response.body.chunks() if isinstance(response.body, _GeneratedLog) else (response.body,):
-                self.wfile.write(chunk)
+            for chunk in body.chunks() if isinstance(body, _GeneratedLog | _EndlessLog) else (body,):
+                write(chunk)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _write_chunk(self, chunk: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
 
     def _drip(self, body: bytes, byte_seconds: float) -> None:
         for index in range(len(body)):

@@ -6,7 +6,7 @@ POST is recorded; replies can be scripted:
 
     with FakeSlack() as slack:
         slack.script((429, {"Retry-After": "1"}), (500,))  # the next two posts fail, later ones succeed
-        SlackWebhook(lambda: slack.url).post({"text": "hello"})
+        SlackWebhook(lambda: slack.url, loopback_http=True).post({"text": "hello"})
         slack.delivered  # [{"text": "hello"}]
 
 A reply can come late: ``Reply(200, body="ok", delay=2.0)`` takes the message (it is delivered, as

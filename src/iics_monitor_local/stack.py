@@ -30,6 +30,9 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   also delivers to Step Functions, SNS and Lambda targets of any matching rule.
 - GAP limits: moto's Step Functions starts an execution with any input; AWS refuses one over
   256 KiB. The harness refuses it the same way (``STATE_DATA_LIMIT_BYTES``).
+- LOCAL http: the functions may reach the IICS emulator and the fake Slack over plain http on
+  127.0.0.1 only because the harness sets ``ALLOW_LOOPBACK_HTTP=true`` for them (``loopback_http``);
+  the template never does, so a deployment speaks https to Informatica and Slack only.
 - GAP inline: the harness runs one Lambda invocation at a time (the handlers share this process's
   stdout capture and Powertools state), so a check that sleeps between inline checks would hold up
   every other execution. It deploys with ``InlineWaitSeconds=0`` (``HARNESS_DEFAULTS``) unless the
@@ -69,6 +72,7 @@ from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.sqs.models import sqs_backends
 
+from iics_monitor.hosts import LOOPBACK_HTTP_VARIABLE  # hosts imports no Powertools: handlers still start cold
 from iics_monitor_local import template
 from iics_monitor_local.samconfig import STACK_NAME
 from iics_monitor_local.template import PROJECT_ROOT, TEMPLATE
@@ -418,11 +422,15 @@ class LocalStack:
     """The template, deployed into moto. Use as a context manager.
 
     ``parameters`` overrides template Parameters, as ``sam deploy --parameter-overrides`` would
-    (on top of ``HARNESS_DEFAULTS``).
+    (on top of ``HARNESS_DEFAULTS``). ``loopback_http`` lets the functions use plain http to this
+    machine, where the emulators listen; False runs them as deployed (https to Informatica only).
     """
 
-    def __init__(self, parameters: Mapping[str, Any] | None = None, template: Path = TEMPLATE) -> None:
+    def __init__(
+        self, parameters: Mapping[str, Any] | None = None, template: Path = TEMPLATE, *, loopback_http: bool = True
+    ) -> None:
         self.template_path = template
+        self.loopback_http = loopback_http
         self.parameters = HARNESS_DEFAULTS | {k: str(v) for k, v in (parameters or {}).items()}
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._patches: contextlib.ExitStack | None = None
@@ -539,6 +547,8 @@ class LocalStack:
         moto's threads reading it. So every function's variables are set once: no two functions
         give one name different values (checked here), so each handler reads its own."""
         merged: dict[str, str] = {"POWERTOOLS_TRACE_DISABLED": "true"}
+        if self.loopback_http:  # the harness's own switch (config.loopback_http), never the template's
+            merged[LOOPBACK_HTTP_VARIABLE] = "true"
         lam = self.client("lambda")
         for function in lam.list_functions()["Functions"]:
             variables = function.get("Environment", {}).get("Variables", {})

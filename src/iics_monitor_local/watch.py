@@ -39,6 +39,7 @@ from iics_monitor.client import IicsClient
 from iics_monitor.config import _BUCKET, _PREFIX  # the deployed archive's own rules for its bucket and prefix
 from iics_monitor.credentials import Credentials
 from iics_monitor.errors import ConfigError, IicsError, IicsUnavailable, InvalidInput, MonitorError
+from iics_monitor.hosts import ALLOWED_HOSTS_PARAMETER, HostPolicy, is_loopback, service_url_parts
 from iics_monitor.validation import MonitorSettings, parse_export_spec, parse_job_id, parse_request
 from iics_monitor_local.cli import EXIT_CODES, LAPTOP_SETTINGS, watch_command
 from iics_monitor_local.progress import Progress
@@ -84,6 +85,7 @@ class WatchOptions:
     region: str | None
     stack_name: str
     refresh: float
+    allowed_hosts: str | None  # IicsAllowedHosts: pods this machine's client and the emulated stack may reach
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,9 @@ class JobSource(Protocol):
     def check(self) -> None:
         """Parse the input; raise InvalidInput. Nothing is started."""
 
-    def begin(self, credentials: Credentials | None, out: TextIO) -> str:
-        """The id of the job to watch, started now if need be. Called once every check has passed."""
+    def begin(self, credentials: Credentials | None, hosts: HostPolicy, out: TextIO) -> str:
+        """The id of the job to watch, started now if need be (reaching IICS only on ``hosts``).
+        Called once every check has passed."""
 
 
 class GivenJob:
@@ -129,7 +132,7 @@ class GivenJob:
     def check(self) -> None:
         parse_job_id(self._raw)
 
-    def begin(self, credentials: Credentials | None, out: TextIO) -> str:
+    def begin(self, credentials: Credentials | None, hosts: HostPolicy, out: TextIO) -> str:
         return parse_job_id(self._raw)
 
 
@@ -147,16 +150,16 @@ class ExportToStart:
     def check(self) -> None:
         parse_export_spec(self._raw)
 
-    def begin(self, credentials: Credentials | None, out: TextIO) -> str:
+    def begin(self, credentials: Credentials | None, hosts: HostPolicy, out: TextIO) -> str:
         spec = parse_export_spec(self._raw)
-        client = IicsClient(lambda: credentials)
+        client = IicsClient(lambda: credentials, hosts=hosts)
         try:
             started = client.start_export(spec)
         except IicsUnavailable as error:  # the request may have reached IICS: do not invite a blind retry
             raise WatchFailed(
                 f"IICS did not confirm the export ({error}); it may have started anyway, check IICS before retrying"
             ) from None
-        except IicsError as error:
+        except (IicsError, ConfigError) as error:  # ConfigError: IICS answered with a host it may not reach
             raise WatchFailed(f"IICS did not start the export: {error}") from None
         finally:
             with contextlib.suppress(IicsError):
@@ -181,13 +184,14 @@ def run(job: JobSource, options: WatchOptions, out: TextIO, err: TextIO) -> int:
         job.check()
         needs_login = options.aws == "emulated" or job.logs_in
         credentials = read_credentials(options.credentials) if needs_login else None
+        hosts = laptop_hosts(credentials, options.allowed_hosts)
         aws = EmulatedAws(options, credentials) if options.aws == "emulated" else RealAws(options)
         destination = S3Destination.open(options.s3, options.region) if options.s3 else None
         if options.aws == "real" and options.credentials is not None and not job.logs_in:
             _say(
                 out, "Note: --credentials is not used with --aws real; the deployed functions read the deployed secret."
             )
-        job_id = job.begin(credentials, out)
+        job_id = job.begin(credentials, hosts, out)
         with _archive_folder(options) as (root, shown):
             detail, kept = aws.watch(job_id, root / job_id, out)
             copied = destination.store(job_id, detail, root / job_id) if destination else []
@@ -247,6 +251,19 @@ def read_credentials(path: Path | None) -> Credentials:
     return Credentials.from_mapping(values, source="the IICS_* environment variables")
 
 
+def laptop_hosts(credentials: Credentials | None, allowed_hosts: str | None) -> HostPolicy:
+    """The hosts this machine's IICS client may reach: Informatica's, those ``--allowed-hosts`` adds, and
+    this machine over plain http only when the user's own login URL is there (an emulator): a real
+    org's login answer cannot send the session id to a local port."""
+    try:
+        policy = HostPolicy.parse(allowed_hosts or "")
+    except ValueError as error:
+        raise UsageError(f"--allowed-hosts {error}") from None
+    parts = service_url_parts(credentials.login_url) if credentials else None
+    emulator = parts is not None and parts.scheme == "http" and is_loopback(parts.hostname)
+    return HostPolicy(policy.allowed, loopback_http=emulator)
+
+
 # --- emulated AWS ------------------------------------------------------------------------------
 
 
@@ -256,10 +273,13 @@ class EmulatedAws:
     def __init__(self, options: WatchOptions, credentials: Credentials) -> None:
         self.credentials = credentials
         self.settings = LAPTOP_SETTINGS.configured(_overrides(options))  # its own stack: Parameters
+        self.allowed_hosts = options.allowed_hosts
 
     def watch(self, job_id: str, folder: Path, out: TextIO) -> tuple[dict, list[Path]]:
         credentials, settings = self.credentials, self.settings
         parameters = {parameter: settings.to_dict()[field] for field, parameter in WAIT_OPTIONS.values()}
+        if self.allowed_hosts:
+            parameters[ALLOWED_HOSTS_PARAMETER] = self.allowed_hosts
         _say(
             out,
             f"Deploying template.yaml into emulated AWS (moto); IICS {credentials.login_url} as {credentials.username}",

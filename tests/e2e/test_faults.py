@@ -8,7 +8,7 @@ import hashlib
 
 import pytest
 
-from iics_monitor_local.emulator import Fault
+from iics_monitor_local.emulator import HUGE_BYTES, Fault
 from tests.e2e.test_state_machine import _pipeline
 
 MIB = 1024 * 1024
@@ -56,8 +56,15 @@ def injected(emulator, status: int | None) -> int:
         Fault(route="status", kind="reset", after=1),
         Fault(route="status", kind="malformed_json", after=1),
         Fault(route="login", status=503),
+        Fault(route="status", kind="huge", after=1),
+        Fault(route="status", kind="huge", chunked=True, after=1),
+        Fault(route="login", kind="huge", chunked=True),
+        Fault(route="status", kind="wrong_id", after=1),
     ],
-    ids=["429-retry-after", "429-bare", "500", "502-html", "503-html", "reset", "malformed-json", "login-503"],
+    ids=[
+        *["429-retry-after", "429-bare", "500", "502-html", "503-html", "reset", "malformed-json", "login-503"],
+        *["status-64-mib", "status-64-mib-chunked", "login-64-mib-chunked", "status-of-another-job"],
+    ],
 )
 def test_transient_iics_faults_are_waited_out(pipeline, emulator, fault):
     job_id, run = run_job(pipeline, emulator, fault)
@@ -66,6 +73,15 @@ def test_transient_iics_faults_are_waited_out(pipeline, emulator, fault):
     assert detail["state"] == "SUCCESSFUL"
     assert run.status == "SUCCEEDED"
     assert len([r for r in emulator.requests if r.route == "status"]) >= 4  # the failed poll was repeated
+    if fault.kind == "huge":  # the 64 MiB answer was refused early, never read whole
+        assert all(sent < HUGE_BYTES // 2 for sent in emulator.huge_bytes_sent())
+
+
+def test_a_status_about_another_job_is_asked_again_and_never_reported(pipeline, emulator):
+    job_id, run = run_job(pipeline, emulator, Fault(route="status", kind="wrong_id"), states=["SUCCESSFUL"])
+
+    assert assert_archived_intact(run, emulator, job_id)["state"] == "SUCCESSFUL"
+    assert run.path.count("CheckStatus") == 2  # the first answer, about another job, was a failed poll
 
 
 def test_a_slow_answer_within_the_read_timeout_is_just_slow(pipeline, emulator):

@@ -244,7 +244,9 @@ def test_a_final_status_that_says_running_again_keeps_the_end_the_check_saw(pipe
     assert detail["endTime"] is not None and "the check's end stands" in detail["reason"]
 
 
-def test_session_expiry_mid_run_logs_in_again_once(pipeline, emulator):
+@pytest.mark.parametrize("refusal", [401, 403], ids=["401", "403-AUTH_01"])
+def test_session_expiry_mid_run_logs_in_again_once(pipeline, emulator, refusal):
+    emulator.expired_session_status = refusal  # 403: with code AUTH_01, as another public IICS client expects it
     job_id = emulator.add_job(states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"])
     emulator.add_fault(Fault(route="status", kind="invalidate_session", after=1))
 
@@ -253,7 +255,7 @@ def test_session_expiry_mid_run_logs_in_again_once(pipeline, emulator):
     assert run.outcome["state"] == "SUCCESSFUL"
     assert emulator.logins == 2
     statuses = [r.status for r in emulator.requests if r.route == "status"]
-    assert statuses.count(401) == 1
+    assert statuses.count(refusal) == 1
 
 
 def test_failing_log_endpoint_still_announces_the_outcome(pipeline, emulator):

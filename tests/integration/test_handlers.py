@@ -41,6 +41,7 @@ def aws(monkeypatch, emulator):
             "MAX_POLLS": "100",
             "ARCHIVE_BUCKET": BUCKET,
             "ARCHIVE_PREFIX": "logs/",
+            "ALLOW_LOOPBACK_HTTP": "true",  # the emulator is on 127.0.0.1, as in the local stack
         }.items():
             monkeypatch.setenv(name, value)
         yield

@@ -98,6 +98,7 @@ def aws(monkeypatch, slack):
         create_table_from_template(boto3.client("dynamodb"), "SlackIdempotencyTable", IDEMPOTENCY_TABLE)
         monkeypatch.setenv("SLACK_WEBHOOK_SECRET_NAME", SECRET)
         monkeypatch.setenv("IDEMPOTENCY_TABLE", IDEMPOTENCY_TABLE)
+        monkeypatch.setenv("ALLOW_LOOPBACK_HTTP", "true")  # the fake Slack is on 127.0.0.1, as in the local stack
         yield
 
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import pytest
 from moto import mock_aws
 
+from iics_monitor.credentials import Credentials
+from iics_monitor.hosts import HostPolicy
 from iics_monitor_local.reference import LOG_TEXT, STATUS_SUCCESSFUL_WITH_OBJECTS
 from iics_monitor_local.stack import STACK_NAME, LocalStack
-from iics_monitor_local.watch import main
+from iics_monitor_local.watch import laptop_hosts, main
 from tests.conftest import PASSWORD, USERNAME
 
 FAST = ["--initial-wait", "0", "--max-wait", "1"]
@@ -187,6 +189,7 @@ def test_bad_job_id_is_refused_before_anything_else(no_iics_env, tmp_path, job_i
         (["--initial-wait", "10", "--max-wait", "5"], "maxWaitSeconds must not be less than"),
         (["--timeout", "0"], "must be a whole number from 1 to"),
         (["--aws", "cloud"], "'cloud' is not one of 'emulated', 'real'"),
+        (["--allowed-hosts", "*.com"], "--allowed-hosts must be comma-separated host names or *.domain entries"),
     ],
 )
 def test_bad_options_are_usage_errors(iics_env, emulator, argv, expected):
@@ -195,6 +198,24 @@ def test_bad_options_are_usage_errors(iics_env, emulator, argv, expected):
     assert run.code == 2
     assert expected in run.err
     assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("login_url", "loopback"),
+    [
+        ("http://127.0.0.1:8080", True),  # the user pointed it at an emulator on this machine
+        ("http://localhost:8080", True),
+        ("https://dm-us.informaticacloud.com", False),  # a real org: its answers cannot lead to a local port
+        ("https://127.0.0.1:8443", False),
+    ],
+)
+def test_this_machines_client_speaks_plain_http_only_to_an_emulator_the_user_chose(login_url, loopback):
+    credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=login_url)
+
+    hosts = laptop_hosts(credentials, "pod.example.net")
+
+    assert hosts == HostPolicy(allowed=("pod.example.net",), loopback_http=loopback)
+    assert laptop_hosts(None, None) == HostPolicy()
 
 
 def test_real_aws_starts_the_deployed_state_machine_and_downloads_the_log(no_iics_env, deployed, emulator, tmp_path):

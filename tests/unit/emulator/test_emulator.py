@@ -461,6 +461,62 @@ def test_an_invalidate_session_fault_drops_every_session(emu):
     assert status(emu, session_of(emu), "j1").status == 200
 
 
+def test_an_expired_session_may_be_refused_as_a_403_auth_01(emu):
+    emu.expired_session_status = 403
+    emu.add_job(job_id="j1")
+    session = session_of(emu)
+    emu.add_fault(Fault(route="status", kind="invalidate_session"))
+
+    assert_v3_error(status(emu, session, "j1"), 403, "AUTH_01")
+    assert_v3_error(status(emu, {"INFA-SESSION-ID": "unknown"}, "j1"), 403, "AUTH_01")
+    assert status(emu, session_of(emu), "j1").status == 200
+
+
+def test_an_expired_session_status_other_than_401_or_403_is_refused(emu):
+    with pytest.raises(ValueError, match="expired_session_status must be one of"):
+        emu.expired_session_status = 500
+    with pytest.raises(ValueError, match="expired_session_status must be one of"):
+        emu.load_scenario({"expired_session_status": 302})
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_huge_fault_pads_the_answer_to_its_size_and_counts_what_got_out(emu, chunked):
+    emu.add_job(job_id="j1")
+    session = session_of(emu)
+    emu.add_fault(Fault(route="status", kind="huge", size_bytes=3 * 65536 + 7, chunked=chunked))
+
+    answer = status(emu, session, "j1")
+
+    assert len(answer.data) == 3 * 65536 + 7
+    assert answer.json()["id"] == "j1"  # leading spaces: still the same JSON
+    assert ("Content-Length" in answer.headers) is not chunked
+    assert emu.huge_bytes_sent() == [3 * 65536 + 7]
+
+
+def test_a_huge_answer_stops_when_the_client_goes_away(emu):
+    emu.add_job(job_id="j1")
+    session = session_of(emu)
+    emu.add_fault(Fault(route="status", kind="huge"))  # 64 MiB
+
+    answer = http.request("GET", job_url(emu, "j1"), headers=session, preload_content=False)
+    answer.read(1024)
+    answer.close()  # the client hangs up with the rest unread
+
+    (sent,) = emu.huge_bytes_sent()
+    assert sent < 16 * 1024 * 1024
+
+
+def test_a_wrong_id_fault_answers_the_status_of_another_job(emu):
+    emu.add_job(job_id="j1", states=["IN_PROGRESS", "SUCCESSFUL"])
+    session = session_of(emu)
+    emu.add_fault(Fault(route="status", kind="wrong_id"))
+
+    other = status(emu, session, "j1").json()
+
+    assert ID_22.match(other["id"]) and other["status"]["state"] == "IN_PROGRESS"
+    assert status(emu, session, "j1").json()["id"] == "j1"
+
+
 def test_a_fault_on_login_counts_as_a_login_attempt(emu):
     emu.add_fault(Fault(route="login", status=503))
 
@@ -471,7 +527,13 @@ def test_a_fault_on_login_counts_as_a_login_attempt(emu):
 
 @pytest.mark.parametrize(
     "arguments",
-    [{"route": "nowhere", "status": 500}, {"route": "status"}, {"kind": "explode"}, {"status": 500, "times": 0}],
+    [
+        {"route": "nowhere", "status": 500},
+        {"route": "status"},
+        {"kind": "explode"},
+        {"status": 500, "times": 0},
+        {"kind": "huge", "size_bytes": -1},
+    ],
 )
 def test_an_impossible_fault_is_refused(arguments):
     with pytest.raises(ValueError):

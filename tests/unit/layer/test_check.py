@@ -23,7 +23,7 @@ from iics_monitor.errors import (
 from iics_monitor.validation import MonitorSettings
 from iics_monitor_local import reference
 from iics_monitor_local.emulator import REFERENCE_JOB_ID, Fault
-from tests.conftest import PASSWORD, USERNAME
+from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
 
 JOB_ID = REFERENCE_JOB_ID
 CONFIG = CheckConfig(
@@ -395,7 +395,7 @@ def test_the_state_machines_first_poll_record_is_accepted():
 @pytest.fixture
 def client(emulator):
     credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
-    return IicsClient(lambda: credentials)
+    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS)
 
 
 def session_ids(emulator) -> set[str]:

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import time
+import tracemalloc
 from datetime import UTC, datetime
 
 import boto3
@@ -15,6 +16,7 @@ import urllib3
 from moto import mock_aws
 
 from iics_monitor.client import (
+    MAX_ANSWER_BYTES,
     MAX_RETRY_AFTER_SECONDS,
     SESSION_HEADER,
     IicsClient,
@@ -42,8 +44,8 @@ from iics_monitor.errors import (
 )
 from iics_monitor.validation import parse_export_spec
 from iics_monitor_local import reference
-from iics_monitor_local.emulator import API_PREFIX, REFERENCE_JOB_ID, Fault, IicsEmulator
-from tests.conftest import PASSWORD, USERNAME
+from iics_monitor_local.emulator import API_PREFIX, HUGE_BYTES, REFERENCE_JOB_ID, Fault, IicsEmulator
+from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
 
 JOB_PATH = f"{API_PREFIX}/public/core/v3/export/{REFERENCE_JOB_ID}"
 LOG_BYTES = reference.LOG_TEXT.encode()
@@ -56,7 +58,7 @@ def credentials_for(login_url: str, password: str = PASSWORD) -> Credentials:
 
 def client_for(emulator: IicsEmulator, password: str = PASSWORD, **kwargs) -> IicsClient:
     credentials = credentials_for(emulator.url, password)
-    return IicsClient(lambda: credentials, **kwargs)
+    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS, **kwargs)
 
 
 @pytest.fixture
@@ -167,7 +169,7 @@ def test_credentials_are_asked_for_only_when_a_login_is_needed(emulator, ref_job
         asked.append(1)
         return credentials
 
-    client = IicsClient(provide)
+    client = IicsClient(provide, hosts=EMULATOR_HOSTS)
     assert asked == []
 
     client.get_status(REFERENCE_JOB_ID)
@@ -193,37 +195,44 @@ def test_logout_ends_the_session_and_the_next_call_logs_in_again(emulator, clien
 
 
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "refusal"),
     [
-        pytest.param(Fault(route="status", kind="invalidate_session"), id="session-invalidated"),
-        pytest.param(Fault(route="status", status=401), id="http-401"),
+        pytest.param(Fault(route="status", kind="invalidate_session"), 401, id="session-invalidated"),
+        pytest.param(Fault(route="status", status=401), 401, id="http-401"),
+        # IICS refusing an expired session as 403 with code AUTH_01, as another public IICS client expects it
+        pytest.param(Fault(route="status", kind="invalidate_session"), 403, id="403-AUTH_01"),
     ],
 )
-def test_a_401_mid_run_means_exactly_one_relogin_and_one_retry(emulator, client, ref_job, fault):
+def test_a_401_mid_run_means_exactly_one_relogin_and_one_retry(emulator, client, ref_job, fault, refusal):
+    emulator.expired_session_status = refusal
     prime(client, emulator)
     emulator.add_fault(fault)
 
     body = client.get_status(REFERENCE_JOB_ID, expand_objects=True)
 
     assert body == reference.STATUS_SUCCESSFUL_WITH_OBJECTS
-    assert calls(emulator) == [("login", 200), ("status", 200), ("status", 401), ("login", 200), ("status", 200)]
+    assert calls(emulator) == [("login", 200), ("status", 200), ("status", refusal), ("login", 200), ("status", 200)]
     assert client.logins == 2
     first, refused, retried = (r for r in emulator.requests if r.route == "status")
     assert header(refused, SESSION_HEADER) == header(first, SESSION_HEADER) != header(retried, SESSION_HEADER)
 
 
-def test_a_401_on_the_log_also_means_one_relogin_and_one_retry(emulator, client, ref_job):
+@pytest.mark.parametrize("refusal", [401, 403], ids=["401", "403-AUTH_01"])
+def test_a_401_on_the_log_also_means_one_relogin_and_one_retry(emulator, client, ref_job, refusal):
+    emulator.expired_session_status = refusal
     prime(client, emulator)
     emulator.add_fault(Fault(route="log", kind="invalidate_session"))
 
     with client.open_log(REFERENCE_JOB_ID) as log:
         assert log.read() == LOG_BYTES
 
-    assert calls(emulator)[2:] == [("log", 401), ("login", 200), ("log", 200)]
+    assert calls(emulator)[2:] == [("log", refusal), ("login", 200), ("log", 200)]
 
 
-def test_a_session_that_idles_out_is_renewed_once():
-    with IicsEmulator(username=USERNAME, password=PASSWORD, session_idle_seconds=0.2) as emulator:
+@pytest.mark.parametrize("refusal", [401, 403], ids=["401", "403-AUTH_01"])
+def test_a_session_that_idles_out_is_renewed_once(refusal):
+    idle = {"session_idle_seconds": 0.2, "expired_session_status": refusal}
+    with IicsEmulator(username=USERNAME, password=PASSWORD, **idle) as emulator:
         emulator.add_reference_job()
         client = client_for(emulator)
         client.get_status(REFERENCE_JOB_ID)
@@ -231,7 +240,13 @@ def test_a_session_that_idles_out_is_renewed_once():
 
         client.get_status(REFERENCE_JOB_ID)
 
-        assert calls(emulator) == [("login", 200), ("status", 200), ("status", 401), ("login", 200), ("status", 200)]
+        assert calls(emulator) == [
+            ("login", 200),
+            ("status", 200),
+            ("status", refusal),
+            ("login", 200),
+            ("status", 200),
+        ]
 
 
 def test_a_401_that_persists_raises_session_expired_without_looping(emulator, client, ref_job):
@@ -267,6 +282,58 @@ def test_a_fresh_session_refused_at_once_is_not_retried(emulator, client, ref_jo
         client.get_status(REFERENCE_JOB_ID)
 
     assert calls(emulator) == [("login", 200), ("status", 401)]
+
+
+# --- 403 AUTH_01: an expired session, as another public IICS client sees it ------------------------------------------
+
+
+@pytest.fixture
+def forbidding(emulator):
+    """The emulator refusing an expired or unknown session with 403 and code AUTH_01, not 401."""
+    emulator.expired_session_status = 403
+    return emulator
+
+
+def test_a_403_auth_01_that_persists_is_session_expired_and_the_next_call_logs_in_afresh(forbidding, client, ref_job):
+    prime(client, forbidding)
+    forbidding.add_fault(Fault(route="status", kind="invalidate_session", times=None))
+
+    with pytest.raises(SessionExpired) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+    before = len(forbidding.requests)
+    with pytest.raises(SessionExpired):
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert calls(forbidding)[2:before] == [("status", 403), ("login", 200), ("status", 403)]
+    assert (caught.value.status, caught.value.code) == (403, "AUTH_01")
+    assert calls(forbidding)[before:] == [("login", 200), ("status", 403)]  # no cached session was kept
+    assert_no_secrets(forbidding, caught.value)
+
+
+@pytest.mark.parametrize("route", ["status", "log"])
+def test_a_plain_403_is_still_access_denied_without_a_relogin(emulator, client, ref_job, route):
+    prime(client, emulator)
+    emulator.add_fault(Fault(route=route, status=403))
+
+    with pytest.raises(AccessDenied) as caught:
+        if route == "status":
+            client.get_status(REFERENCE_JOB_ID)
+        else:
+            client.open_log(REFERENCE_JOB_ID)
+
+    assert calls(emulator)[2:] == [(route, 403)]
+    assert (caught.value.status, caught.value.code) == (403, "APP_500")
+    assert client.get_status(REFERENCE_JOB_ID)["id"] == REFERENCE_JOB_ID  # the session was kept
+    assert emulator.logins == 1
+
+
+def test_a_403_auth_01_on_a_fresh_session_is_not_retried(forbidding, client, ref_job):
+    forbidding.add_fault(Fault(route="status", kind="invalidate_session"))
+
+    with pytest.raises(SessionExpired):
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert calls(forbidding) == [("login", 200), ("status", 403)]
 
 
 # --- login refused ----------------------------------------------------------------------------------------------------
@@ -416,6 +483,111 @@ def test_a_malformed_json_body_raises_iics_unavailable(emulator, client, ref_job
         client.get_status(REFERENCE_JOB_ID)
 
     assert caught.value.status == 200
+
+
+# --- bounded answers: login and status bodies of at most MAX_ANSWER_BYTES ---------------------------------------------
+
+
+def test_the_answer_limit_is_16_mib_and_the_emulators_huge_body_is_four_times_that():
+    assert (MAX_ANSWER_BYTES, HUGE_BYTES) == (16 * 1024 * 1024, 64 * 1024 * 1024)
+
+
+@pytest.mark.parametrize("route", ["login", "status"])
+def test_a_body_declared_larger_than_the_limit_is_refused_unread(emulator, ref_job, route):
+    client = client_for(emulator)
+    if route == "status":
+        prime(client, emulator)
+    emulator.add_fault(Fault(route=route, kind="huge"))  # 64 MiB of valid JSON, with its Content-Length
+
+    started = time.monotonic()
+    with pytest.raises(IicsUnavailable) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+    seconds = time.monotonic() - started
+
+    assert caught.value.transient is True
+    assert str(caught.value).startswith(f"IICS answered {HUGE_BYTES} bytes, more than the 16 MiB limit; refused unread")
+    (sent,) = emulator.huge_bytes_sent()
+    assert sent < MAX_ANSWER_BYTES  # what the socket buffers took before the client hung up: none of it was read
+    assert seconds < 2
+
+
+@pytest.mark.parametrize("route", ["login", "status"])
+def test_a_body_without_a_length_is_read_no_further_than_the_limit(emulator, ref_job, route):
+    client = client_for(emulator)
+    if route == "status":
+        prime(client, emulator)
+    emulator.add_fault(Fault(route=route, kind="huge", chunked=True))  # 64 MiB, chunked: no length declared
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(IicsUnavailable) as caught:
+            client.get_status(REFERENCE_JOB_ID)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert caught.value.transient is True
+    assert str(caught.value).startswith("IICS answered more than the 16 MiB limit; refused after reading 16 MiB")
+    (sent,) = emulator.huge_bytes_sent()
+    assert sent < HUGE_BYTES // 2  # the client stopped reading at the limit (plus what the socket buffers held)
+    assert peak < 3 * MAX_ANSWER_BYTES  # at most the limit was held (and joined once), never the 64 MiB
+
+
+def test_a_body_of_exactly_the_limit_is_read(emulator, ref_job):
+    client = client_for(emulator)
+    prime(client, emulator)
+    emulator.add_fault(Fault(route="status", kind="huge", size_bytes=MAX_ANSWER_BYTES, chunked=True))
+
+    assert client.get_status(REFERENCE_JOB_ID)["id"] == REFERENCE_JOB_ID
+    assert emulator.huge_bytes_sent() == [MAX_ANSWER_BYTES]
+
+
+def test_an_error_answer_is_read_only_as_far_as_its_code_and_message(emulator, client):
+    emulator.add_fault(Fault(route="status", kind="huge", chunked=True))  # the 404 for an unknown job, padded
+
+    with pytest.raises(JobNotFound):
+        client.get_status("NoSuchJob0000000000000")
+
+    (sent,) = emulator.huge_bytes_sent()
+    assert sent < MAX_ANSWER_BYTES  # an error's first 64 KiB were read, then the connection was dropped
+
+
+# --- the status is the job's ------------------------------------------------------------------------------------------
+
+
+def test_a_status_about_another_job_is_a_transient_error_naming_both_ids(emulator, client, ref_job):
+    prime(client, emulator)
+    emulator.add_fault(Fault(route="status", kind="wrong_id"))
+
+    with pytest.raises(IicsUnavailable) as caught:
+        client.get_status(REFERENCE_JOB_ID)
+
+    assert caught.value.transient is True
+    other = re.fullmatch(
+        rf"IICS answered the status of job ([A-Za-z0-9]{{22}}) when asked for job {REFERENCE_JOB_ID} \| HTTP 200",
+        str(caught.value),
+    )
+    assert other and other.group(1) != REFERENCE_JOB_ID
+    assert client.get_status(REFERENCE_JOB_ID)["id"] == REFERENCE_JOB_ID  # the next poll is the job's again
+
+
+@pytest.mark.parametrize(
+    ("other_id", "shown"),
+    [
+        (None, "no id"),
+        (42, "job 42"),
+        ("x" * 10_000, "job " + "x" * 64 + "..."),
+        ("a\nb\u2603", "job 'a\\nb\\u2603'"),
+    ],
+)
+def test_a_status_with_a_missing_or_odd_id_is_refused_with_the_id_bounded(other_id, shown):
+    client, http = scripted_client(answer(200, login_answer()), answer(200, {"id": other_id, "status": {}}))
+
+    with pytest.raises(IicsUnavailable) as caught:
+        client.get_status("abc")
+
+    assert shown in caught.value.message
+    assert len(caught.value.message) < 200
 
 
 def test_a_read_timeout_raises_iics_unavailable_quickly(emulator, ref_job):
@@ -763,7 +935,7 @@ def scripted_client(*answers) -> tuple[IicsClient, ScriptedHttp]:
 
 
 def test_the_login_goes_to_the_login_host_and_status_to_the_pod_host():
-    client, http = scripted_client(answer(200, login_answer()), answer(200, {"id": "x", "status": {}}))
+    client, http = scripted_client(answer(200, login_answer()), answer(200, {"id": "abc", "status": {}}))
 
     client.get_status("abc")
 
@@ -776,7 +948,6 @@ def test_the_login_goes_to_the_login_host_and_status_to_the_pod_host():
 @pytest.mark.parametrize(
     "base_api_url",
     [
-        "http://na1.dm-us.informaticacloud.com/saas",
         "ftp://na1.dm-us.informaticacloud.com/saas",
         "https://user:pw@na1.dm-us.informaticacloud.com/saas",
         "https://na1.dm-us.informaticacloud.com/saas?x=1",
@@ -908,7 +1079,7 @@ def test_the_client_logs_in_with_the_secrets_credentials(emulator, ref_job, secr
     secret = {"username": USERNAME, "password": PASSWORD, "loginUrl": emulator.url}
     secrets.create_secret(Name="iics/export-monitor", SecretString=json.dumps(secret))
 
-    client = IicsClient(secret_credentials("iics/export-monitor"))
+    client = IicsClient(secret_credentials("iics/export-monitor"), hosts=EMULATOR_HOSTS)
 
     assert client.get_status(REFERENCE_JOB_ID) == reference.STATUS_IN_PROGRESS
     assert json.loads(emulator.requests[0].body) == {"username": USERNAME, "password": PASSWORD}

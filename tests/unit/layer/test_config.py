@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from iics_monitor.config import MAX_POLLS_CEILING, ArchiveConfig, CheckConfig
+from iics_monitor.config import MAX_POLLS_CEILING, ArchiveConfig, CheckConfig, ExportConfig
 from iics_monitor.errors import ConfigError
+from iics_monitor.hosts import HostPolicy
 from iics_monitor.validation import MonitorSettings
 
 CHECK_ENV = {
@@ -242,3 +243,39 @@ def test_the_request_budget_is_read_only_when_it_is_above_zero():
 def test_a_bad_request_budget_fails_naming_the_variable(variables, named):
     with pytest.raises(ConfigError, match=f"environment variable {named}"):
         CheckConfig.from_env(CHECK_ENV | variables)
+
+
+# --- the hosts the IICS client may reach ------------------------------------------------------------------------------
+
+EXPORT_ENV = {
+    "IICS_SECRET_NAME": "iics/export-monitor",
+    "DEFAULT_INITIAL_WAIT_SECONDS": "15",
+    "DEFAULT_MAX_WAIT_SECONDS": "300",
+    "DEFAULT_TIMEOUT_SECONDS": "21600",
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "env"), [(CheckConfig, CHECK_ENV), (ExportConfig, EXPORT_ENV), (ArchiveConfig, ARCHIVE_ENV)]
+)
+def test_each_iics_function_reads_the_allowed_hosts_and_no_loopback_unless_told(config, env):
+    assert config.from_env(env).hosts == HostPolicy()
+    listed = config.from_env(env | {"IICS_ALLOWED_HOSTS": "pod.example.net,*.pre.example.net"}).hosts
+    assert listed == HostPolicy(allowed=("pod.example.net", "*.pre.example.net"))
+    assert config.from_env(env | {"ALLOW_LOOPBACK_HTTP": "true"}).hosts == HostPolicy(loopback_http=True)
+    assert config.from_env(env | {"ALLOW_LOOPBACK_HTTP": "false"}).hosts == HostPolicy()
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("IICS_ALLOWED_HOSTS", "*.com"),
+        ("IICS_ALLOWED_HOSTS", "pod.example.net, other.example.net"),
+        ("IICS_ALLOWED_HOSTS", "https://pod.example.net"),
+        ("ALLOW_LOOPBACK_HTTP", "yes"),
+        ("ALLOW_LOOPBACK_HTTP", "True"),
+    ],
+)
+def test_a_bad_hosts_setting_fails_naming_the_variable(name, text):
+    with pytest.raises(ConfigError, match=f"^environment variable {name} "):
+        CheckConfig.from_env(CHECK_ENV | {name: text})

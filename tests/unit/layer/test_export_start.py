@@ -14,7 +14,7 @@ from iics_monitor.errors import InvalidInput, Throttled
 from iics_monitor.export_start import START_ATTEMPTS, start_export
 from iics_monitor.validation import MAX_EXPORT_OBJECTS, MonitorSettings, parse_export_spec
 from iics_monitor_local.emulator import _CODE_INJECTED, Fault
-from tests.conftest import PASSWORD, USERNAME
+from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
 
 CONFIG = ExportConfig(
     secret_name="iics/export-monitor",
@@ -26,7 +26,7 @@ OBJECT_A, OBJECT_B = "aeOwrk0r6cBkkVz3RuTQ0i", "2cLZX4UWrJ6kpB4oqZp1dP"
 @pytest.fixture
 def client(emulator):
     credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
-    return IicsClient(lambda: credentials)
+    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS)
 
 
 def started(client, request: dict, sleeps: list | None = None) -> dict:

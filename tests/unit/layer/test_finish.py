@@ -22,7 +22,7 @@ from iics_monitor.errors import InvalidInput, InvalidJobId
 from iics_monitor.finish import finish_job
 from iics_monitor_local import reference
 from iics_monitor_local.emulator import REFERENCE_JOB_ID, Fault
-from tests.conftest import PASSWORD, USERNAME, assert_valid_outcome
+from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME, assert_valid_outcome
 from tests.unit.layer.conftest import BUCKET, PREFIX
 
 NOW = datetime(2026, 11, 28, 9, 45, tzinfo=UTC)
@@ -33,7 +33,7 @@ LOG_BYTES = reference.LOG_TEXT.encode()
 @pytest.fixture
 def client(emulator):
     credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
-    return IicsClient(lambda: credentials)
+    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS)
 
 
 @pytest.fixture(autouse=True)

@@ -28,7 +28,7 @@ from iics_monitor.loginsight import (
     summarise_log,
 )
 from iics_monitor_local import reference
-from tests.conftest import PASSWORD, USERNAME
+from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
 
 _COUNT = {"type": "integer", "minimum": 0}
 _TEXT_OR_NULL = {"type": ["string", "null"]}
@@ -82,7 +82,7 @@ def without_size(summary: dict) -> dict:
 @pytest.fixture
 def client(emulator):
     credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
-    return IicsClient(lambda: credentials)
+    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS)
 
 
 def streamed(client: IicsClient, job_id: str, read_size: int = 4096) -> dict:

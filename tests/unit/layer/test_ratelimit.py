@@ -9,7 +9,7 @@ from iics_monitor.client import IicsClient
 from iics_monitor.credentials import Credentials
 from iics_monitor.errors import Throttled
 from iics_monitor.ratelimit import MAX_WAIT_SECONDS, RequestBudget
-from tests.conftest import PASSWORD, USERNAME
+from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
 from tests.unit.layer.conftest import create_table_from_template
 
 TABLE = "request-budget"
@@ -91,7 +91,9 @@ def test_the_client_takes_a_slot_before_every_request_to_iics(emulator):
     emulator.add_reference_job(states=["IN_PROGRESS"])
     taken: list[int] = []
     credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
-    client = IicsClient(lambda: credentials, before_request=lambda: taken.append(len(emulator.requests)))
+    client = IicsClient(
+        lambda: credentials, hosts=EMULATOR_HOSTS, before_request=lambda: taken.append(len(emulator.requests))
+    )
 
     client.get_status("7evG9CokA1whk8ehF3opKM")
     client.get_status("7evG9CokA1whk8ehF3opKM")
@@ -106,6 +108,6 @@ def test_a_throttled_budget_stops_the_request_before_it_is_sent(emulator):
         raise Throttled("budget used up", retry_after=1)
 
     with pytest.raises(Throttled):
-        IicsClient(lambda: credentials, before_request=full).get_status("7evG9CokA1whk8ehF3opKM")
+        IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS, before_request=full).get_status("7evG9CokA1whk8ehF3opKM")
 
     assert emulator.requests == []

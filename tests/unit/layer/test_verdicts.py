@@ -21,7 +21,7 @@ from iics_monitor.slack import SlackRejected, SlackWebhook, secret_webhook_url
 from iics_monitor.verdicts import ACCEPTED, REFUSED, TRYING, SecretVerdicts
 from iics_monitor_local.emulator import REFERENCE_JOB_ID, Fault
 from iics_monitor_local.slack_fake import FakeSlack
-from tests.conftest import PASSWORD, USERNAME
+from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
 from tests.unit.layer.conftest import create_table_from_template
 
 TABLE = "secret-verdicts"
@@ -66,7 +66,9 @@ def put_secret(secrets, password: str, emulator) -> str:
 def container(aws) -> IicsClient:
     """A new warm container: its own client, session and memory of verdicts; the stack's table."""
     dynamodb, secrets = aws
-    return IicsClient(secret_credentials(SECRET, secrets), verdicts=SecretVerdicts(TABLE, dynamodb))
+    return IicsClient(
+        secret_credentials(SECRET, secrets), verdicts=SecretVerdicts(TABLE, dynamodb), hosts=EMULATOR_HOSTS
+    )
 
 
 @pytest.fixture
@@ -220,7 +222,9 @@ def test_a_login_that_neither_succeeds_nor_is_refused_lets_the_next_function_try
 
 def test_without_the_verdicts_table_nothing_is_sent_to_iics(aws, emulator, ref_job):
     put_secret(aws[1], PASSWORD, emulator)
-    client = IicsClient(secret_credentials(SECRET, aws[1]), verdicts=SecretVerdicts("no-such-table", aws[0]))
+    client = IicsClient(
+        secret_credentials(SECRET, aws[1]), verdicts=SecretVerdicts("no-such-table", aws[0]), hosts=EMULATOR_HOSTS
+    )
 
     with pytest.raises(NotSent, match="record of refused logins could not be read"):
         client.get_status(REFERENCE_JOB_ID)
@@ -236,7 +240,10 @@ SLACK_SECRET = "iics-export-monitor/slack"
 def webhook(aws, slack_url_secret: str = SLACK_SECRET) -> SlackWebhook:
     dynamodb, secrets = aws
     return SlackWebhook(
-        secret_webhook_url(slack_url_secret, secrets), sleep=lambda s: None, verdicts=SecretVerdicts(TABLE, dynamodb)
+        secret_webhook_url(slack_url_secret, secrets, loopback_http=True),
+        sleep=lambda s: None,
+        verdicts=SecretVerdicts(TABLE, dynamodb),
+        loopback_http=True,
     )
 
 

@@ -61,7 +61,9 @@ def notifier_with(table, fake_slack, sleeps):
     each call is a new container, as a redelivery may meet."""
 
     def make(http=None, timeout: urllib3.Timeout = DEFAULT_TIMEOUT) -> SlackNotifier:
-        webhook = SlackWebhook(lambda: fake_slack.url, http=http, timeout=timeout, sleep=sleeps.append)
+        webhook = SlackWebhook(
+            lambda: fake_slack.url, http=http, timeout=timeout, sleep=sleeps.append, loopback_http=True
+        )
         return SlackNotifier(webhook, REGION, DynamoDBPersistenceLayer(TABLE, boto3_client=table))
 
     return make

@@ -409,7 +409,7 @@ PAYLOAD = {"text": "hello", "blocks": [{"type": "section", "text": {"type": "mrk
 
 @pytest.fixture
 def webhook(fake_slack, sleeps) -> SlackWebhook:
-    return SlackWebhook(lambda: fake_slack.url, sleep=sleeps.append)
+    return SlackWebhook(lambda: fake_slack.url, sleep=sleeps.append, loopback_http=True)
 
 
 def statuses(fake: FakeSlack) -> list[int]:
@@ -494,7 +494,7 @@ def test_a_retry_after_longer_than_the_bound_is_left_to_sqs_redelivery(webhook, 
 def test_an_unreachable_slack_is_tried_three_times(sleeps):
     with FakeSlack(token=TOKEN) as gone:
         url = gone.url  # the port is closed once the fake stops
-    webhook = SlackWebhook(lambda: url, sleep=sleeps.append)
+    webhook = SlackWebhook(lambda: url, sleep=sleeps.append, loopback_http=True)
 
     with pytest.raises(SlackUnavailable, match="^could not reach Slack: NewConnectionError$"):
         webhook.post(PAYLOAD)
@@ -517,7 +517,8 @@ ATTEMPT_BUDGET = DEFAULT_TIMEOUT.connect_timeout + DEFAULT_TIMEOUT.read_timeout 
 
 def test_a_post_slack_took_but_answered_after_the_read_timeout_is_not_sent_again(fake_slack, sleeps):
     fake_slack.script(Reply(200, body="ok", delay=0.5))
-    webhook = SlackWebhook(lambda: fake_slack.url, timeout=urllib3.Timeout(connect=1.0, read=0.2), sleep=sleeps.append)
+    timeout = urllib3.Timeout(connect=1.0, read=0.2)
+    webhook = SlackWebhook(lambda: fake_slack.url, timeout=timeout, sleep=sleeps.append, loopback_http=True)
 
     with pytest.raises(SlackUnconfirmed) as raised:
         webhook.post(PAYLOAD)
@@ -595,7 +596,7 @@ def exception_texts(error: BaseException | None) -> list[str]:
 )
 def test_the_webhook_url_appears_in_no_exception_and_no_log_output(replies, fake_slack, sleeps, everything_logged):
     fake_slack.script(*replies)
-    webhook = SlackWebhook(lambda: fake_slack.url, sleep=sleeps.append)
+    webhook = SlackWebhook(lambda: fake_slack.url, sleep=sleeps.append, loopback_http=True)
 
     error = None
     try:
@@ -617,7 +618,7 @@ def test_the_webhook_url_appears_in_no_exception_when_slack_is_unreachable(sleep
         url = gone.url
 
     with pytest.raises(SlackUnavailable) as raised:
-        SlackWebhook(lambda: url, sleep=sleeps.append).post(PAYLOAD)
+        SlackWebhook(lambda: url, sleep=sleeps.append, loopback_http=True).post(PAYLOAD)
 
     assert "s3cr3tW3bh00kT0k3n" not in everything_logged() + "\n".join(exception_texts(raised.value))
 
@@ -650,11 +651,25 @@ def test_only_slack_webhook_urls_are_accepted_and_the_refusal_does_not_repeat_th
     )
 
 
-@pytest.mark.parametrize(
-    "url", ["https://hooks.slack.com/services/T000/B000/XXXX", "http://127.0.0.1:8080/x", "http://localhost/x"]
-)
-def test_slack_webhook_urls_and_loopback_for_tests_are_accepted(url):
+def test_a_slack_webhook_url_is_accepted():
+    url = "https://hooks.slack.com/services/T000/B000/XXXX"
+
     assert slack.check_webhook_url(url, "the URL") == url
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "http://localhost/x", "http://[::1]:9/services/T/B/X"])
+def test_http_on_loopback_is_accepted_only_when_the_local_harness_turns_it_on(url):
+    with pytest.raises(ConfigError, match="must be a Slack incoming-webhook URL"):
+        slack.check_webhook_url(url, "the URL")
+
+    assert slack.check_webhook_url(url, "the URL", loopback_http=True) == url
+
+
+def test_a_webhook_as_deployed_posts_nothing_to_a_fake_slack_on_loopback(fake_slack, sleeps):
+    with pytest.raises(ConfigError, match="must be a Slack incoming-webhook URL"):
+        SlackWebhook(lambda: fake_slack.url, sleep=sleeps.append).post(PAYLOAD)
+
+    assert fake_slack.requests == []
 
 
 def test_the_fake_answers_like_slack():
@@ -716,6 +731,14 @@ def test_a_missing_secret_is_a_config_error_naming_it(secrets):
         secret_webhook_url(SECRET)()
 
 
+def test_a_secret_naming_a_fake_slack_on_loopback_is_refused_unless_the_harness_allows_it(secrets):
+    secrets.create_secret(Name=SECRET, SecretString=f"http://127.0.0.1:8080/services/{TOKEN}")
+
+    with pytest.raises(ConfigError, match=f"^secret {SECRET} must be a Slack incoming-webhook URL"):
+        secret_webhook_url(SECRET)()
+    assert secret_webhook_url(SECRET, loopback_http=True)().text == f"http://127.0.0.1:8080/services/{TOKEN}"
+
+
 NOTIFIER_ENV = {"SLACK_WEBHOOK_SECRET_NAME": SECRET, "IDEMPOTENCY_TABLE": "stack-Idempotency-1AB"}
 
 
@@ -736,6 +759,15 @@ def test_the_config_reads_the_region_lambda_sets(env, region):
 
     assert (config.secret_name, config.region, config.idempotency_table) == (SECRET, region, "stack-Idempotency-1AB")
     assert config.timeout.read_timeout == DEFAULT_TIMEOUT.read_timeout == 10.0
+    assert config.loopback_http is False
+
+
+def test_the_config_allows_http_on_loopback_only_when_the_local_stack_says_so():
+    env = NOTIFIER_ENV | {"AWS_REGION": REGION}
+
+    assert SlackConfig.from_env(env | {"ALLOW_LOOPBACK_HTTP": "true"}).loopback_http is True
+    with pytest.raises(ConfigError, match="^environment variable ALLOW_LOOPBACK_HTTP must be true, false or unset$"):
+        SlackConfig.from_env(env | {"ALLOW_LOOPBACK_HTTP": "1"})
 
 
 @pytest.mark.parametrize("env", [{}, {"AWS_REGION": "eu-west-1/../x"}])

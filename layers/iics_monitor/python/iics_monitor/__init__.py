@@ -5,6 +5,7 @@ Modules, one concern each:
 - validation: parsing untrusted input (job ids, trigger events, monitor overrides).
 - config: the typed configuration each function reads once at cold start.
 - credentials: IICS credentials from Secrets Manager.
+- hosts: which hosts the IICS client may send the password and session id to.
 - client: the IICS REST client (login, status, log) on urllib3.
 - status: the export status body, parsed, and IICS state values normalised.
 - policy: how long to wait before the next poll.

@@ -1,12 +1,15 @@
 """IICS REST client on urllib3: v3 login, export status and the export log.
 
-One client lives per warm Lambda container and keeps its session. On a 401 it logs in again once
-and retries once. A refused login is never retried: repeated failures lock the IICS account.
+One client lives per warm Lambda container and keeps its session. When IICS refuses the session (401,
+or 403 with code AUTH_01) it logs in again once and retries once. A refused login is never retried:
+repeated failures lock the IICS account. Every request goes only where its ``HostPolicy`` allows
+(iics_monitor.hosts): the password and the session id go to Informatica's hosts, nowhere else.
 
 Every request has a total deadline, not only a timeout per socket read (an answer that drips one
 byte a second never trips one): ``request_seconds``, or less when the invocation's own deadline
 (``within``) comes first. Bodies are read one socket read at a time, each read's timeout capped at
-the time left. A log or package stream's body is bounded by the invocation's deadline only.
+the time left. A log or package stream's body is bounded by the invocation's deadline only; any other
+answer by size too: at most ``MAX_ANSWER_BYTES`` is read (an error's first ``_MAX_ERROR_BODY`` bytes).
 """
 
 from __future__ import annotations
@@ -24,12 +27,11 @@ from typing import Any
 
 import urllib3
 
-from iics_monitor.credentials import Credentials, check_service_url
+from iics_monitor.credentials import Credentials
 from iics_monitor.errors import (
     AccessDenied,
     AnswerLost,
     BadRequest,
-    ConfigError,
     IicsError,
     IicsUnavailable,
     JobNotFound,
@@ -40,6 +42,7 @@ from iics_monitor.errors import (
     StartUnconfirmed,
     Throttled,
 )
+from iics_monitor.hosts import INFORMATICA_ONLY, HostPolicy, service_url_parts
 from iics_monitor.validation import ExportSpec, parse_job_id
 from iics_monitor.verdicts import SecretVerdicts
 
@@ -50,6 +53,12 @@ _READ_BYTES = 64 * 1024
 SESSION_HEADER = "INFA-SESSION-ID"
 MAX_RETRY_AFTER_SECONDS = 3600
 _MAX_ERROR_BODY = 64 * 1024
+# A login or status answer is a few KiB (a status with 1,000 objects, ~0.5 MiB): one past this is refused
+# unread (by its Content-Length) or as soon as the limit is read, never held whole.
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+_MIB = MAX_ANSWER_BYTES // (1024 * 1024)
+_SHOWN_ID = 64  # characters of another job's id in a reason
+_SESSION_REFUSED_CODE = "AUTH_01"  # with a 403, an expired session: another public IICS client re-logs in on it
 _SESSION_ID = re.compile(r"[!-~]{1,16000}")  # visible ASCII, as a header must be; JWT ids reach 16,000
 _SECONDS = re.compile(r"\d{1,30}(\.\d{1,6})?")
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -122,7 +131,7 @@ def error_from_response(status: int, headers: Any, body: bytes, *, during_login:
         if status in (400, 401, 403):
             return LoginRefused(f"IICS login refused: {text}", **fields)
         return LoginFailed(f"IICS login failed: {text}", **fields)
-    if status == 401:
+    if _session_refused(status, code):
         return SessionExpired(text, **fields)
     if status == 403:
         return AccessDenied(text, **fields)
@@ -143,10 +152,12 @@ class IicsClient:
         request_seconds: float = DEFAULT_REQUEST_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         verdicts: SecretVerdicts | None = None,
+        hosts: HostPolicy = INFORMATICA_ONLY,  # where requests may go; the local harness adds loopback http
     ) -> None:
         self._credentials = credentials
         self._verdicts = verdicts  # the stack's record of refused passwords; None: this client's refusals only
         self._refused: tuple[Credentials, LoginRefused] | None = None
+        self._hosts = hosts
         self._before_request = before_request  # e.g. RequestBudget.take: may raise Throttled
         self._http = http or urllib3.PoolManager(retries=False, timeout=timeout)
         self._timeout = timeout
@@ -176,7 +187,7 @@ class IicsClient:
         """The export job's status body, optionally with per-object status."""
         query = "?expand=objects" if expand_objects else ""
         response = self._call("GET", f"/public/core/v3/export/{parse_job_id(job_id)}{query}")
-        return _json_object(response)
+        return _of_job(_json_object(response), job_id, response.status)
 
     def open_log(self, job_id: str) -> LogStream:
         """The export log as an unread stream; use it as a context manager."""
@@ -273,22 +284,25 @@ class IicsClient:
             return self._send(method, url, body=body, headers=headers, stream=stream, whole_budget=whole_budget)
 
         response = send(session)
-        if response.status == 401 and not fresh:
-            _discard(response)
+        refusal = self._error_body(response)
+        if refusal is not None and not fresh and _refuses_session(response.status, refusal):
             # The cached session expired (IICS refused the call, so nothing was started): one fresh login, one retry.
             response = send(self.login())
-        if response.status >= 300:  # redirects are not followed: a 3xx is not the resource
-            if isinstance(response, Answer):
-                error_body = response.data
-            else:
-                error_body = LogStream(response, self._request_deadline(), self._read_seconds(), self._clock).read(
-                    _MAX_ERROR_BODY
-                )
-            _discard(response)
-            if response.status == 401:
+            refusal = self._error_body(response)
+        if refusal is not None:  # redirects are not followed: a 3xx is not the resource
+            if _refuses_session(response.status, refusal):
                 self._session = None
-            raise error_from_response(response.status, response.headers, error_body)
+            raise error_from_response(response.status, response.headers, refusal)
         return response
+
+    def _error_body(self, response: Answer | urllib3.BaseHTTPResponse) -> bytes | None:
+        """An error answer's body (bounded), its connection given back; None for a success."""
+        if response.status < 300:
+            return None
+        if isinstance(response, Answer):
+            return response.data
+        with LogStream(response, self._request_deadline(), self._read_seconds(), self._clock) as stream:
+            return stream.read(_MAX_ERROR_BODY)
 
     def _send(
         self,
@@ -300,6 +314,7 @@ class IicsClient:
         stream: bool = False,
         whole_budget: bool = False,
     ) -> Answer | urllib3.BaseHTTPResponse:
+        self._hosts.check(url)  # before anything is sent: no password or session id to a stranger
         left = self._until - self._clock()
         if left <= 0 or (whole_budget and left < self.request_seconds):
             raise NotSent(f"{left:.1f} s left: too little for an IICS request that may take {self.request_seconds:g} s")
@@ -328,7 +343,7 @@ class IicsClient:
         if stream:
             return response
         with LogStream(response, deadline, self._read_seconds(), self._clock, what="the answer") as body_stream:
-            return Answer(response.status, response.headers, body_stream.read())
+            return Answer(response.status, response.headers, _bounded_body(response, body_stream))
 
     def _request_deadline(self) -> float:
         return min(self._clock() + self.request_seconds, self._until)
@@ -344,11 +359,59 @@ def _seconds(timeout: Any, default: float) -> float:
 
 @dataclass(frozen=True)
 class Answer:
-    """A whole (non-stream) answer: read within the request's deadline."""
+    """A whole (non-stream) answer: read within the request's deadline, at most ``MAX_ANSWER_BYTES``
+    of it (an error's first ``_MAX_ERROR_BODY`` bytes)."""
 
     status: int
     headers: Any
     data: bytes
+
+
+def _bounded_body(response: urllib3.BaseHTTPResponse, body: LogStream) -> bytes:
+    """The answer's body, never more than ``MAX_ANSWER_BYTES`` of it. An error's text is read only as far
+    as its code and message need. A larger success is refused, before any of it is read when its
+    Content-Length says so, else once the limit is read; its connection is then closed, not drained.
+    Transient: a proxy's page or a garbled answer, like a body that is not JSON."""
+    if response.status >= 300:
+        return body.read(_MAX_ERROR_BODY)
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        raise IicsUnavailable(
+            f"IICS answered {int(declared)} bytes, more than the {_MIB} MiB limit; refused unread",
+            status=response.status,
+        )
+    data = body.read(MAX_ANSWER_BYTES + 1)
+    if len(data) > MAX_ANSWER_BYTES:
+        raise IicsUnavailable(
+            f"IICS answered more than the {_MIB} MiB limit; refused after reading {_MIB} MiB", status=response.status
+        )
+    return data
+
+
+def _session_refused(status: int, code: str | None) -> bool:
+    """IICS refusing the session id: 401, or 403 with AUTH_01 (a plain 403 is AccessDenied)."""
+    return status == 401 or (status == 403 and code == _SESSION_REFUSED_CODE)
+
+
+def _refuses_session(status: int, body: bytes) -> bool:
+    """``_session_refused`` for an error answer's (bounded) body: its code is read only for a 403."""
+    return _session_refused(status, _error_fields(body)[0] if status == 403 else None)
+
+
+def _of_job(body: dict[str, Any], job_id: str, status: int) -> dict[str, Any]:
+    """``body`` if it is the status of ``job_id``. One about another job (or none) says nothing of this
+    one: a transient error, like a garbled answer, so the watch asks again (ten in a row end it ERROR);
+    the reason names both ids, bounded."""
+    other = body.get("id")
+    if other == job_id:
+        return body
+    shown = "with no id" if other is None else f"of job {_shown_id(other)}"
+    raise IicsUnavailable(f"IICS answered the status {shown} when asked for job {job_id}", status=status)
+
+
+def _shown_id(value: Any) -> str:
+    text = value if isinstance(value, str) and value.isascii() and value.isprintable() else ascii(value)
+    return text if len(text) <= _SHOWN_ID else text[:_SHOWN_ID] + "..."
 
 
 def _network_error(error: urllib3.exceptions.HTTPError) -> IicsUnavailable:
@@ -453,7 +516,6 @@ def _session_from_login(body: dict[str, Any]) -> Session:
         raise IicsUnavailable("IICS login answer lacks userInfo.sessionId or products[0].baseApiUrl") from None
     if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
         raise IicsUnavailable("IICS login answer has an unusable session id")  # never repeat it
-    try:
-        return Session(session_id=session_id, base_api_url=check_service_url(base_api_url, "baseApiUrl"))
-    except ConfigError:
-        raise IicsUnavailable("IICS login answer has an unusable baseApiUrl") from None
+    if service_url_parts(base_api_url) is None:  # garbled; a URL to a host not allowed is the HostPolicy's to refuse
+        raise IicsUnavailable("IICS login answer has an unusable baseApiUrl")
+    return Session(session_id=session_id, base_api_url=base_api_url.rstrip("/"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from iics_monitor.archive import DEFAULT_MAX_BYTES as DEFAULT_ARCHIVE_MAX_BYTES
 from iics_monitor.client import CONNECT_TIMEOUT_SECONDS
 from iics_monitor.errors import ConfigError, InvalidInput
+from iics_monitor.hosts import INFORMATICA_ONLY, LOOPBACK_HTTP_VARIABLE, HostPolicy
 from iics_monitor.validation import MonitorSettings
 
 # The state machine's guard: ~10 history events per poll keeps 2,000 polls far below 25,000.
@@ -106,6 +107,23 @@ def _enabled(env: Mapping[str, str], name: str) -> bool:
     return value == "Enabled"
 
 
+def loopback_http(env: Mapping[str, str]) -> bool:
+    """ALLOW_LOOPBACK_HTTP: "true" lets the IICS client and the Slack webhook use plain http to this
+    machine (the local emulators); unset, empty or "false" in a deployment."""
+    value = env.get(LOOPBACK_HTTP_VARIABLE, "").strip()
+    if value not in ("", "true", "false"):
+        raise ConfigError(f"environment variable {LOOPBACK_HTTP_VARIABLE} must be true, false or unset")
+    return value == "true"
+
+
+def _host_policy(env: Mapping[str, str]) -> HostPolicy:
+    """IICS_ALLOWED_HOSTS (IicsAllowedHosts): hosts besides informaticacloud.com's the client may reach."""
+    try:
+        return HostPolicy.parse(env.get("IICS_ALLOWED_HOSTS", "").strip(), loopback_http=loopback_http(env))
+    except ValueError as error:
+        raise ConfigError(f"environment variable IICS_ALLOWED_HOSTS {error}") from None
+
+
 @dataclass(frozen=True)
 class RequestLimit:
     """IicsRequestsPerSecond: the stack-wide IICS request budget, counted in ``table``."""
@@ -163,6 +181,7 @@ class CheckConfig:
     history_table: str | None = None
     request_limit: RequestLimit | None = None
     verdict_table: str | None = None
+    hosts: HostPolicy = INFORMATICA_ONLY
 
     @property
     def inline_reserve_seconds(self) -> float:
@@ -184,6 +203,7 @@ class CheckConfig:
             history_table=_history_table(env),
             request_limit=_request_limit(env),
             verdict_table=secret_verdict_table(env),
+            hosts=_host_policy(env),
         )
 
 
@@ -196,6 +216,7 @@ class ExportConfig:
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
     request_limit: RequestLimit | None = None
     verdict_table: str | None = None
+    hosts: HostPolicy = INFORMATICA_ONLY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ExportConfig:
@@ -205,6 +226,7 @@ class ExportConfig:
             read_timeout_seconds=_read_timeout(env),
             request_limit=_request_limit(env),
             verdict_table=secret_verdict_table(env),
+            hosts=_host_policy(env),
         )
 
 
@@ -237,6 +259,7 @@ class ArchiveConfig:
     max_bytes: int = DEFAULT_ARCHIVE_MAX_BYTES
     max_seconds: int = DEFAULT_ARCHIVE_MAX_SECONDS
     verdict_table: str | None = None
+    hosts: HostPolicy = INFORMATICA_ONLY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
@@ -261,4 +284,5 @@ class ArchiveConfig:
                 env, "ARCHIVE_MAX_SECONDS", 1, MAX_ARCHIVE_SECONDS, DEFAULT_ARCHIVE_MAX_SECONDS
             ),
             verdict_table=secret_verdict_table(env),
+            hosts=_host_policy(env),
         )

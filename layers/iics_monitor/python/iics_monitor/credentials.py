@@ -7,38 +7,27 @@ tried at once, not after a cache expires. Reads are rare: a container logs in on
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from iics_monitor.errors import ConfigError
+from iics_monitor.hosts import is_loopback, service_url_parts
 
 _MAX_FIELD = 255
 
 
-def is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
-
 def check_service_url(url: Any, what: str) -> str:
-    """Return ``url`` without a trailing slash if it is https (http only on loopback, for emulators)."""
+    """Return ``url`` without a trailing slash if it has a service URL's shape and is https (http only
+    on loopback, for emulators). The client's ``HostPolicy`` then says which hosts it may reach."""
     if not isinstance(url, str) or not url:
         raise ConfigError(f"{what} must be a URL such as https://dm-us.informaticacloud.com")
-    parts = urlsplit(url)
-    allowed = parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
-    # No query or fragment at all, even an empty one: paths are appended to this URL.
-    if not allowed or not parts.hostname or "?" in url or "#" in url or parts.username:
+    parts = service_url_parts(url)
+    if parts is None or not (parts.scheme == "https" or is_loopback(parts.hostname)):
         raise ConfigError(f"{what} must be an https URL such as https://dm-us.informaticacloud.com")
     return url.rstrip("/")
 

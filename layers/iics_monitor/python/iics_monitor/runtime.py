@@ -20,6 +20,7 @@ from iics_monitor.client import CONNECT_TIMEOUT_SECONDS, IicsClient
 from iics_monitor.config import ArchiveConfig, CheckConfig, ExportConfig, RequestLimit, StartConfig
 from iics_monitor.credentials import secret_credentials
 from iics_monitor.history import DurationHistory
+from iics_monitor.hosts import INFORMATICA_ONLY, HostPolicy
 from iics_monitor.ratelimit import RequestBudget
 from iics_monitor.verdicts import SecretVerdicts
 
@@ -68,9 +69,8 @@ def slack_notifier():
 
     config = slack_config()
     verdicts = secret_verdicts(config.verdict_table) if config.verdict_table else None
-    webhook = SlackWebhook(
-        secret_webhook_url(config.secret_name, secretsmanager()), timeout=config.timeout, verdicts=verdicts
-    )
+    url = secret_webhook_url(config.secret_name, secretsmanager(), loopback_http=config.loopback_http)
+    webhook = SlackWebhook(url, timeout=config.timeout, verdicts=verdicts, loopback_http=config.loopback_http)
     records = DynamoDBPersistenceLayer(config.idempotency_table, boto3_client=dynamodb())
     return SlackNotifier(webhook, config.region, records)
 
@@ -108,10 +108,11 @@ def iics_client(
     read_timeout_seconds: float,
     request_limit: RequestLimit | None = None,
     verdict_table: str | None = None,
+    hosts: HostPolicy = INFORMATICA_ONLY,
 ) -> IicsClient:
     """One client, and so one IICS session, per container and secret; with the stack's request budget and
     its record of refused passwords. Each request may take ``read_timeout_seconds`` in all
-    (IicsReadTimeoutSeconds)."""
+    (IicsReadTimeoutSeconds); requests go only to the ``hosts`` the configuration allows (IicsAllowedHosts)."""
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout_seconds)
     budget = None
     if request_limit is not None:
@@ -122,6 +123,7 @@ def iics_client(
         before_request=budget,
         request_seconds=read_timeout_seconds,
         verdicts=secret_verdicts(verdict_table) if verdict_table else None,
+        hosts=hosts,
     )
 
 

@@ -29,9 +29,10 @@ from iics_monitor.alerts import (
     log_console_url,
 )
 from iics_monitor.client import parse_retry_after
-from iics_monitor.config import optional_seconds, require_env, required_table, secret_verdict_table
-from iics_monitor.credentials import SecretText, is_loopback, read_secret
+from iics_monitor.config import loopback_http, optional_seconds, require_env, required_table, secret_verdict_table
+from iics_monitor.credentials import SecretText, read_secret
 from iics_monitor.errors import ConfigError, MonitorError
+from iics_monitor.hosts import is_loopback
 from iics_monitor.observability import logger, tracer
 from iics_monitor.verdicts import SecretVerdicts
 
@@ -150,7 +151,8 @@ class SlackConfig:
     """What functions/notify_slack needs.
 
     SLACK_READ_TIMEOUT_SECONDS (optional, 1 to 10, default 10) shortens the wait for Slack's answer; the
-    function's Timeout is set for the default (``message_worst_case_seconds``).
+    function's Timeout is set for the default (``message_worst_case_seconds``). ALLOW_LOOPBACK_HTTP (the
+    local stack's, never the template's) lets the webhook be a fake Slack on this machine.
     """
 
     secret_name: str
@@ -158,6 +160,7 @@ class SlackConfig:
     idempotency_table: str
     read_timeout_seconds: float = float(DEFAULT_TIMEOUT.read_timeout)
     verdict_table: str | None = None
+    loopback_http: bool = False
 
     @property
     def timeout(self) -> urllib3.Timeout:
@@ -176,11 +179,13 @@ class SlackConfig:
             idempotency_table=required_table(env, "IDEMPOTENCY_TABLE"),
             read_timeout_seconds=optional_seconds(env, "SLACK_READ_TIMEOUT_SECONDS", 1, longest, longest),
             verdict_table=secret_verdict_table(env),
+            loopback_http=loopback_http(env),
         )
 
 
-def check_webhook_url(url: Any, source: str) -> str:
-    """Return ``url`` if it is a Slack incoming webhook (or, for tests and the demo, http on loopback).
+def check_webhook_url(url: Any, source: str, *, loopback_http: bool = False) -> str:
+    """Return ``url`` if it is a Slack incoming webhook (or, with ``loopback_http``, which only the local
+    harness turns on, a fake Slack over http on this machine).
 
     The error names ``source``, never the value: the URL is the credential.
     """
@@ -196,13 +201,15 @@ def check_webhook_url(url: Any, source: str) -> str:
         and port is None
         and parts.path.startswith("/services/")
     )
-    local = parts is not None and parts.scheme == "http" and is_loopback(parts.hostname)
+    local = loopback_http and parts is not None and parts.scheme == "http" and is_loopback(parts.hostname)
     if not (official or local) or parts.query or parts.fragment or parts.username or parts.password:
         raise ConfigError(f"{source} must be a Slack incoming-webhook URL (https://{SLACK_HOST}/services/...)")
     return url
 
 
-def secret_webhook_url(secret_name: str, client: Any = None) -> Callable[[], SecretText]:
+def secret_webhook_url(
+    secret_name: str, client: Any = None, *, loopback_http: bool = False
+) -> Callable[[], SecretText]:
     """A provider of the webhook URL kept in Secrets Manager, as the raw URL or as JSON {"webhookUrl": "..."},
     with the secret's version. Read on every post, so a new URL is used at once."""
     source = f"secret {secret_name}"
@@ -215,7 +222,7 @@ def secret_webhook_url(secret_name: str, client: Any = None) -> Callable[[], Sec
                 text = json.loads(text).get("webhookUrl")
             except (ValueError, AttributeError):
                 raise ConfigError(f'{source} must hold the webhook URL or JSON {{"webhookUrl": "..."}}') from None
-        return SecretText(check_webhook_url(text, source), secret.version)
+        return SecretText(check_webhook_url(text, source, loopback_http=loopback_http), secret.version)
 
     return provide
 
@@ -243,9 +250,11 @@ class SlackWebhook:
         timeout: urllib3.Timeout = DEFAULT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
         verdicts: SecretVerdicts | None = None,
+        loopback_http: bool = False,  # the local harness's fake Slack over http on this machine
     ) -> None:
         self._webhook_url = webhook_url
         self._verdicts = verdicts
+        self._loopback_http = loopback_http
         self._http = http or urllib3.PoolManager(retries=False, timeout=timeout)
         self._timeout = timeout
         self._sleep = sleep
@@ -257,7 +266,11 @@ class SlackWebhook:
     def post(self, payload: Mapping[str, Any], seconds_left: Callable[[], float] = lambda: math.inf) -> None:
         webhook = self._webhook_url()
         version = webhook.version if isinstance(webhook, SecretText) else None
-        url = check_webhook_url(webhook.text if isinstance(webhook, SecretText) else webhook, "the Slack webhook URL")
+        url = check_webhook_url(
+            webhook.text if isinstance(webhook, SecretText) else webhook,
+            "the Slack webhook URL",
+            loopback_http=self._loopback_http,
+        )
         if self._verdicts is not None and version is not None:
             refusal = self._verdicts.refusal(version)
             if refusal is not None:
