@@ -33,6 +33,7 @@ from iics_monitor.config import optional_seconds, require_env, required_table, s
 from iics_monitor.credentials import SecretText, is_loopback, read_secret
 from iics_monitor.errors import ConfigError, MonitorError
 from iics_monitor.observability import logger, tracer
+from iics_monitor.scrub import remember
 from iics_monitor.verdicts import SecretVerdicts
 
 SLACK_HOST = "hooks.slack.com"
@@ -76,7 +77,7 @@ class SlackError(MonitorError):
 
     def __init__(self, message: str, *, status: int | None = None, error: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.message: str = self.args[0]  # scrubbed by MonitorError
         self.status = status
         self.error = error
 
@@ -258,6 +259,7 @@ class SlackWebhook:
         webhook = self._webhook_url()
         version = webhook.version if isinstance(webhook, SecretText) else None
         url = check_webhook_url(webhook.text if isinstance(webhook, SecretText) else webhook, "the Slack webhook URL")
+        remember(url, urlsplit(url).path)  # the path is the credential: a proxy's error page may echo it
         if self._verdicts is not None and version is not None:
             refusal = self._verdicts.refusal(version)
             if refusal is not None:
