@@ -827,6 +827,7 @@ class IicsEmulator(LoopbackServer):
         self._jobs: dict[str, _Job] = {}
         self._faults: list[_ArmedFault] = []
         self._sessions: dict[str, float] = {}  # session id -> monotonic time of last use
+        self._issued: list[str] = []  # every session id login gave out, live or not
         self._requests: list[RecordedRequest] = []
         self._logins = 0
         self._bucket: _TokenBucket | None = None
@@ -954,6 +955,12 @@ class IicsEmulator(LoopbackServer):
             return list(self._requests)
 
     @property
+    def issued_session_ids(self) -> list[str]:
+        """Every session id a login gave out (v2 and v3), in order, whether still live or not."""
+        with self._lock:
+            return list(self._issued)
+
+    @property
     def logins(self) -> int:
         """Login attempts (v2 and v3), whether they succeeded, failed or met a fault."""
         with self._lock:
@@ -1054,6 +1061,7 @@ class IicsEmulator(LoopbackServer):
         length = self.session_jwt_length
         session_id = _new_id() if length is None else _new_jwt(length, self.username)
         self._sessions[session_id] = time.monotonic()
+        self._issued.append(session_id)
         return session_id
 
     # Resources. Each runs with the lock held.

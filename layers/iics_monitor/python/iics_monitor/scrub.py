@@ -45,18 +45,21 @@ _ESCAPES: tuple[Callable[[str], str], ...] = (
 )
 
 _FIELD = r"(?:password|passwd|pwd|icSessionId|sessionId|session[-_]id|INFA-SESSION-ID|x-api-key|authorization)"
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+_FIELD_HINTS = ("pass", "pwd", "session", "api-key", "authorization")  # lower case: cheap tests before the patterns
+# (what the lower-cased text must contain for the pattern to be worth running, the pattern, its replacement)
+_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     # a JWT: base64url JSON header, a dot, payload (a cut one too), optional signature
-    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?"), MARK),
-    (re.compile(r"https?://hooks\.slack(?:-gov)?\.com/\w+/\w[^\s\"'<>\\)]*", re.IGNORECASE), MARK),
-    (re.compile(r"/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"), MARK),
-    (re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1{MARK}"),
+    (("eyj",), re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?"), MARK),
+    (("hooks.slack",), re.compile(r"https?://hooks\.slack(?:-gov)?\.com/\w+/\w[^\s\"'<>\\)]*", re.IGNORECASE), MARK),
+    (("/services/",), re.compile(r"/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"), MARK),
+    (("bearer",), re.compile(r"(\bBearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1{MARK}"),
     # "password": "p\"w" in JSON, the escapes inside the value included
-    (re.compile(rf'("{_FIELD}"\s*:\s*")(?:[^"\\]|\\.)*(")', re.IGNORECASE), rf"\1{MARK}\2"),
+    (_FIELD_HINTS, re.compile(rf'("{_FIELD}"\s*:\s*")(?:[^"\\]|\\.)*(")', re.IGNORECASE), rf"\1{MARK}\2"),
     # \"password\": \"...\" in JSON inside a JSON string
-    (re.compile(rf'(\\"{_FIELD}\\"\s*:\s*\\")(?:(?!\\").)*(\\")', re.IGNORECASE), rf"\1{MARK}\2"),
+    (_FIELD_HINTS, re.compile(rf'(\\"{_FIELD}\\"\s*:\s*\\")(?:(?!\\").)*(\\")', re.IGNORECASE), rf"\1{MARK}\2"),
     # INFA-SESSION-ID: v (a header), password=v (a form or query), 'password': 'v' (a repr)
     (
+        _FIELD_HINTS,
         re.compile(rf"(\b{_FIELD}\b[\"'\\]*\s*[:=]\s*[\"'\\]*)(?!{re.escape(MARK)})[^\s\"'\\&;,<>]+", re.IGNORECASE),
         rf"\1{MARK}",
     ),
@@ -113,8 +116,10 @@ def scrub(value: object, limit: int = TEXT_LIMIT) -> str:
     for spelling in known:  # longest first: a longer spelling is never left half replaced
         if spelling in text:
             text = text.replace(spelling, MARK)
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    for hints, pattern, replacement in _SHAPES:
+        if any(hint in lowered for hint in hints):
+            text = pattern.sub(replacement, text)
     if cut:  # a secret cut in two at the window's end matched nothing: drop as much as the longest
         text = text[: max(len(text) - longest, 0)]
     return text[:limit]
