@@ -4,8 +4,10 @@ Shared by the e2e secret tests. What is kept: every Lambda invocation's logs, re
 execution's history and description, every S3 object with its metadata (not the deployed code in
 the artifact bucket: the layer's own source names the errors and fields a scan looks for), every
 message left in the stack's queues (the error queue, the undelivered-outcome queue, the dead-letter
-queues), the alert e-mails of the SNS topic, the Slack payloads, and whatever the test read already
-(``seen``: outcome events drained from the bus, notifications taken from the inbox).
+queues), every item of its DynamoDB tables (refused secret versions, Slack idempotency records, the
+duration history, the request budget), the alert e-mails of the SNS topic, the Slack payloads, and
+whatever the test read already (``seen``: outcome events drained from the bus, notifications taken
+from the inbox).
 
 The scan (``leaked``) is written apart from ``iics_monitor.scrub`` on purpose, so the two do not
 share a blind spot: it looks for each secret whole, as JSON (once and twice), URL and HTML escaping
@@ -36,6 +38,7 @@ def everything_kept(stack: LocalStack, inbox: TopicInbox, slack: FakeSlack, *see
     parts += _executions(stack)
     parts += _stored_objects(stack)
     parts += _queued_messages(stack)
+    parts += _table_items(stack)
     return "\n".join(parts)
 
 
@@ -95,4 +98,13 @@ def _queued_messages(stack: LocalStack) -> list[str]:
             if not batch:
                 break
             parts += [json.dumps(message, default=str) for message in batch]
+    return parts
+
+
+def _table_items(stack: LocalStack) -> list[str]:
+    dynamodb = stack.client("dynamodb")
+    parts = []
+    for table in dynamodb.list_tables()["TableNames"]:
+        for page in dynamodb.get_paginator("scan").paginate(TableName=table):
+            parts += [json.dumps(item, default=str) for item in page["Items"]]
     return parts

@@ -68,7 +68,7 @@ EXPECTED = {
     "package-html": ("SUCCESSFUL", None),
     "status-html-jwt": ("ERROR", "BadRequest"),
     "log-text-jwt": ("SUCCESSFUL", None),
-    "login-refused": ("ERROR", "LoginFailed"),
+    "login-refused": ("ERROR", "LoginRefused"),
 }
 ALERTED = {name for name, (state, _) in EXPECTED.items() if state != "SUCCESSFUL"}
 
@@ -76,9 +76,10 @@ ALERTED = {name for name, (state, _) in EXPECTED.items() if state != "SUCCESSFUL
 @pytest.fixture
 def world():
     """The stack with Slack, an IICS that echoes, a fake Slack whose webhook path is random."""
-    with IicsEmulator(username=USERNAME, password=PASSWORD) as emulator, FakeSlack(
-        token=f"T0SCRUB00/B0SCRUB00/{secrets.token_hex(12)}"
-    ) as slack:
+    with (
+        IicsEmulator(username=USERNAME, password=PASSWORD) as emulator,
+        FakeSlack(token=f"T0SCRUB00/B0SCRUB00/{secrets.token_hex(12)}") as slack,
+    ):
         stack = LocalStack(FAST | {"SlackWebhookSecretName": SLACK_SECRET_NAME}).__enter__()
         try:
             stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)

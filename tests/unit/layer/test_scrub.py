@@ -152,7 +152,7 @@ def test_an_echoed_login_request_leaves_nothing_of_the_password(format):
     body = login_body()
     page = {
         "json": json.dumps({"error": {"code": "X", "message": f"bad request {body}", "details": {"body": body}}}),
-        "text": f"400 Bad Request\n\nPOST /saas/public/core/v3/login HTTP/1.1\nContent-Type: application/json\n\n{body}",
+        "text": f"400 Bad Request\n\nPOST /saas/public/core/v3/login HTTP/1.1\nAccept: */*\n\n{body}",
         "html": f"<html><head><title>400: {html.escape(body)}</title></head><body><pre>{html.escape(body)}</pre>",
     }[format]
 
