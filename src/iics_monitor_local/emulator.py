@@ -326,13 +326,13 @@ def _echo_error(status: int, body_format: str, request: _Request, headers: tuple
     """An error answer that repeats the request (the password of a login, the session id of a call),
     as a debug error page or a misconfigured proxy in front of IICS does."""
     title = f"{status} {_status_phrase(status)}"
-    summary = f"could not process {request.method} {request.path}: body {request.body.decode('utf-8', 'replace')}"
-    summary += f"; headers {json.dumps(request.headers)}"
+    body = request.body.decode("utf-8", "replace")
+    headers_line = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+    summary = f"could not process {request.method} {request.path}{' ' + body if body else ''}; {headers_line}"
     if body_format == "json":
-        echo = {"method": request.method, "path": request.path, "headers": request.headers}
-        echo["body"] = request.body.decode("utf-8", "replace")
-        body = {"error": {"code": _CODE_ECHO, "message": summary, "requestId": _new_id(), "details": echo}}
-        return _json_response(status, body, headers)
+        echo = {"method": request.method, "path": request.path, "headers": request.headers, "body": body}
+        error = {"error": {"code": _CODE_ECHO, "message": summary, "requestId": _new_id(), "details": echo}}
+        return _json_response(status, error, headers)
     if body_format == "text":
         return _Response(status, f"{title}\n\n{_request_text(request)}".encode(), "text/plain; charset=utf-8", headers)
     page = (
