@@ -128,3 +128,25 @@ def test_publish_sends_subject_and_the_chosen_format(fmt):
             assert notification["Message"].startswith("IICS export job full-org-export")
         else:
             assert json.loads(notification["Message"])["source"] == "custom"
+
+
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXBhcnQtb25l"
+ECHO = f'IICS login refused: could not process {{"username": "a", "password": "Pw-echoed-9"}}; session {JWT}'
+
+
+@pytest.mark.parametrize("fmt", ["text", "amazon-q"])
+def test_no_alert_repeats_a_token_or_password_an_outcome_carries(fmt):
+    event = load_event("outcome-error.json")
+    event["detail"] |= {"reason": ECHO, "message": ECHO, "jobName": f"job {JWT}", "logError": ECHO}
+    with mock_aws():
+        sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
+        topic = sns.create_topic(Name="alerts")["TopicArn"]
+        queue = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+
+        publish_alert(event, sns=sns, config=TopicConfig(topic, fmt))
+
+        (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
+    sent = json.dumps(json.loads(message["Body"]))  # the subject and the body, as the inbox gets them
+    assert "Pw-echoed-9" not in sent and "eyJzdWIi" not in sent and "password" in sent
