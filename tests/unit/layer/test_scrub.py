@@ -18,6 +18,15 @@ JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsInNpZCI6IngifQ.c
 WEBHOOK = "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/cccccccccccccccccccccccc"
 
 
+@pytest.fixture(autouse=True)
+def cold():
+    """Forget what this file's own import of the module remembered (a local stack elsewhere in the run
+    may have loaded the layer afresh, so the shared fixture's module may be another one)."""
+    forget()
+    yield
+    forget()
+
+
 def login_body(password: str = PASSWORD) -> str:
     return json.dumps({"username": "alice@example.com", "password": password})
 

@@ -799,10 +799,14 @@ def test_no_message_repeats_a_token_or_password_an_outcome_carries():
 
 
 def test_once_used_the_webhook_url_is_scrubbed_from_every_later_log_line(sleeps, monkeypatch):
+    # the layer as loaded now: a local stack earlier in this process may have loaded it afresh, and the
+    # Logger scrubs with the scrubber loaded now
+    from iics_monitor.slack import SlackWebhook as CurrentWebhook
+
     written = io.StringIO()
     monkeypatch.setattr(logger.registered_handler, "stream", written)
     with FakeSlack(token="hook/0paque-k3y-of-any-shape") as fake:  # no Slack shape: only remembering finds it
-        SlackWebhook(lambda: fake.url, sleep=sleeps.append).post(PAYLOAD)
+        CurrentWebhook(lambda: fake.url, sleep=sleeps.append).post(PAYLOAD)
 
         logger.warning(f"a proxy answered POST {fake.path} for {fake.url}")
 

@@ -11,8 +11,6 @@ import logging
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from iics_monitor.scrub import scrub
-
 LOG_RECORD_LIMIT = 256 * 1024  # CloudWatch Logs takes events of up to 256 KiB
 
 
@@ -20,7 +18,12 @@ class ScrubbingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON log line, scrubbed whole: a secret may sit in any key, JSON-escaped."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record), LOG_RECORD_LIMIT)
+        # Looked up per record (a dictionary lookup), not bound at import: Powertools keeps a service's
+        # first formatter for the life of the process, and the local stack loads the layer afresh at
+        # each of its cold starts; the scrubber must be the one the current client remembers into.
+        from iics_monitor import scrub
+
+        return scrub.scrub(super().format(record), LOG_RECORD_LIMIT)
 
 
 logger = Logger(logger_formatter=ScrubbingFormatter())
