@@ -59,15 +59,18 @@ def aws_sandbox(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def reset_powertools():
-    """Each test starts cold: no cached secret, no cached config or client, no pending metrics."""
-    from iics_monitor import runtime
+    """Each test starts cold: no cached secret, no cached config or client, no pending metrics, no
+    remembered secret to scrub."""
+    from iics_monitor import runtime, scrub
     from iics_monitor.observability import metrics
 
     parameters.clear_caches()
     runtime.reset()
+    scrub.forget()
     metrics.clear_metrics()
     yield
     parameters.clear_caches()
+    scrub.forget()
     metrics.clear_metrics()
 
 

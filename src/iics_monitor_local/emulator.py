@@ -16,9 +16,11 @@ The scenario format is documented in docs/emulator.md.
 
 from __future__ import annotations
 
+import base64
 import csv
 import dataclasses
 import hashlib
+import html
 import io
 import json
 import logging
@@ -103,6 +105,7 @@ _CODE_NO_PACKAGE = "MigrationSvc_005"  # invented
 _CODE_THROTTLED = "MigrationSvc_429"  # invented
 _CODE_NOT_FOUND = "APP_404"  # invented: a path the emulator does not serve
 _CODE_INJECTED = "APP_500"  # invented: an injected HTTP fault without a more specific meaning
+_CODE_ECHO = "APP_400"  # invented: an echo fault's error code
 
 # A reply cut off mid-body, as a dropped proxy connection leaves it.
 _TRUNCATED_JSON = b'{ "id": "7evG9CokA1whk8ehF3opKM", "status": { "state": "IN_PRO'
@@ -113,12 +116,15 @@ _MAX_CREDENTIAL_LENGTH = 255
 
 FAULT_ROUTES = frozenset({"login", "logout", "export", "status", "log", "package", "any"})
 FAULT_KINDS = frozenset(
-    {"http", "reset", "slow", "drip", "endless", "malformed_json", "invalidate_session", "huge", "wrong_id"}
+    {"http", "echo", "reset", "slow", "drip", "endless", "malformed_json", "invalidate_session", "huge", "wrong_id"}
 )
 # How an expired or unknown session is refused: 401 (what the monitor has always seen), or 403 with
 # AUTH_01, as another public IICS client expects it.
 EXPIRED_SESSION_STATUSES = frozenset({401, 403})
 HUGE_BYTES = 64 * 1024 * 1024
+BODY_FORMATS = ("json", "text", "html")
+# A JWT session id's signature part: RS256 signs with 2048-bit keys, 256 bytes in base64url.
+_JWT_SIGNATURE_CHARS = 342
 
 
 # --- Public value types -------------------------------------------------------------------------
@@ -138,8 +144,11 @@ class Fault:
     403 AUTH_01 with ``expired_session_status`` 403); "huge" serves normally but pads the JSON body with
     leading spaces to `size_bytes` (still valid JSON), made while it is sent, with a Content-Length, or
     chunked without one when `chunked` (``huge_bytes_sent`` says how much got out); "wrong_id" serves
-    normally but puts another job's id in the body. `retry_after` adds a Retry-After header (fractions
-    allowed, to keep tests fast).
+    normally but puts another job's id in the body; "echo" answers `status` (400 if not given) with an
+    error body that repeats the request (method, path, every header, the body), as a debug error page
+    or a misconfigured proxy does, in `body_format` "json" (a v3 error whose message holds the echo),
+    "text" or "html" (the echo in the title and the page). `retry_after` adds a Retry-After header
+    (fractions allowed, to keep tests fast).
     `job_id` limits the fault to requests about that job, so concurrent jobs keep their own faults.
     """
 
@@ -154,12 +163,15 @@ class Fault:
     job_id: str | None = None
     size_bytes: int = HUGE_BYTES
     chunked: bool = False
+    body_format: str = "json"
 
     def __post_init__(self) -> None:
         if self.route not in FAULT_ROUTES:
             raise ValueError(f"Fault route {self.route!r} is not one of {sorted(FAULT_ROUTES)}")
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"Fault kind {self.kind!r} is not one of {sorted(FAULT_KINDS)}")
+        if self.body_format not in BODY_FORMATS:
+            raise ValueError(f"Fault body_format {self.body_format!r} is not one of {list(BODY_FORMATS)}")
         if self.kind == "http" and self.status is None:
             raise ValueError("An http fault needs a status")
         if (self.times is not None and self.times < 1) or self.after < 0:
@@ -190,6 +202,26 @@ class RecordedRequest(_Request):
 
 def _new_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
+
+
+def _base64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _new_jwt(length: int, subject: str) -> str:
+    """A JWT-shaped session id of exactly ``length`` characters: header.payload.signature, base64url.
+    Its payload is JSON padded to size; the signature is random (nothing checks it)."""
+    header = _base64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": _new_id()}).encode())
+    claims = {"sub": subject, "sid": _new_id(), "iat": int(time.time()), "pad": ""}
+    room = length - len(header) - _JWT_SIGNATURE_CHARS - 2
+    empty = len(_base64url(json.dumps(claims).encode()))
+    claims["pad"] = "".join(secrets.choice(_ID_ALPHABET) for _ in range(max(0, (room - empty) * 3 // 4)))
+    payload = _base64url(json.dumps(claims).encode())
+    signature_chars = length - len(header) - len(payload) - 2
+    if signature_chars < 1:
+        raise ValueError(f"a JWT session id needs at least {len(header) + len(payload) + 3} characters")
+    signature = _base64url(secrets.token_bytes(signature_chars))[:signature_chars]
+    return f"{header}.{payload}.{signature}"
 
 
 def _iso_millis(epoch: float) -> str:
@@ -296,6 +328,32 @@ def _proxy_html_error(status: int, headers: tuple[tuple[str, str], ...]) -> _Res
         "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
     )
     return _Response(status, page.encode(), "text/html", headers)
+
+
+def _request_text(request: _Request) -> str:
+    """The request as it went over the wire: request line, headers, blank line, body."""
+    lines = [f"{request.method} {request.path} HTTP/1.1", *(f"{k}: {v}" for k, v in request.headers.items())]
+    return "\n".join(lines) + "\n\n" + request.body.decode("utf-8", "replace")
+
+
+def _echo_error(status: int, body_format: str, request: _Request, headers: tuple[tuple[str, str], ...]) -> _Response:
+    """An error answer that repeats the request (the password of a login, the session id of a call),
+    as a debug error page or a misconfigured proxy in front of IICS does."""
+    title = f"{status} {_status_phrase(status)}"
+    body = request.body.decode("utf-8", "replace")
+    headers_line = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+    summary = f"could not process {request.method} {request.path}{' ' + body if body else ''}; {headers_line}"
+    if body_format == "json":
+        echo = {"method": request.method, "path": request.path, "headers": request.headers, "body": body}
+        error = {"error": {"code": _CODE_ECHO, "message": summary, "requestId": _new_id(), "details": echo}}
+        return _json_response(status, error, headers)
+    if body_format == "text":
+        return _Response(status, f"{title}\n\n{_request_text(request)}".encode(), "text/plain; charset=utf-8", headers)
+    page = (
+        f"<html><head><title>{html.escape(f'{title}: {summary}')}</title></head>\r\n"
+        f"<body><h1>{title}</h1><pre>{html.escape(_request_text(request))}</pre></body></html>\r\n"
+    )
+    return _Response(status, page.encode(), "text/html; charset=utf-8", headers)
 
 
 def _retry_after_header(seconds: float | None) -> tuple[tuple[str, str], ...]:
@@ -804,12 +862,16 @@ class IicsEmulator(LoopbackServer):
         session_idle_seconds: float = 1800,
         port: int = 0,
         expired_session_status: int = HTTPStatus.UNAUTHORIZED,
+        session_jwt_length: int | None = None,
     ) -> None:
         super().__init__(port)
         self.username = username
         self.password = password
         self.session_idle_seconds = session_idle_seconds
         self.expired_session_status = expired_session_status
+        # None: 22-character session ids; a number: JWT-shaped ones of that many characters, as an org
+        # that switched to JWT sessions issues (up to 16,000).
+        self.session_jwt_length = session_jwt_length
         # Poll-count states of jobs created through POST /export.
         self.export_states: list[str] = ["IN_PROGRESS", "SUCCESSFUL"]
         self.org_id = _new_id()
@@ -820,6 +882,7 @@ class IicsEmulator(LoopbackServer):
         self._jobs: dict[str, _Job] = {}
         self._faults: list[_ArmedFault] = []
         self._sessions: dict[str, float] = {}  # session id -> monotonic time of last use
+        self._issued: list[str] = []  # every session id login gave out, live or not
         self._requests: list[RecordedRequest] = []
         self._logins = 0
         self._bucket: _TokenBucket | None = None
@@ -971,6 +1034,12 @@ class IicsEmulator(LoopbackServer):
         return [answer.sent for answer in answers]
 
     @property
+    def issued_session_ids(self) -> list[str]:
+        """Every session id a login gave out (v2 and v3), in order, whether still live or not."""
+        with self._lock:
+            return list(self._issued)
+
+    @property
     def logins(self) -> int:
         """Login attempts (v2 and v3), whether they succeeded, failed or met a fault."""
         with self._lock:
@@ -986,6 +1055,7 @@ class IicsEmulator(LoopbackServer):
             "username",
             "password",
             "session_idle_seconds",
+            "session_jwt_length",
             "rate_limit_per_second",
             "expired_session_status",
         ):
@@ -1046,6 +1116,9 @@ class IicsEmulator(LoopbackServer):
             return self._padded(self._serve(route, request, job_id), fault)
         if fault.kind == "wrong_id":
             return _with_other_id(self._serve(route, request, job_id))
+        if fault.kind == "echo":
+            status = fault.status or HTTPStatus.BAD_REQUEST
+            return _echo_error(status, fault.body_format, request, _retry_after_header(fault.retry_after))
         time.sleep(fault.delay_seconds)  # a slow refusal: throttling that takes its time to say so
         return _injected_http_error(fault)
 
@@ -1084,8 +1157,10 @@ class IicsEmulator(LoopbackServer):
         return True
 
     def _open_session(self) -> str:
-        session_id = _new_id()
+        length = self.session_jwt_length
+        session_id = _new_id() if length is None else _new_jwt(length, self.username)
         self._sessions[session_id] = time.monotonic()
+        self._issued.append(session_id)
         return session_id
 
     # Resources. Each runs with the lock held.
@@ -1236,7 +1311,8 @@ def _match_route(method: str, path: str) -> tuple[_Route, str | None]:
 
 
 _SCENARIO_KEYS = (
-    "username", "password", "session_idle_seconds", "rate_limit_per_second", "expired_session_status",
+    "username", "password", "session_idle_seconds", "session_jwt_length", "rate_limit_per_second",
+    "expired_session_status",
     "export_states", "reference_job", "jobs", "faults",
 )  # fmt: skip
 _JOB_KEYS = ("id", "name", "states", "schedule", "objects", "log", "log_size", "ended_states")

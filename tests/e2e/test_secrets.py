@@ -9,26 +9,9 @@ from iics_monitor_local.emulator import Fault
 from iics_monitor_local.slack_fake import FakeSlack
 from iics_monitor_local.stack import LocalStack, TopicInbox
 from tests.conftest import PASSWORD
+from tests.e2e.secret_scan import everything_kept
 from tests.e2e.test_alerts import SlackPipeline, wait_until
 from tests.e2e.test_state_machine import FAILED_OBJECTS
-
-
-def everything_kept(stack: LocalStack, inbox: TopicInbox, slack: FakeSlack) -> str:
-    """Logs, results and errors of every invocation, every execution's history, every event on the
-    bus, every S3 object with its metadata, every alert e-mail and every Slack payload."""
-    sfn, s3 = stack.client("stepfunctions"), stack.client("s3")
-    parts = [i.logs + json.dumps(i.result, default=str) + json.dumps(i.event) for i in stack.lambda_invocations]
-    parts += [json.dumps(stack.history(e["executionArn"]), default=str) for e in stack.executions()]
-    parts += [
-        json.dumps(sfn.describe_execution(executionArn=e["executionArn"]), default=str) for e in stack.executions()
-    ]
-    for bucket in s3.list_buckets()["Buckets"]:
-        for item in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
-            stored = s3.get_object(Bucket=bucket["Name"], Key=item["Key"])
-            parts.append(json.dumps(stored["Metadata"]) + stored["Body"].read().decode("utf-8", "replace"))
-    parts += [json.dumps(n) for n in inbox.messages(expected=0)]
-    parts += [json.dumps(p) for p in slack.delivered]
-    return "\n".join(parts)
 
 
 def finish_all(stack: LocalStack) -> None:

@@ -109,8 +109,8 @@ def test_topic_config_names_what_is_wrong(env, named):
         TopicConfig.from_env(env)
 
 
-@pytest.mark.parametrize("fmt", ["text", "amazon-q"])
-def test_publish_sends_subject_and_the_chosen_format(fmt):
+def publish_and_receive(event: dict, fmt: str) -> tuple[dict, dict]:
+    """Publish to a topic in moto and read the notification back from a subscribed queue, as an inbox would."""
     with mock_aws():
         sns, sqs = boto3.client("sns", region_name=REGION), boto3.client("sqs", region_name=REGION)
         topic = sns.create_topic(Name="alerts")["TopicArn"]
@@ -118,13 +118,34 @@ def test_publish_sends_subject_and_the_chosen_format(fmt):
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
 
-        result = publish_alert(load_event("outcome-timed-out.json"), sns=sns, config=TopicConfig(topic, fmt))
+        result = publish_alert(event, sns=sns, config=TopicConfig(topic, fmt))
 
         (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
-        notification = json.loads(message["Body"])
-        assert notification["MessageId"] == result["messageId"]
-        assert notification["Subject"] == "IICS export TIMED_OUT: full-org-export (5FA0DnMzeuDbYZnn3hdto9)"
-        if fmt == "text":
-            assert notification["Message"].startswith("IICS export job full-org-export")
-        else:
-            assert json.loads(notification["Message"])["source"] == "custom"
+        return result, json.loads(message["Body"])
+
+
+@pytest.mark.parametrize("fmt", ["text", "amazon-q"])
+def test_publish_sends_subject_and_the_chosen_format(fmt):
+    result, notification = publish_and_receive(load_event("outcome-timed-out.json"), fmt)
+
+    assert notification["MessageId"] == result["messageId"]
+    assert notification["Subject"] == "IICS export TIMED_OUT: full-org-export (5FA0DnMzeuDbYZnn3hdto9)"
+    if fmt == "text":
+        assert notification["Message"].startswith("IICS export job full-org-export")
+    else:
+        assert json.loads(notification["Message"])["source"] == "custom"
+
+
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXBhcnQtb25l"
+ECHO = f'IICS login refused: could not process {{"username": "a", "password": "Pw-echoed-9"}}; session {JWT}'
+
+
+@pytest.mark.parametrize("fmt", ["text", "amazon-q"])
+def test_no_alert_repeats_a_token_or_password_an_outcome_carries(fmt):
+    event = load_event("outcome-error.json")
+    event["detail"] |= {"reason": ECHO, "message": ECHO, "jobName": f"job {JWT}", "logError": ECHO}
+
+    _, notification = publish_and_receive(event, fmt)
+
+    sent = json.dumps(notification)  # the subject and the body, as the inbox gets them
+    assert "Pw-echoed-9" not in sent and "eyJzdWIi" not in sent and "password" in sent

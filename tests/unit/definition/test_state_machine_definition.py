@@ -30,6 +30,24 @@ def test_every_monitor_error_is_caught_and_turned_into_an_error_outcome():
         assert last["ErrorEquals"] == ["States.ALL"] and last["Next"] == "DescribeUnexpectedError"
 
 
+def catches(states: dict) -> list[dict]:
+    return [catch for state in states.values() for catch in state.get("Catch", [])]
+
+
+def test_no_stack_trace_or_unexpected_cause_reaches_an_outcomes_reason():
+    """A Lambda error's Cause carries the runtime's stackTrace. Only a monitor error's Cause is read,
+    and of it only errorMessage (the error's scrubbed text); anything else is named by its Error alone."""
+    states = ASL["States"]
+    readers = {name for name, state in states.items() if "$.error.Cause" in json.dumps(state)}
+    assert readers == {"ReadErrorCause"}
+    for catch in catches(states):
+        if catch["Next"] == "ReadErrorCause":
+            assert set(catch["ErrorEquals"]) <= set(MONITOR_ERROR_NAMES)
+    assert states["BuildErrorOutcome"]["Parameters"]["detail"]["reason.$"] == "$.failure.cause.errorMessage"
+    unexpected = json.dumps(states["DescribeUnexpectedError"]["Parameters"])
+    assert "Cause" not in unexpected and "$.error.Error" in unexpected
+
+
 def test_lambda_service_errors_are_retried_with_backoff_and_full_jitter():
     for name in LAMBDA_TASKS:
         (retry,) = ASL["States"][name]["Retry"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import json
 import os
@@ -525,6 +527,77 @@ def test_a_fault_on_login_counts_as_a_login_attempt(emu):
     assert emu.logins == 2
 
 
+# --- echoing error answers and JWT sessions ---------------------------------------------------------------------------
+
+ECHO_PASSWORD = 'pa"ss\\w<o>rd&'
+
+
+def echoed(emu, route, session, job_id):
+    """The route's request, answered by an echo fault."""
+    if route == "login":
+        return login(emu, password=ECHO_PASSWORD)
+    suffix = {"status": "", "log": "/log", "package": "/package"}[route]
+    return call("GET", job_url(emu, job_id, suffix), headers=session)
+
+
+@pytest.mark.parametrize("route", ["login", "status", "log", "package"])
+@pytest.mark.parametrize("body_format", ["json", "text", "html"])
+def test_an_echo_fault_repeats_the_request_body_and_headers_in_the_chosen_format(route, body_format):
+    with IicsEmulator(username="alice", password=ECHO_PASSWORD) as emu:
+        job_id = emu.add_job(states=["SUCCESSFUL"])
+        session = {"INFA-SESSION-ID": login(emu, password=ECHO_PASSWORD).json()["userInfo"]["sessionId"]}
+        emu.add_fault(Fault(route=route, kind="echo", status=502, body_format=body_format))
+
+        response = echoed(emu, route, session, job_id)
+
+    page = response.data.decode()
+    secret = (
+        json.dumps({"username": "alice", "password": ECHO_PASSWORD}) if route == "login" else session["INFA-SESSION-ID"]
+    )
+    assert response.status == 502 and emu.requests[-1].status == 502
+    if body_format == "json":
+        error = response.json()["error"]
+        assert error["code"] == "APP_400" and secret in error["message"]
+        assert error["details"]["headers"]["Accept-Encoding"] == "identity"
+    elif body_format == "text":
+        assert response.headers["Content-Type"].startswith("text/plain") and secret in page
+        assert page.startswith("502 Bad Gateway\n\n") and "Accept-Encoding: identity" in page
+    else:
+        assert response.headers["Content-Type"].startswith("text/html")
+        title = re.search(r"<title>(.*)</title>", page).group(1)
+        assert title.startswith("502 Bad Gateway: could not process") and html.escape(secret) in title
+
+
+def test_an_echo_fault_answers_400_unless_told_otherwise(emu):
+    emu.add_fault(Fault(route="login", kind="echo"))
+
+    assert login(emu).status == 400
+
+
+def test_login_can_issue_jwt_session_ids_of_a_given_length_that_work_like_any_other():
+    with IicsEmulator(username="alice", password=PASSWORD, session_jwt_length=16_000) as emu:
+        job_id = emu.add_job(states=["SUCCESSFUL"])
+
+        session_id = login(emu).json()["userInfo"]["sessionId"]
+
+        assert status(emu, {"INFA-SESSION-ID": session_id}, job_id).status == 200
+    header, payload, signature = session_id.split(".")
+    assert len(session_id) == 16_000 and emu.issued_session_ids == [session_id]
+    assert json.loads(base64.urlsafe_b64decode(header + "==")) | {"kid": None} == {
+        "alg": "RS256",
+        "typ": "JWT",
+        "kid": None,
+    }
+    assert json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"] == "alice"
+
+
+def test_every_issued_session_id_is_listed_live_or_not(emu):
+    first, second = session_of(emu), session_of(emu)
+    emu.invalidate_sessions()
+
+    assert emu.issued_session_ids == [first["INFA-SESSION-ID"], second["INFA-SESSION-ID"]]
+
+
 @pytest.mark.parametrize(
     "arguments",
     [
@@ -533,6 +606,7 @@ def test_a_fault_on_login_counts_as_a_login_attempt(emu):
         {"kind": "explode"},
         {"status": 500, "times": 0},
         {"kind": "huge", "size_bytes": -1},
+        {"kind": "echo", "body_format": "xml"},
     ],
 )
 def test_an_impossible_fault_is_refused(arguments):

@@ -1,7 +1,10 @@
 """Fixtures shared by the layer tests: an S3 bucket in moto and an archiver writing to it, and
-DynamoDB tables made from their definitions in template.yaml."""
+DynamoDB tables made from their definitions in template.yaml, and the log lines a test wrote."""
 
 from __future__ import annotations
+
+import json
+import sys
 
 import boto3
 import pytest
@@ -9,6 +12,7 @@ from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
 from iics_monitor.archive import LogArchiver
+from iics_monitor.observability import logger
 from tests.conftest import ROOT
 
 BUCKET = "iics-export-logs-123456789012"
@@ -48,3 +52,32 @@ def create_table_from_template(client, logical_id: str, name: str) -> None:
         AttributeDefinitions=properties["AttributeDefinitions"],
         KeySchema=properties["KeySchema"],
     )
+
+
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is at the moment of writing."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture
+def warnings_logged(capsys):
+    """The Powertools logger's JSON lines, read through capsys.
+
+    The logger's handler keeps the ``sys.stdout`` of import time, so for the test it writes to the
+    current ``sys.stdout`` instead (capsys's), and gets its own stream back afterwards.
+    """
+    handler = logger.registered_handler
+    previous, handler.stream = handler.stream, _CurrentStdout()
+    capsys.readouterr()
+
+    def read() -> list[dict]:
+        lines = capsys.readouterr().out.splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    yield read
+    handler.stream = previous

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from iics_monitor.check import MAX_CONSECUTIVE_TRANSIENT_ERRORS, Invocation, check_job
+from iics_monitor.check import MAX_CONSECUTIVE_TRANSIENT_ERRORS, Invocation, check_job, check_or_report
 from iics_monitor.client import SESSION_HEADER, IicsClient
 from iics_monitor.config import CheckConfig
 from iics_monitor.credentials import Credentials
@@ -643,3 +643,26 @@ def test_a_failure_after_an_inline_check_keeps_what_that_check_saw():
     assert (result["expectedSeconds"], result["historyChecked"]) == (40.0, True)
     assert (result["jobName"], result["iicsState"]) == ("testJob1", "IN_PROGRESS")
     assert history.asked == ["testJob1"]
+
+
+@pytest.mark.parametrize(("status", "field"), [(403, "reason"), (500, "lastError")])
+@pytest.mark.parametrize("body_format", ["json", "text", "html"])
+def test_an_answer_that_echoes_the_session_leaves_it_out_of_the_decision(emulator, client, status, field, body_format):
+    emulator.add_reference_job(states=["IN_PROGRESS"])
+    check(client)  # the client holds a session
+    emulator.add_fault(Fault(route="status", kind="echo", status=status, body_format=body_format))
+
+    result = check_or_report(event(), source=client, config=CONFIG, now=SOON)
+
+    (session_id,) = emulator.issued_session_ids
+    assert "INFA-SESSION-ID" in json.dumps(result[field])  # the echo reached the decision, scrubbed
+    assert session_id not in json.dumps(result)
+
+
+def test_a_status_whose_message_carries_a_token_gives_it_to_no_one():
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXBhcnQtb25l"
+    body = RUNNING | {"name": f"job {jwt}", "status": {"state": "IN_PROGRESS", "message": f"token {jwt}"}}
+
+    result = check(FakeStatusSource(body))
+
+    assert "eyJzdWIi" not in json.dumps(result) and result["message"] == "token [redacted]"

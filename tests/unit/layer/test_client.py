@@ -46,6 +46,7 @@ from iics_monitor.validation import parse_export_spec
 from iics_monitor_local import reference
 from iics_monitor_local.emulator import API_PREFIX, HUGE_BYTES, REFERENCE_JOB_ID, Fault, IicsEmulator
 from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
+from tests.e2e.secret_scan import leaked
 
 JOB_PATH = f"{API_PREFIX}/public/core/v3/export/{REFERENCE_JOB_ID}"
 LOG_BYTES = reference.LOG_TEXT.encode()
@@ -1117,3 +1118,58 @@ def test_a_secret_with_an_http_login_url_is_a_config_error(secrets):
 )
 def test_retry_after_accepts_fractions_and_is_bounded(header, seconds):
     assert parse_retry_after(header) == seconds
+
+
+# --- an IICS that echoes the request: the error's text keeps no secret -----------------------------------------------
+
+ECHOING_PASSWORD = 'Zq7Kx9Wv "quoted" back\\slash <b>&amp; 100%'  # "Zq7Kx9Wv" survives any escaping
+
+
+def error_texts(error: BaseException) -> str:
+    return f"{error!s} {error!r} {error.args} {vars(error)}"
+
+
+@pytest.mark.parametrize("body_format", ["json", "text", "html"])
+def test_a_login_answer_that_echoes_the_request_leaves_no_password_in_the_error(body_format):
+    with IicsEmulator(username=USERNAME, password=ECHOING_PASSWORD) as emu:
+        emu.add_fault(Fault(route="login", kind="echo", status=400, body_format=body_format))
+
+        with pytest.raises(LoginFailed) as caught:
+            client_for(emu, ECHOING_PASSWORD).login()
+
+    assert "/saas/public/core/v3/login" in caught.value.message  # the echo is there, scrubbed
+    assert "Zq7Kx9Wv" not in error_texts(caught.value)
+
+
+@pytest.mark.parametrize("route", ["status", "log", "package"])
+@pytest.mark.parametrize("body_format", ["json", "text", "html"])
+def test_an_answer_that_echoes_the_session_header_leaves_no_session_id_in_the_error(emulator, route, body_format):
+    job_id = emulator.add_job(states=["SUCCESSFUL"])
+    client = client_for(emulator)
+    client.get_status(job_id)
+    emulator.add_fault(Fault(route=route, kind="echo", status=403, body_format=body_format))
+
+    with pytest.raises(AccessDenied) as caught:
+        if route == "status":
+            client.get_status(job_id)
+        else:
+            (client.open_log if route == "log" else client.open_package)(job_id)
+
+    (session_id,) = emulator.issued_session_ids
+    assert "INFA-SESSION-ID" in caught.value.message
+    assert session_id not in error_texts(caught.value)
+
+
+def test_an_echoed_jwt_session_id_of_16000_characters_leaves_no_piece_of_itself():
+    with IicsEmulator(username=USERNAME, password=PASSWORD, session_jwt_length=16_000) as emu:
+        job_id = emu.add_job(states=["SUCCESSFUL"])
+        client = client_for(emu)
+        client.get_status(job_id)
+        emu.add_fault(Fault(route="status", kind="echo", status=500, body_format="text"))
+
+        with pytest.raises(IicsUnavailable) as caught:
+            client.get_status(job_id)
+
+    (jwt,) = emu.issued_session_ids
+    assert len(jwt) == 16_000 and "INFA-SESSION-ID" in caught.value.message
+    assert leaked([jwt], error_texts(caught.value)) == []  # not whole, and no piece of 40 characters

@@ -284,6 +284,24 @@ def test_a_log_endpoint_failing_forever_gives_log_error_and_a_valid_outcome(
     assert keys(s3) == [folder(REFERENCE_JOB_ID) + "status.json"]
 
 
+@pytest.mark.parametrize(("route", "field"), [("log", "logError"), ("package", "packageError")])
+@pytest.mark.parametrize("body_format", ["json", "text", "html"])
+def test_an_answer_that_echoes_the_session_leaves_it_out_of_the_outcome(
+    emulator, client, archiver, route, field, body_format
+):
+    emulator.add_reference_job(states=["SUCCESSFUL"])
+    emulator.add_fault(Fault(route=route, kind="echo", status=400, body_format=body_format, times=None))
+
+    detail = finish_job(
+        finish_event(REFERENCE_JOB_ID, "SUCCESSFUL"), source=client, archiver=archiver, now=NOW, archive_package=True
+    )
+
+    (session_id,) = emulator.issued_session_ids
+    assert "INFA-SESSION-ID" in detail[field]  # the echo reached the outcome, scrubbed
+    assert session_id not in json.dumps(detail)
+    assert_valid_outcome(detail)
+
+
 def test_a_log_endpoint_failing_once_is_retried_and_archived(emulator, client, archiver, s3, retry_sleeps):
     emulator.add_reference_job(states=["SUCCESSFUL"])
     emulator.add_fault(Fault(route="log", kind="reset"))

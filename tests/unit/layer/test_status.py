@@ -2,44 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import pytest
 
-from iics_monitor.observability import logger
-from iics_monitor.status import ExportObject, JobState, JobStatus, StateReading, read_state
+from iics_monitor.status import ExportObject, JobState, JobStatus, StateReading, read_state, text
 from iics_monitor_local import reference
-
-
-class _CurrentStdout:
-    """Writes to whatever ``sys.stdout`` is at the moment of writing."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-@pytest.fixture
-def warnings_logged(capsys):
-    """The Powertools logger's JSON lines, read through capsys.
-
-    The logger's handler keeps the ``sys.stdout`` of import time, so for the test it writes to the
-    current ``sys.stdout`` instead (capsys's), and gets its own stream back afterwards.
-    """
-    handler = logger.registered_handler
-    previous, handler.stream = handler.stream, _CurrentStdout()
-    capsys.readouterr()
-
-    def read() -> list[dict]:
-        lines = capsys.readouterr().out.splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    yield read
-    handler.stream = previous
-
 
 # --- state values -----------------------------------------------------------------------------------------------------
 
@@ -308,3 +274,9 @@ def test_a_timestamp_without_a_zone_does_not_crash_the_duration():
     )
 
     assert status.duration_seconds in (None, 1.0)
+
+
+def test_text_removes_a_token_before_it_bounds_the_length():
+    jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9." + "s" * 600
+
+    assert text(f"session {jwt} expired", 30) == "session [redacted] expired"

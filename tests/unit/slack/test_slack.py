@@ -812,3 +812,34 @@ def test_the_log_summary_and_the_iics_error_code_are_in_the_message():
     assert "*Log says:* " in texts and "1 error: OIE_005" in texts and "log status FAILED" in texts
     assert "&lt;locked&gt;" in texts  # escaped like every value from IICS
     assert "*IICS error code:* EXPORT_409" in texts
+
+
+# --- no secret in a message or a log line -----------------------------------------------------------------------------
+
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXBhcnQtb25l"
+ECHO = f'IICS login refused: could not process {{"username": "a", "password": "Pw-echoed-9"}}; session {JWT}'
+
+
+def test_no_message_repeats_a_token_or_password_an_outcome_carries():
+    event = outcome_event(
+        state="ERROR", reason=ECHO, message=ECHO, logError=ECHO, failedObjects=[failed_object(1) | {"message": ECHO}]
+    )
+
+    for payload in (build_message(event, REGION), amazon_q_message(event, REGION)):
+        sent = json.dumps(payload)
+        assert "Pw-echoed-9" not in sent and "eyJzdWIi" not in sent and "password" in sent
+
+
+def test_once_used_the_webhook_url_is_scrubbed_from_every_later_log_line(sleeps, monkeypatch):
+    # the layer as loaded now: a local stack earlier in this process may have loaded it afresh, and the
+    # Logger scrubs with the scrubber loaded now
+    from iics_monitor.slack import SlackWebhook as CurrentWebhook
+
+    written = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", written)
+    with FakeSlack(token="hook/0paque-k3y-of-any-shape") as fake:  # no Slack shape: only remembering finds it
+        CurrentWebhook(lambda: fake.url, sleep=sleeps.append, loopback_http=True).post(PAYLOAD)
+
+        logger.warning(f"a proxy answered POST {fake.path} for {fake.url}")
+
+    assert "a proxy answered POST [redacted] for [redacted]" in written.getvalue()

@@ -1,7 +1,9 @@
 """Alerts for outcomes that need a person: the facts they show, and the alert-topic message.
 
 ``Alert`` reads an outcome event (events/outcome.schema.json) defensively, tolerating fields added in
-later versions. ``subject`` and ``text_body`` word it for people (e-mail, SMS); Slack's message and
+later versions, and scrubs every text it takes (``iics_monitor.scrub``): the e-mail, the Amazon Q
+notification and the Slack message are all worded from an ``Alert``, and anyone allowed to put events
+on the bus can send one. ``subject`` and ``text_body`` word it for people (e-mail, SMS); Slack's message and
 the Amazon Q Developer custom notification are built in ``iics_monitor.slack``.
 """
 
@@ -15,6 +17,7 @@ from urllib.parse import quote
 from iics_monitor.errors import InvalidInput
 from iics_monitor.loginsight import format_for_slack
 from iics_monitor.outcome import DETAIL_TYPE, OUTCOMES, SOURCE
+from iics_monitor.scrub import scrub
 
 LISTED_FAILED_OBJECTS = 10
 SUBJECT_LIMIT = 100  # SNS: ASCII, no line breaks, under 100 characters
@@ -92,7 +95,7 @@ class Alert:
             execution_arn=_text(detail.get("executionArn")),
             polls=_count(detail.get("polls")),
             iics_error_code=_text(detail.get("iicsErrorCode")),
-            log_summary=format_for_slack(detail["logSummary"])
+            log_summary=_text(format_for_slack(detail["logSummary"]))
             if isinstance(detail.get("logSummary"), Mapping)
             else None,
             warning=_text(detail.get("warning")),
@@ -125,7 +128,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
+    return None if value is None or value == "" else scrub(value) or None
 
 
 def _count(value: Any) -> int:

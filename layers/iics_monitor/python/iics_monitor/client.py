@@ -43,6 +43,7 @@ from iics_monitor.errors import (
     Throttled,
 )
 from iics_monitor.hosts import INFORMATICA_ONLY, HostPolicy, service_url_parts
+from iics_monitor.scrub import remember, scrub
 from iics_monitor.validation import ExportSpec, parse_job_id
 from iics_monitor.verdicts import SecretVerdicts
 
@@ -111,14 +112,17 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
 
 
 def _text(value: Any, limit: int = 300) -> str | None:
+    """An IICS error field as one bounded line, scrubbed first: IICS or a proxy may echo the request
+    (the password, the session id), and neither a cut nor a collapsed space may split a secret."""
     if value is None:
         return None
-    text = " ".join(str(value).split())
+    text = " ".join(scrub(value, _MAX_ERROR_BODY).split())
     return text[:limit] or None
 
 
 def error_from_response(status: int, headers: Any, body: bytes, *, during_login: bool = False) -> IicsError:
-    """The typed error for an IICS error answer. The one place HTTP answers become error types."""
+    """The typed error for an IICS error answer. The one place HTTP answers become error types.
+    Its text is the body's scrubbed and bounded fields (``_text``), never the body itself."""
     code, message, request_id = _error_fields(body)
     fields = {"status": status, "code": code, "request_id": request_id}
     text = message or f"IICS answered HTTP {status}"
@@ -222,6 +226,7 @@ class IicsClient:
         """v3 login. Raises ``LoginRefused`` on a refusal, and never tries that version of the secret again:
         with ``verdicts``, no function of the stack does."""
         creds = self._credentials()
+        remember(creds.password)  # before it is sent: an answer may echo it
         self._session = None
         if self._verdicts is None or creds.version is None:
             session = self._log_in_once(creds)
@@ -514,6 +519,7 @@ def _session_from_login(body: dict[str, Any]) -> Session:
         base_api_url = body["products"][0]["baseApiUrl"]
     except (KeyError, IndexError, TypeError):
         raise IicsUnavailable("IICS login answer lacks userInfo.sessionId or products[0].baseApiUrl") from None
+    remember(session_id)  # before any request carries it: an answer may echo it
     if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
         raise IicsUnavailable("IICS login answer has an unusable session id")  # never repeat it
     if service_url_parts(base_api_url) is None:  # garbled; a URL to a host not allowed is the HostPolicy's to refuse

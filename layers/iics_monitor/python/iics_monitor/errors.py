@@ -1,10 +1,14 @@
 """Typed errors. Raised where they happen; their class names reach Step Functions as error names.
 
 The state machine catches ``MONITOR_ERROR_NAMES`` and turns them into an ERROR outcome; no code
-matches on message text. Messages never carry a password, session id or webhook URL.
+matches on message text. Messages never carry a password, session id or webhook URL: every
+error's text is scrubbed (``iics_monitor.scrub``) where the error is made, since it reaches Lambda's
+``errorMessage``, the logs, the traces and the outcome's ``reason``.
 """
 
 from __future__ import annotations
+
+from iics_monitor.scrub import scrub
 
 
 class MonitorError(Exception):
@@ -12,6 +16,9 @@ class MonitorError(Exception):
 
     #: Worth another try later in the same run (the poll loop backs off; the archive step retries).
     transient = False
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(scrub(message), *args)
 
 
 class ConfigError(MonitorError):
@@ -38,10 +45,10 @@ class IicsError(MonitorError):
         request_id: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.message = message
+        self.message: str = self.args[0]
         self.status = status
-        self.code = code
-        self.request_id = request_id
+        self.code = scrub(code, 100) if code is not None else None
+        self.request_id = scrub(request_id, 100) if request_id is not None else None
 
     def __str__(self) -> str:
         parts = [self.message]

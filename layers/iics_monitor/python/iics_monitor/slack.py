@@ -34,6 +34,7 @@ from iics_monitor.credentials import SecretText, read_secret
 from iics_monitor.errors import ConfigError, MonitorError
 from iics_monitor.hosts import is_loopback
 from iics_monitor.observability import logger, tracer
+from iics_monitor.scrub import remember
 from iics_monitor.verdicts import SecretVerdicts
 
 SLACK_HOST = "hooks.slack.com"
@@ -77,7 +78,7 @@ class SlackError(MonitorError):
 
     def __init__(self, message: str, *, status: int | None = None, error: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.message: str = self.args[0]  # scrubbed by MonitorError
         self.status = status
         self.error = error
 
@@ -271,6 +272,7 @@ class SlackWebhook:
             "the Slack webhook URL",
             loopback_http=self._loopback_http,
         )
+        remember(url, urlsplit(url).path)  # the path is the credential: a proxy's error page may echo it
         if self._verdicts is not None and version is not None:
             refusal = self._verdicts.refusal(version)
             if refusal is not None:

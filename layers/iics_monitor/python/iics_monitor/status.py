@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from iics_monitor.observability import logger
+from iics_monitor.scrub import scrub
 
 _TEXT_LIMIT = 500  # bounds what one IICS string can add to a state payload or event
 REASON_LIMIT = 1000  # a reason or error text the monitor writes (it may quote IICS)
@@ -83,12 +84,13 @@ def read_state(raw: object, message: str | None, *, end_time: str | None) -> Sta
 
 
 def text(value: Any, limit: int = _TEXT_LIMIT) -> str | None:
-    """An untrusted string as bounded text: at most ``limit`` bytes however it is serialised
-    (JSON's ASCII escapes are the longest spelling: a character outside the BMP takes 12 bytes).
-    Every string the monitor carries in its state, results and events passes here; None stays None."""
+    """An untrusted string as scrubbed, bounded text: no secret (``iics_monitor.scrub``), and at most
+    ``limit`` bytes however it is serialised (JSON's ASCII escapes are the longest spelling: a
+    character outside the BMP takes 12 bytes). Every string the monitor carries in its state, results
+    and events passes here; None stays None."""
     if value is None:
         return None
-    bounded = str(value)[:limit]  # no character serialises to less than one byte
+    bounded = scrub(value, limit)  # no character serialises to less than one byte
     if len(json.dumps(bounded)) - 2 <= limit:
         return bounded
     size = 0
