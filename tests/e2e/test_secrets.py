@@ -1,5 +1,6 @@
 """Secrets stay secret: run the scenarios that touch every secret (logins, a session expiring, a
-refused password, an alert to Slack), then scan everything the system kept or said for them."""
+refused password, an alert to Slack), check that each really happened, then scan everything the
+system kept or said for them (tests/e2e/secret_scan.py: the deployed code is not scanned)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,21 @@ import json
 from iics_monitor_local.emulator import Fault
 from iics_monitor_local.slack_fake import FakeSlack
 from iics_monitor_local.stack import LocalStack, TopicInbox
-from tests.conftest import PASSWORD
-from tests.e2e.secret_scan import everything_kept
+from tests.conftest import PASSWORD, USERNAME
+from tests.e2e.secret_scan import everything_kept, leaked
 from tests.e2e.test_alerts import SlackPipeline, wait_until
 from tests.e2e.test_state_machine import FAILED_OBJECTS
+
+WRONG = "Wr0ng-" + PASSWORD
 
 
 def finish_all(stack: LocalStack) -> None:
     for execution in stack.executions():
         stack.wait(execution["executionArn"], timeout=60)
+
+
+def logins(emulator) -> list[int]:
+    return [r.status for r in emulator.requests if r.route == "login"]
 
 
 def test_no_password_session_id_or_webhook_url_is_kept_anywhere(emulator):
@@ -25,7 +32,7 @@ def test_no_password_session_id_or_webhook_url_is_kept_anywhere(emulator):
         stack = setup.stack
         try:
             inbox = TopicInbox(stack, stack.outputs["AlertTopicArn"])
-            events = stack.capture_events("iics.export.monitor")
+            capture = stack.capture_events("iics.export.monitor")
             # a session that expires mid-run, a failed job that alerts, a throttled and a broken answer
             ok = emulator.add_job(states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"])
             emulator.add_fault(Fault(route="status", kind="invalidate_session", after=1, job_id=ok))
@@ -36,24 +43,37 @@ def test_no_password_session_id_or_webhook_url_is_kept_anywhere(emulator):
                 stack.submit({"jobId": job_id})
             finish_all(stack)
             assert wait_until(lambda: len(slack.delivered) == 1)
-            # then a refused password
+            assert logins(emulator) == [200, 200]  # the first login, and one after the session expired
+
+            # then a refused password: a new version of the secret, and IICS ends every session, so the
+            # next job really logs in with it
             stack.client("secretsmanager").put_secret_value(
                 SecretId=stack.stack_parameters["IicsSecretName"],
-                SecretString=json.dumps(
-                    {"username": "alice@example.com", "password": "Wr0ng-" + PASSWORD, "loginUrl": emulator.url}
-                ),
+                SecretString=json.dumps({"username": USERNAME, "password": WRONG, "loginUrl": emulator.url}),
             )
-            stack.submit({"jobId": emulator.add_job(states=["SUCCESSFUL"])})
+            emulator.invalidate_sessions()
+            refused = emulator.add_job(states=["SUCCESSFUL"])
+            stack.submit({"jobId": refused})
             finish_all(stack)
 
-            kept = everything_kept(stack, inbox, slack) + json.dumps(events.drain())
+            # each leg happened: two good jobs' outcomes, the refused login, its ERROR outcome, both alerts
+            assert logins(emulator) == [200, 200, 400]
+            assert wait_until(lambda: len(capture.drain()) == 3)
+            outcomes = {event["detail"]["jobId"]: event["detail"] for event in capture.events}
+            assert outcomes[ok]["state"] == "SUCCESSFUL" and outcomes[failed]["state"] == "FAILED"
+            assert outcomes[refused]["state"] == "ERROR" and outcomes[refused]["errorType"] == "LoginRefused"
+            assert wait_until(lambda: len(slack.delivered) == 2)
+            mails = inbox.messages(expected=2)
+            assert sorted(m["Subject"].split()[2] for m in mails) == ["ERROR:", "FAILED:"]
+            assert "LoginRefused" in json.dumps(slack.delivered[1])
+
+            kept = everything_kept(stack, inbox, slack, capture.events, mails)
             webhook = slack.url
         finally:
             stack.__exit__(None, None, None)
 
     session_ids = {r.headers.get("INFA-SESSION-ID") for r in emulator.requests} - {None}
     assert len(session_ids) >= 2, "the scenarios should have used more than one session"
-    assert "LoginFailed" in kept and "leaky" in kept  # the scan sees the scenarios' traces
-    secrets = [PASSWORD, "Wr0ng-" + PASSWORD, webhook, webhook.split("/services/")[1], *session_ids]
-    leaked = [s[:6] + "..." for s in secrets if s in kept]
-    assert leaked == []
+    assert refused in kept and "leaky" in kept  # the scan sees the scenarios' traces
+    secrets = [PASSWORD, WRONG, webhook, webhook.split("/services/")[1], *session_ids]
+    assert leaked(secrets, kept) == []
