@@ -1,4 +1,4 @@
-"""Every test that docs/reliability.md cites exists, so the table cannot drift from the suite."""
+"""Every test that docs/reliability.md and docs/security.md cite exists, so the tables cannot drift from the suite."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pytest
 
 from tests.conftest import ROOT
 
-CITED = sorted(set(re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?", (ROOT / "docs" / "reliability.md").read_text())))
+DOCS = ("reliability.md", "security.md")
+CITED = sorted(
+    {
+        cited
+        for doc in DOCS
+        for cited in re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?", (ROOT / "docs" / doc).read_text())
+    }
+)
 
 
 def test_the_reliability_table_cites_tests():
