@@ -161,7 +161,7 @@ def run_worker(kind: str) -> dict[str, Any]:
         )
 
     config = runtime.archive_config()
-    client = runtime.iics_client(config.secret_name, config.read_timeout_seconds, hosts=config.hosts)
+    client = runtime.iics_client_for(config)
     now = datetime.now(UTC)
     status = client.get_status(JOB_ID, expand_objects=True)
 

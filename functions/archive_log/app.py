@@ -15,9 +15,7 @@ from iics_monitor.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.archive_config()
-    client = runtime.iics_client(
-        config.secret_name, config.read_timeout_seconds, config.request_limit, config.verdict_table, config.hosts
-    )
+    client = runtime.iics_client_for(config)
     until = runtime.deadline(context, ARCHIVE_RESERVE_SECONDS, most_seconds=config.max_seconds)
     with client.within(until):
         return finish_job(

@@ -22,9 +22,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.check_config()
     if "accept" in event:
         return accept(event["accept"], config.defaults)
-    client = runtime.iics_client(
-        config.secret_name, config.read_timeout_seconds, config.request_limit, config.verdict_table, config.hosts
-    )
+    client = runtime.iics_client_for(config)
     with client.within(runtime.deadline(context, REPORT_RESERVE_SECONDS)):
         return check_or_report(
             event,

@@ -13,8 +13,6 @@ from iics_monitor.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.export_config()
-    client = runtime.iics_client(
-        config.secret_name, config.read_timeout_seconds, config.request_limit, config.verdict_table, config.hosts
-    )
+    client = runtime.iics_client_for(config)
     with client.within(runtime.deadline(context, REPORT_RESERVE_SECONDS)):
         return start_export(event, source=client, config=config, seconds_left=client.seconds_left)

@@ -10,8 +10,9 @@ import pytest
 from iics_monitor.client import IicsClient
 from iics_monitor.config import ExportConfig
 from iics_monitor.credentials import Credentials
-from iics_monitor.errors import InvalidInput, Throttled
+from iics_monitor.errors import BadRequest, InvalidInput, Throttled
 from iics_monitor.export_start import START_ATTEMPTS, start_export
+from iics_monitor.status import REASON_LIMIT
 from iics_monitor.validation import MAX_EXPORT_OBJECTS, MonitorSettings, parse_export_spec
 from iics_monitor_local.emulator import _CODE_INJECTED, Fault
 from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
@@ -151,3 +152,19 @@ def test_a_server_error_is_not_retried_since_a_job_may_exist(emulator, client):
     assert result["errorType"] == "StartUnconfirmed"
     assert "an export may have started; check IICS before retrying" in result["reason"]
     assert len([r for r in emulator.requests if r.route == "export"]) == 1
+
+
+class RefusingStarter:
+    """IICS refusing the export with the longest error text the client keeps, and every field besides."""
+
+    def start_export(self, spec):
+        raise BadRequest("x" * 1000, status=400, code="MigrationSvc_001", request_id="r" * 300)
+
+
+def test_a_refusal_reason_is_bounded_like_every_other_reason():
+    decision = start_export(
+        {"request": {"export": {"objects": [{"id": OBJECT_A}]}}}, source=RefusingStarter(), config=CONFIG
+    )
+
+    assert decision["outcome"] == "ERROR" and decision["reason"].startswith("the export did not start: xxx")
+    assert len(json.dumps(decision["reason"])) - 2 <= REASON_LIMIT

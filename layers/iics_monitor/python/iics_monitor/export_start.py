@@ -25,7 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from iics_monitor.config import ExportConfig
 from iics_monitor.errors import IicsError, MonitorError, NotSent, StartUnconfirmed, Throttled
 from iics_monitor.observability import logger, metrics
-from iics_monitor.status import text
+from iics_monitor.status import REASON_LIMIT, text
 from iics_monitor.validation import ExportSpec, parse_export_request, parse_job_id
 
 START_ATTEMPTS = 3
@@ -57,9 +57,10 @@ def start_export(
         return {
             "outcome": "ERROR",
             "errorType": type(error).__name__,
-            "reason": f"the export start is unconfirmed: {error}"
-            if unconfirmed
-            else f"the export did not start: {error}",
+            "reason": text(
+                f"the export start is unconfirmed: {error}" if unconfirmed else f"the export did not start: {error}",
+                REASON_LIMIT,
+            ),
             "iicsErrorCode": error.code if isinstance(error, IicsError) else None,
         }
     logger.set_correlation_id(job_id)

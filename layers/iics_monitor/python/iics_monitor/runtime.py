@@ -127,6 +127,13 @@ def iics_client(
     )
 
 
+def iics_client_for(config: CheckConfig | ExportConfig | ArchiveConfig) -> IicsClient:
+    """The container's IICS client, as a function's configuration sets it up."""
+    return iics_client(
+        config.secret_name, config.read_timeout_seconds, config.request_limit, config.verdict_table, config.hosts
+    )
+
+
 def deadline(context, reserve_seconds: float, most_seconds: float = math.inf) -> float:
     """The ``time.monotonic()`` time an invocation's work must end by: the Lambda's remaining time less
     ``reserve_seconds`` (kept back to report), and at most ``most_seconds`` from now."""
