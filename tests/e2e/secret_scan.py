@@ -9,9 +9,12 @@ duration history, the request budget), the alert e-mails of the SNS topic, the S
 whatever the test read already (``seen``: outcome events drained from the bus, notifications taken
 from the inbox).
 
-The scan (``leaked``) is written apart from ``iics_monitor.scrub`` on purpose, so the two do not
-share a blind spot: it looks for each secret whole, as JSON (once and twice), URL and HTML escaping
-spell it, and, for a long one (a JWT session id), for any piece of ``PIECE`` characters of it.
+The scan (``leaked``) is written apart from ``iics_monitor.scrub``: it looks for each secret whole, in
+the spellings an echo may use (JSON once and twice, URL and HTML escaping, and the escapes of servers in
+other languages: Java's &#39;, XML's &apos;, escaped slashes, Gson's \\u0027, lower-case percent-encoding),
+and, for a long one (a JWT session id), for any piece of ``PIECE`` characters of it. The scrubber
+removes those same spellings, so the pieces are what it may miss and the scan may not; test_echoed_secrets
+also looks for a plain piece of its password.
 """
 
 from __future__ import annotations
@@ -58,6 +61,11 @@ def _forms(secret: str) -> set[str]:
         quote_plus(secret),
         html.escape(secret),
         html.escape(json_once),
+        html.escape(secret).replace("&#x27;", "&#39;"),
+        html.escape(secret).replace("&#x27;", "&apos;"),
+        json_once.replace("/", "\\/"),
+        json_once.translate(str.maketrans({c: f"\\u{ord(c):04x}" for c in "'=<>&"})),
+        quote(secret, safe="").lower(),
     }
     if len(secret) <= PIECE:
         return spellings

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
+import threading
 import time
 import tracemalloc
 from datetime import UTC, datetime
@@ -42,6 +44,7 @@ from iics_monitor.errors import (
     StartUnconfirmed,
     Throttled,
 )
+from iics_monitor.scrub import remember
 from iics_monitor.validation import parse_export_spec
 from iics_monitor_local import reference
 from iics_monitor_local.emulator import API_PREFIX, HUGE_BYTES, REFERENCE_JOB_ID, Fault, IicsEmulator
@@ -510,6 +513,40 @@ def test_a_body_declared_larger_than_the_limit_is_refused_unread(emulator, ref_j
     (sent,) = emulator.huge_bytes_sent()
     assert sent < MAX_ANSWER_BYTES  # what the socket buffers took before the client hung up: none of it was read
     assert seconds < 2
+
+
+def test_an_html_title_is_read_as_its_reader_sees_it_so_an_echoed_password_is_found():
+    """A Java server's error page: the login body echoed in its <title>, HTML-escaped the way Spring does."""
+    remember("Sup3r'Secret")
+    page = (
+        b"<title>Bad credentials for {&quot;username&quot;:&quot;u&quot;,"
+        b"&quot;password&quot;:&quot;Sup3r&#39;Secret&quot;}</title>"
+    )
+
+    error = error_from_response(401, NO_HEADERS, page, during_login=True)
+
+    assert isinstance(error, LoginRefused) and "Sup3r" not in str(error)
+    assert str(error).startswith('IICS login refused: Bad credentials for {"username":"u","password":"[redacted]"}')
+
+
+def test_a_garbled_content_length_is_no_crash(emulator):
+    """A login answer whose Content-Length is a digit Python's int() refuses ("²"): read as any answer
+    without a length, then judged by its body (here one that is not JSON: a transient error)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    answer = "HTTP/1.1 200 OK\r\nContent-Length: \u00b2\r\nConnection: close\r\n\r\nnot json".encode("latin-1")
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    credentials = Credentials(
+        username=USERNAME, password=PASSWORD, login_url=f"http://127.0.0.1:{listener.getsockname()[1]}"
+    )
+    with listener, pytest.raises(IicsUnavailable):
+        IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS).login()
 
 
 @pytest.mark.parametrize("route", ["login", "status"])

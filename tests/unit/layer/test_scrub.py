@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -144,6 +143,22 @@ def test_the_password_is_found_raw_json_escaped_url_encoded_and_html_escaped():
         assert "Zq7Kx9Wv" not in scrubbed and "quoted" not in scrubbed, f"{how}: {scrubbed!r}"
 
 
+@pytest.mark.parametrize(
+    "echo",
+    [
+        pytest.param("{&quot;password&quot;:&quot;Sup3r&#39;Secret=1/2&quot;}", id="spring-html"),
+        pytest.param("<password>Sup3r&apos;Secret=1/2</password>", id="xml"),
+        pytest.param('{"value":"Sup3r\'Secret=1\\/2"}', id="json-escaped-slash"),
+        pytest.param('{"value":"Sup3r\\u0027Secret\\u003d1/2"}', id="gson"),
+        pytest.param("value=Sup3r%27Secret%3d1%2f2", id="lower-case-percent"),
+    ],
+)
+def test_the_password_is_found_as_servers_in_other_languages_escape_it(echo):
+    remember("Sup3r'Secret=1/2")
+
+    assert "Sup3r" not in scrub(echo)
+
+
 def test_a_json_escape_is_never_left_half_replaced():
     # 'ab\' is a prefix of its own JSON spelling 'ab\\': replacing the short one first would leave a
     # stray backslash that escapes the closing quote of a log line
@@ -223,14 +238,3 @@ def test_a_very_long_text_is_cut_before_scrubbing_without_keeping_a_secret_cut_i
 
 def test_anything_becomes_text():
     assert scrub(42) == "42" and scrub(ValueError("boom")) == "boom"
-
-
-def test_scrubbing_is_cheap_on_the_hot_path():
-    remember(PASSWORD, JWT, WEBHOOK, SESSION_ID)
-    line = json.dumps({"level": "INFO", "message": "IICS status call failed; will poll again", "jobId": "x" * 22})
-    started = time.perf_counter()
-    for _ in range(1000):
-        scrub(line)
-    per_call = (time.perf_counter() - started) / 1000
-
-    assert per_call < 0.001  # measured about 20 us on the development machine

@@ -85,10 +85,9 @@ def verdict(aws, version_id: str) -> dict:
     return item or {}
 
 
-def test_ten_containers_at_once_with_a_wrong_password_make_one_refused_login(aws, emulator, ref_job):
-    version = put_secret(aws[1], WRONG, emulator)
-    clients = [container(aws) for _ in range(10)]
-    start, errors = threading.Barrier(10), []
+def at_once(clients: list[IicsClient]) -> list[Exception]:
+    """Each client (container) polls the reference job at the same moment; the errors they met."""
+    start, errors = threading.Barrier(len(clients)), []
 
     def poll(client: IicsClient) -> None:
         start.wait()
@@ -102,6 +101,13 @@ def test_ten_containers_at_once_with_a_wrong_password_make_one_refused_login(aws
         thread.start()
     for thread in threads:
         thread.join(30)
+    return errors
+
+
+def test_ten_containers_at_once_with_a_wrong_password_make_one_refused_login(aws, emulator, ref_job):
+    version = put_secret(aws[1], WRONG, emulator)
+
+    errors = at_once([container(aws) for _ in range(10)])
 
     assert refused_logins(emulator) == 1 and emulator.logins == 1
     assert len(errors) == 10 and all(isinstance(e, LoginRefused) for e in errors)
@@ -154,6 +160,30 @@ def test_an_accepted_password_refused_later_stops_every_container(aws, emulator,
     assert emulator.logins == 4 and refused_logins(emulator) == 1
 
 
+def test_ten_containers_whose_sessions_end_after_the_password_changed_in_iics_make_one_refused_login(
+    aws, emulator, ref_job
+):
+    put_secret(aws[1], PASSWORD, emulator)
+    containers = [container(aws) for _ in range(10)]
+    assert at_once(containers) == [] and emulator.logins == 10  # the password works: every container logs in
+
+    # the password is changed in IICS (not in the secret), and IICS ends every session
+    emulator.password = "changed-in-iics"
+    emulator.invalidate_sessions()
+    errors = at_once(containers)
+
+    assert refused_logins(emulator) == 1
+    assert len(errors) == 10 and all(isinstance(e, LoginRefused) for e in errors)
+
+
+def test_a_record_the_monitor_did_not_write_neither_blocks_nor_loops(aws, emulator, ref_job):
+    version = put_secret(aws[1], PASSWORD, emulator)
+    aws[0].put_item(TableName=TABLE, Item={"secretVersion": {"S": f"{SECRET}#{version}"}})  # no verdict, no expiry
+
+    assert container(aws).get_status(REFERENCE_JOB_ID)["id"] == REFERENCE_JOB_ID
+    assert verdict(aws, version)["verdict"]["S"] == ACCEPTED
+
+
 def test_a_function_that_died_holding_the_lease_does_not_block_the_others(aws, emulator, ref_job):
     version = put_secret(aws[1], PASSWORD, emulator)
     stale = {"verdict": {"S": TRYING}, "leaseUntil": {"N": str(time.time() - 1)}, "leaseOwner": {"S": "dead"}}
@@ -177,7 +207,7 @@ def test_a_function_waiting_on_another_ones_try_sends_nothing_when_its_time_runs
     client.request_seconds = 1.0
 
     started = time.monotonic()
-    with client.within(time.monotonic() + 1.5), pytest.raises(NotSent, match="another function is trying"):
+    with client.within(time.monotonic() + 1.5), pytest.raises(NotSent, match="another function is logging in"):
         client.get_status(REFERENCE_JOB_ID)
 
     assert time.monotonic() - started < 1.5

@@ -15,6 +15,7 @@ answer by size too: at most ``MAX_ANSWER_BYTES`` is read (an error's first ``_MA
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import math
 import re
@@ -106,7 +107,8 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
             return _text(data.get("code")), _text(data.get("description") or data.get("message")), None
     title = _TITLE.search(body)
     if title:
-        return None, _text(title.group(1).decode("utf-8", "replace")), None
+        # as a reader sees it: entities decoded, so the scrubber meets what a page spells as &#39; or &quot;
+        return None, _text(html.unescape(title.group(1).decode("utf-8", "replace"))), None
     text = body.decode("utf-8", "replace").strip()
     return None, _text(text) if text and not text.startswith("<") else None, None
 
@@ -380,7 +382,7 @@ def _bounded_body(response: urllib3.BaseHTTPResponse, body: LogStream) -> bytes:
     if response.status >= 300:
         return body.read(_MAX_ERROR_BODY)
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:  # "²" is a digit too
         raise IicsUnavailable(
             f"IICS answered {int(declared)} bytes, more than the {_MIB} MiB limit; refused unread",
             status=response.status,

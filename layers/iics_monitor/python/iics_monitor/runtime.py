@@ -14,6 +14,7 @@ import time
 
 import boto3
 import urllib3
+from botocore.config import Config
 
 from iics_monitor.archive import DEFAULT_MAX_BYTES, LogArchiver
 from iics_monitor.client import CONNECT_TIMEOUT_SECONDS, IicsClient
@@ -85,15 +86,22 @@ def stepfunctions():
     return boto3.client("stepfunctions")
 
 
+# Every login waits on these two (the secret, the stack's verdict on it, the request budget): each call
+# ends within about 10 s (two tries of 2 s to connect and 3 s to answer), not botocore's default 60 s a try,
+# so a slow AWS API turns into a transient error the poll loop waits out, within the login's lease.
+_LOGIN_PATH_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 2})
+
+
 @functools.cache
 def dynamodb():
-    """One client for the duration history and the request budget (a client costs ~0.1 s to make)."""
-    return boto3.client("dynamodb")
+    """One client for the duration history, the request budget and the secret verdicts (a client costs
+    ~0.1 s to make)."""
+    return boto3.client("dynamodb", config=_LOGIN_PATH_CONFIG)
 
 
 @functools.cache
 def secretsmanager():
-    return boto3.client("secretsmanager")
+    return boto3.client("secretsmanager", config=_LOGIN_PATH_CONFIG)
 
 
 @functools.cache

@@ -43,6 +43,17 @@ _ESCAPES: tuple[Callable[[str], str], ...] = (
     lambda s: html.escape(s),
     lambda s: html.escape(s, quote=False),
 )
+# How servers written in other languages escape: Java's and Spring's HTML (&#39;), XML (&apos;), JSON with
+# escaped slashes, Gson's \u0027-style escapes of ' = < > &, lower-case percent-encoding. A value is looked for
+# as any escape spells it, and as the escapes above spell those (a JSON body echoed inside a page, say).
+_GSON = str.maketrans({c: f"\\u{ord(c):04x}" for c in "'=<>&"})
+_FOREIGN_ESCAPES: tuple[Callable[[str], str], ...] = (
+    lambda s: html.escape(s).replace("&#x27;", "&#39;"),
+    lambda s: html.escape(s).replace("&#x27;", "&apos;"),
+    lambda s: json.dumps(s)[1:-1].replace("/", "\\/"),
+    lambda s: json.dumps(s)[1:-1].translate(_GSON),
+    lambda s: re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), quote(s, safe="")),
+)
 
 _FIELD = r"(?:password|passwd|pwd|icSessionId|sessionId|session[-_]id|INFA-SESSION-ID|x-api-key|authorization)"
 _FIELD_HINTS = ("pass", "pwd", "session", "api-key", "authorization")  # lower case: cheap tests before the patterns
@@ -57,10 +68,15 @@ _SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     (_FIELD_HINTS, re.compile(rf'("{_FIELD}"\s*:\s*")(?:[^"\\]|\\.)*(")', re.IGNORECASE), rf"\1{MARK}\2"),
     # \"password\": \"...\" in JSON inside a JSON string
     (_FIELD_HINTS, re.compile(rf'(\\"{_FIELD}\\"\s*:\s*\\")(?:(?!\\").)*(\\")', re.IGNORECASE), rf"\1{MARK}\2"),
-    # INFA-SESSION-ID: v (a header), password=v (a form or query), 'password': 'v' (a repr)
+    # INFA-SESSION-ID: v (a header), password=v (a form or query), 'password': 'v' (a repr); not JSON's
+    # null, true or false, and never past the } or ] that closes a JSON value (the line stays JSON)
     (
         _FIELD_HINTS,
-        re.compile(rf"(\b{_FIELD}\b[\"'\\]*\s*[:=]\s*[\"'\\]*)(?!{re.escape(MARK)})[^\s\"'\\&;,<>]+", re.IGNORECASE),
+        re.compile(
+            rf"(\b{_FIELD}\b[\"'\\]*\s*[:=]\s*[\"'\\]*)(?!{re.escape(MARK)}|null\b|true\b|false\b)"
+            rf"[^\s\"'\\&;,<>}}\]]+",
+            re.IGNORECASE,
+        ),
         rf"\1{MARK}",
     ),
 )
@@ -73,10 +89,8 @@ _longest = 0
 
 def _spellings_of(value: str) -> frozenset[str]:
     """``value`` and the ways an echo may spell it: escaped once or twice by JSON, repr, URL or HTML."""
-    found = {value}
-    for _ in range(2):
-        found |= {escape(form) for form in found for escape in _ESCAPES}
-    return frozenset(found)
+    once = {value} | {escape(value) for escape in (*_ESCAPES, *_FOREIGN_ESCAPES)}
+    return frozenset(once | {escape(form) for form in once for escape in _ESCAPES})
 
 
 def remember(*values: str | None) -> None:

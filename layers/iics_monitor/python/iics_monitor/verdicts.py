@@ -6,11 +6,16 @@ logs in by itself. So the verdict on each version of a secret (its name and Secr
 
 - ``refused``: IICS refused a login with it (400, 401 or 403). No function logs in with it again; the
   job ends ERROR ``LoginRefused``. A new version of the secret has no verdict, so it is tried at once.
-- ``accepted``: IICS took it. Functions log in with it freely. Should IICS refuse it later (the
-  password was changed in IICS but not in the secret), that refusal turns it into ``refused``.
-- ``trying``: one function holds a lease while it tries a version nobody has tried. The others wait
-  for the verdict, within their own time, so ten jobs started at once with a wrong password make one
-  refused login, not ten. The lease of a function that died expires after its login's time.
+- ``trying``: one function holds the lease while it logs in with the version. Logins with one version
+  are one at a time, stack-wide: the others wait for the lease (within their own time), and see the
+  refusal if there was one. So ten jobs started at once with a wrong password make one refused login,
+  not ten; and when a password that worked is changed in IICS but not in the secret, the containers
+  whose sessions end log in one after another, and only the first is refused. The lease of a function
+  that died runs out after its login's time.
+- ``accepted``: the last login with it succeeded (the lease is free).
+
+A container logs in once per IICS session (30 minutes idle), so one at a time costs little in the
+steady state: three DynamoDB requests per login (read, lease, verdict).
 
 The Slack webhook secret follows the same rule without the lease (a refused webhook locks nothing): a
 403, 404 or 410 from Slack marks its version refused, and no later alert is posted with it.
@@ -39,7 +44,9 @@ REFUSED = "refused"
 TRYING = "trying"
 ACCEPTED_KEEP_SECONDS = 24 * 3600  # then the version is tried under a lease once more: harmless
 REFUSED_KEEP_SECONDS = 90 * 24 * 3600  # a version still current after 90 days is tried once more
-LEASE_MARGIN_SECONDS = 5.0  # past the login's own time, before another function may take over
+# Past the login's own time (which starts once the request budget gave it a slot), before another function
+# may take over the lease of one that died.
+LEASE_MARGIN_SECONDS = 15.0
 WAIT_STEP_SECONDS = 0.25  # how often a waiting function reads the verdict again
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
@@ -89,39 +96,35 @@ class SecretVerdicts:
         login_seconds: float,
         seconds_left: Callable[[], float],
     ) -> T:
-        """``login()`` with ``version``, unless it was refused; of a version nobody has tried, one login at a time
-        stack-wide. ``login`` raises ``LoginRefused`` when IICS refuses the credentials. ``login_seconds`` is the
-        most a login takes; ``seconds_left`` the time this invocation has."""
+        """``login()`` with ``version``, unless it was refused; one login with it at a time, stack-wide.
+        ``login`` raises ``LoginRefused`` when IICS refuses the credentials. ``login_seconds`` is the most a
+        login takes; ``seconds_left`` the time this invocation has: a function that cannot get the lease
+        while it still has time to log in afterwards sends nothing (``NotSent``)."""
         lease_seconds = login_seconds + LEASE_MARGIN_SECONDS
         while True:
             verdict = self._read_for_login(version)
             if verdict.refusal is not None:
                 raise refused_login(version, verdict.refusal)
             now = self._clock()
-            if verdict.state == ACCEPTED:
-                return self._tried(version, login, lease=None)
-            if verdict.state != TRYING or verdict.lease_until <= now:
+            if verdict.lease_until <= now:  # nobody is logging in with it (or the one who was died)
                 lease = self._claim(version, now + lease_seconds)
                 if lease is not None:
-                    return self._tried(version, login, lease=lease)
-                continue  # another function claimed it first: read its verdict
-            wait = min(WAIT_STEP_SECONDS, verdict.lease_until - now)
+                    return self._tried(version, login, lease)
+            wait = min(WAIT_STEP_SECONDS, max(verdict.lease_until - now, 0.0)) or WAIT_STEP_SECONDS
             if seconds_left() - wait < login_seconds:
-                raise NotSent(f"another function is trying {version} for the first time; not logging in meanwhile")
+                raise NotSent(f"another function is logging in with {version}; not logging in meanwhile")
             self._sleep(wait)
 
-    def _tried(self, version: SecretVersion, login: Callable[[], T], lease: str | None) -> T:
+    def _tried(self, version: SecretVersion, login: Callable[[], T], lease: str) -> T:
         try:
             result = login()
         except LoginRefused as error:
             refusal = self.record_refusal(version, error.status, error.code)
             raise refused_login(version, refusal, first=error) from None
         except BaseException:
-            if lease is not None:
-                self._release(version, lease)
+            self._release(version, lease)
             raise
-        if lease is not None:
-            self._record_accepted(version, lease)
+        self._record_accepted(version, lease)
         return result
 
     # --- any secret (the Slack webhook too) ---------------------------------------------------------------------
@@ -171,7 +174,7 @@ class SecretVerdicts:
         item = self._client.get_item(TableName=self._table, Key=_key(version), ConsistentRead=True).get("Item")
         if not item or float(item.get("expiresAt", {}).get("N", "0")) <= self._clock():  # TTL deletes late
             return _Verdict()
-        state = item["verdict"]["S"]
+        state = item.get("verdict", {}).get("S")
         if state == REFUSED:
             refusal = Refusal(
                 item.get("decidedAt", {}).get("S", "?"), _number(item, "httpStatus"), item.get("iicsCode", {}).get("S")
@@ -181,7 +184,7 @@ class SecretVerdicts:
         return _Verdict(state, lease_until=float(item.get("leaseUntil", {}).get("N", "0")))
 
     def _claim(self, version: SecretVersion, lease_until: float) -> str | None:
-        """Take the lease on an untried version (or one whose holder's lease ran out); None if another took it."""
+        """Take the lease on the version: one not refused whose lease (if any) ran out; None if another took it."""
         token = secrets.token_hex(8)
         now = self._clock()
         try:
@@ -195,8 +198,8 @@ class SecretVerdicts:
                     "expiresAt": {"N": str(int(lease_until + ACCEPTED_KEEP_SECONDS))},
                 },
                 ConditionExpression="attribute_not_exists(secretVersion) OR expiresAt <= :now"
-                " OR (verdict = :trying AND leaseUntil <= :now)",
-                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, ":trying": {"S": TRYING}},
+                " OR (verdict <> :refused AND (attribute_not_exists(leaseUntil) OR leaseUntil <= :now))",
+                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, ":refused": {"S": REFUSED}},
             )
         except (ClientError, BotoCoreError) as error:
             if _code(error) == _CONDITION_FAILED:
