@@ -1,14 +1,21 @@
 # The project's verbs. Every target sets up what it needs; CI calls the same targets.
 SHELL := /bin/bash
-PYTHON ?= python3
+# The tests run on the Lambda runtime's Python (python3.13) when this machine has one: on PATH, or
+# under pyenv (`pyenv versions`); otherwise on the default python3. `make test PYTHON=...` chooses.
+# (pyenv's shim for python3.13 is on PATH but fails unless 3.13 is selected: ask it where it runs.)
+PYTHON ?= $(or $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))),python3)
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# One stamp per Python: a .venv made by another Python is made again.
+STAMP := $(VENV)/.installed-$(PYTHON_VERSION)
 # The security scanners have a virtualenv of their own: checkov pins an old boto3, and the tests
 # must run against the boto3 the functions meet in Lambda.
 SECURITY_VENV := .venv-security
 SECURITY_BIN := $(SECURITY_VENV)/bin
 SECURITY_STAMP := $(SECURITY_VENV)/.installed
+# They scan the code as text and need no particular Python: the machine's default one.
+SECURITY_PYTHON ?= python3
 # checkov also reads the CloudFormation SAM makes of the template (generated rules, permissions,
 # event source mappings and the state machine resource exist only there).
 TRANSLATED := build/template.translated.json
@@ -24,6 +31,8 @@ PIP_AUDIT_FLAGS ?=
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml layers/iics_monitor/python/requirements.txt
+	@test -n "$(PYTHON_VERSION)" || { echo "$(PYTHON) does not run: set PYTHON to a Python 3.11+ interpreter"; exit 2; }
+	test -f $(STAMP) || rm -rf $(VENV)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -32,7 +41,7 @@ $(STAMP): pyproject.toml layers/iics_monitor/python/requirements.txt
 security-venv: $(SECURITY_STAMP)
 
 $(SECURITY_STAMP): requirements-security.txt
-	test -x $(SECURITY_BIN)/python || $(PYTHON) -m venv $(SECURITY_VENV)
+	test -x $(SECURITY_BIN)/python || $(SECURITY_PYTHON) -m venv $(SECURITY_VENV)
 	$(SECURITY_BIN)/python -m pip install --quiet --upgrade pip
 	$(SECURITY_BIN)/python -m pip install --quiet -r requirements-security.txt
 	touch $(SECURITY_STAMP)
@@ -64,6 +73,7 @@ lint: venv security-venv $(TRANSLATED)
 PYTEST_WORKERS ?= 3
 
 test: lint
+	@echo "Testing on $$($(BIN)/python --version) ($(PYTHON)); Lambda runs python3.13"
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 demo: venv
