@@ -12,11 +12,13 @@ import pytest
 
 from tests.conftest import ROOT
 
+MAKE = shutil.which("make")
+
 
 def make_variables(home: Path, path: Path) -> dict[str, str]:
     """The variables `make` settles on, with this HOME and PATH (nothing is run: -n)."""
-    listed = subprocess.run(
-        [shutil.which("make"), "-n", "-p", "-C", str(ROOT), "venv"],
+    listed = subprocess.run(  # noqa: S603 - the project's own Makefile, dry run
+        [MAKE, "-n", "-p", "-C", str(ROOT), "venv"],
         env={"HOME": str(home), "PATH": str(path)},
         capture_output=True,
         text=True,
@@ -58,8 +60,8 @@ def test_without_a_python_3_13_the_default_python3_is_used(machine):
 
 
 def test_make_test_says_which_python_it_tests_on():
-    recipe = subprocess.run(
-        ["make", "-n", "-C", str(ROOT), "test", "PYTHON=python3"],
+    recipe = subprocess.run(  # noqa: S603 - the project's own Makefile, dry run
+        [MAKE, "-n", "-C", str(ROOT), "test", "PYTHON=python3"],
         env=os.environ | {"MAKEFLAGS": ""},
         capture_output=True,
         text=True,
