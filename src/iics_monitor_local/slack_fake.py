@@ -68,13 +68,15 @@ class Reply(NamedTuple):
 
 
 class Post(NamedTuple):
-    """A request the fake received, with the JSON payload (None if the body was not JSON) and the status it got."""
+    """A request the fake received, with the JSON payload (None if the body was not JSON), the status it got,
+    and when it arrived (``time.monotonic()``)."""
 
     path: str
     headers: dict[str, str]
     body: bytes
     payload: Any
     status: int
+    time: float = 0.0
 
 
 class FakeSlack(LoopbackServer):
@@ -177,10 +179,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: ThreadingHTTPServer
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        arrived = time.monotonic()
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         fake: FakeSlack = self.server.owner  # type: ignore[attr-defined]
         reply = fake._answer(self.path, body)
-        fake._record(Post(self.path, dict(self.headers), body, _json(body), reply.status))
+        fake._record(Post(self.path, dict(self.headers), body, _json(body), reply.status, arrived))
         text = (reply.body if reply.body is not None else ERROR_WORDS.get(reply.status, "")).encode()
         time.sleep(reply.delay)
         try:

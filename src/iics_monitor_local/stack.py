@@ -22,8 +22,9 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
 - GAP sqs: moto invokes an SQS-triggered function once, when a message is sent, deletes the whole
   batch whatever the function answers, and never delivers again. The harness takes those event
   source mappings over and polls like Lambda does: it deletes only the records that succeeded
-  (ReportBatchItemFailures), redelivers the rest at once instead of after the visibility timeout,
-  and so moves a record that keeps failing to the dead-letter queue after maxReceiveCount.
+  (ReportBatchItemFailures); the rest come back after the queue's VisibilityTimeout, scaled by
+  ``QUEUE_TIME_SCALE`` for tests (the alert queue's 390 s become 4 s), and a record that keeps failing
+  moves to the dead-letter queue after maxReceiveCount (moto counts the receives).
 - GAP env: every function's environment variables are set once for the process (see
   ``_function_environment``), since changing them per invocation races with moto's threads.
 - GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
@@ -47,6 +48,7 @@ import importlib.util
 import io
 import json
 import logging
+import math
 import os
 import sys
 import threading
@@ -332,10 +334,17 @@ def _target_input(target: dict, event: dict) -> str:
     return json.dumps(event)
 
 
+# GAP sqs: a failed record comes back after its queue's VisibilityTimeout times this (at least 1 s), so
+# that tests of redelivery take seconds, not minutes.
+QUEUE_TIME_SCALE = 0.01
+
+
 class _QueuePoller(threading.Thread):
     """GAP sqs: one SQS event source mapping, polled the way Lambda's poller does it."""
 
-    def __init__(self, queue_url: str, queue_arn: str, function_arn: str, batch_size: int) -> None:
+    def __init__(
+        self, queue_url: str, queue_arn: str, function_arn: str, batch_size: int, redelivery_seconds: int
+    ) -> None:
         super().__init__(name=f"sqs-poller-{queue_arn.rsplit(':', 1)[-1]}", daemon=True)
         self.queue_url, self.queue_arn, self.function_arn, self.batch_size = (
             queue_url,
@@ -343,6 +352,7 @@ class _QueuePoller(threading.Thread):
             function_arn,
             batch_size,
         )
+        self.redelivery_seconds = redelivery_seconds  # the queue's VisibilityTimeout, scaled
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -364,7 +374,9 @@ class _QueuePoller(threading.Thread):
             for message in messages:
                 if message["MessageId"] in failed:
                     sqs.change_message_visibility(
-                        QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                        QueueUrl=self.queue_url,
+                        ReceiptHandle=message["ReceiptHandle"],
+                        VisibilityTimeout=self.redelivery_seconds,
                     )
                 else:
                     sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -568,7 +580,15 @@ class LocalStack:
             queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
             queue = sqs_backends[ACCOUNT][REGION].queues[queue_arn.rsplit(":", 1)[-1]]
             queue.lambda_event_source_mappings.clear()
-            poller = _QueuePoller(queue_url, queue_arn, mapping["FunctionArn"], mapping.get("BatchSize", 10))
+            visibility = int(
+                sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"][
+                    "VisibilityTimeout"
+                ]
+            )
+            redelivery = max(1, math.ceil(visibility * QUEUE_TIME_SCALE))
+            poller = _QueuePoller(
+                queue_url, queue_arn, mapping["FunctionArn"], mapping.get("BatchSize", 10), redelivery
+            )
             poller.start()
             self._pollers.append(poller)
 

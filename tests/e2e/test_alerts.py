@@ -4,12 +4,13 @@ the alert topic, worded for people (or in the Amazon Q custom-notification forma
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import pytest
 
 from iics_monitor_local.slack_fake import FakeSlack, Reply
-from iics_monitor_local.stack import LocalStack, TopicInbox
+from iics_monitor_local.stack import QUEUE_TIME_SCALE, LocalStack, TopicInbox
 from tests.conftest import load_event
 from tests.e2e.test_state_machine import FAILED_OBJECTS, _pipeline
 
@@ -175,11 +176,30 @@ def test_a_webhook_that_keeps_failing_parks_the_alert_in_the_dead_letter_queue(e
     try:
         publish(setup.stack, "outcome-failed.json")
 
-        assert wait_until(lambda: setup.dead_letters() == 1, timeout=40)
+        assert wait_until(lambda: setup.dead_letters() == 1, timeout=90)
     finally:
         setup.stack.__exit__(None, None, None)
     # 5 receives (maxReceiveCount), each trying Slack 3 times
     assert len(slack.requests) == 15
+
+
+def test_an_alert_slack_refused_comes_back_after_the_queues_visibility_timeout_not_at_once(emulator, slack):
+    setup = SlackPipeline(emulator, slack)
+    queue_seconds = int(
+        setup.stack.client("sqs").get_queue_attributes(
+            QueueUrl=setup.stack.resources["AlertQueue"], AttributeNames=["VisibilityTimeout"]
+        )["Attributes"]["VisibilityTimeout"]
+    )
+    slack.script(*[Reply(500)] * 3)  # one delivery's three attempts fail; the next delivery's post succeeds
+    try:
+        publish(setup.stack, "outcome-failed.json")
+
+        assert wait_until(lambda: len(slack.delivered) == 1, timeout=60)
+    finally:
+        setup.stack.__exit__(None, None, None)
+    times = [post.time for post in slack.requests]
+    assert len(times) == 4
+    assert times[3] - times[2] >= max(1, math.ceil(queue_seconds * QUEUE_TIME_SCALE))  # 390 s, scaled: 4 s
 
 
 def test_an_alert_delivered_twice_reaches_slack_once(emulator, slack):
