@@ -29,6 +29,13 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   ``_function_environment``), since changing them per invocation races with moto's threads.
 - GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
   also delivers to Step Functions, SNS and Lambda targets of any matching rule.
+- GAP async: moto runs a Lambda target inside PutEvents, once, and forgets a function error. The
+  harness invokes it asynchronously (``async_lambda``): Lambda's two retries of a failed function,
+  then the function's dead-letter queue; EventBridge's retries of a refused invocation within the
+  target's RetryPolicy, then the target's dead-letter queue; waits scaled by ``QUEUE_TIME_SCALE``.
+  ``submit`` returns once the function the announcement reached has run once.
+- GAP dlq: moto's Lambda keeps no ``DeadLetterConfig``; the harness reads each function's from the
+  template for the asynchronous deliveries above.
 - GAP limits: moto's Step Functions starts an execution with any input; AWS refuses one over
   256 KiB. The harness refuses it the same way (``STATE_DATA_LIMIT_BYTES``).
 - LOCAL http: the functions may reach the IICS emulator and the fake Slack over plain http on
@@ -42,6 +49,7 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import copy
 import importlib.util
@@ -76,6 +84,7 @@ from moto.sqs.models import sqs_backends
 
 from iics_monitor.hosts import LOOPBACK_HTTP_VARIABLE  # hosts imports no Powertools: handlers still start cold
 from iics_monitor_local import template
+from iics_monitor_local.async_lambda import AsyncLambda
 from iics_monitor_local.samconfig import STACK_NAME
 from iics_monitor_local.template import PROJECT_ROOT, TEMPLATE
 
@@ -114,6 +123,8 @@ class _Registry:
     # event id -> the (rule, event) pairs it was delivered to, for redelivery
     delivered_events: dict[str, list[tuple[Any, dict]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # GAP async: the running stack's EventBridge -> Lambda deliveries
+    async_lambda: AsyncLambda | None = None
 
 
 _registry = _Registry()
@@ -146,21 +157,37 @@ def _load_handler(code_dir: Path, handler: str):
     return getattr(module, func_name)
 
 
+_invocation_output = threading.local()  # .buffer: where the running invocation's print() goes
+_original_print = builtins.print
+
+
+def _print_to_invocation(*args: Any, **kwargs: Any) -> None:
+    """print(), but from a thread running a handler into that invocation's log (Powertools prints its
+    EMF metrics). Swapping sys.stdout instead would take the output of every other thread too: a
+    command line running meanwhile (click's test runner swaps sys.stdout as well) would lose its own."""
+    buffer = getattr(_invocation_output, "buffer", None)
+    if buffer is not None and kwargs.get("file") is None:
+        kwargs["file"] = buffer
+    _original_print(*args, **kwargs)
+
+
 @contextlib.contextmanager
 def _captured_output(buffer: io.StringIO, service: str | None) -> Iterator[None]:
     """Collect what the handler prints (EMF metrics) and logs, as CloudWatch Logs would.
 
     Powertools binds its log handler to the stream of the first Logger created for a service, so
-    redirecting stdout alone would miss log lines; the handlers' streams are swapped too.
+    catching print() alone would miss log lines; the handlers' streams are swapped too (one invocation
+    runs at a time, so no other thread logs through them meanwhile).
     """
     handlers = [
         h for h in logging.getLogger(service or "service_undefined").handlers if isinstance(h, logging.StreamHandler)
     ]
     saved = [h.setStream(buffer) for h in handlers]
+    _invocation_output.buffer = buffer
     try:
-        with contextlib.redirect_stdout(buffer):
-            yield
+        yield
     finally:
+        _invocation_output.buffer = None
         for handler, stream in zip(handlers, saved, strict=True):
             handler.setStream(stream)
 
@@ -287,7 +314,8 @@ _original_send_to_targets = Rule.send_to_targets
 
 def _send_to_all_targets(self: Rule, original_event: dict, transform_input: bool = True) -> None:
     """GAP events: moto delivers to SQS, logs and buses (and raises for other targets); this
-    delivers to Step Functions, SNS and Lambda targets too, with the whole event as input."""
+    delivers to Step Functions, SNS and Lambda targets too, with the whole event as input (Lambda
+    targets asynchronously, GAP async)."""
     ours = [t for t in self.targets if t["Arn"].split(":")[2] in ("states", "sns", "lambda")]
     delivered = _registry.delivered_events.setdefault(str(original_event.get("id")), [])
     if all(rule is not self for rule, _ in delivered):
@@ -308,10 +336,8 @@ def _send_to_all_targets(self: Rule, original_event: dict, transform_input: bool
             )
         elif service == "sns":
             boto3.client("sns", region_name=self.region_name).publish(TopicArn=arn, Message=body)
-        else:
-            boto3.client("lambda", region_name=self.region_name).invoke(
-                FunctionName=arn, InvocationType="Event", Payload=body.encode()
-            )
+        elif _registry.async_lambda is not None:
+            _registry.async_lambda.deliver(str(original_event.get("id")), target, body)
 
 
 def _target_input(target: dict, event: dict) -> str:
@@ -462,14 +488,18 @@ class LocalStack:
         self._patches.enter_context(_patched(cfn_parsing, "clean_json", _clean_json_without_novalue))
         self._patches.enter_context(_patched(cfn_parsing, "parse_condition", _parse_condition_as_strings))
         self._patches.enter_context(_patched(BaseClient, "_make_api_call", _make_api_call_with_faults))
+        self._patches.enter_context(_patched(builtins, "print", _print_to_invocation))
         _cold_start()
+        _registry.async_lambda = AsyncLambda(REGION, QUEUE_TIME_SCALE)
         self._deploy()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._patches is not None:
-            # Executions still running would go on in moto's threads after the mock is gone,
-            # and their AWS calls would then reach whatever credentials the environment holds.
+            # Deliveries and executions still running would go on in their threads after the mock is
+            # gone, and their AWS calls would then reach whatever credentials the environment holds.
+            if _registry.async_lambda is not None:
+                _registry.async_lambda.close()
             self._stop_running_executions()
             for poller in getattr(self, "_pollers", []):
                 poller.stopped.set()
@@ -507,6 +537,7 @@ class LocalStack:
         self.resources = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
         self._register_layers()
         self._attach_layers(cfn)
+        _registry.async_lambda.function_dead_letters = self._function_dead_letters(cfn)
         self._take_over_queue_triggers()
         self._patches.enter_context(_environment(self._function_environment()))
         for logical_id, resource in cfn["Resources"].items():
@@ -553,6 +584,23 @@ class LocalStack:
                 continue
             arns = [next(arn for name, arn in latest.items() if f"-{ref['Ref']}-" in name) for ref in refs]
             self.client("lambda").update_function_configuration(FunctionName=self.resources[logical_id], Layers=arns)
+
+    def _function_dead_letters(self, cfn: dict) -> dict[str, str]:
+        """GAP dlq: moto's Lambda keeps no DeadLetterConfig. Each deployed function's, from the template:
+        function ARN -> queue ARN."""
+        lam, sqs = self.client("lambda"), self.client("sqs")
+        found = {}
+        for logical_id, resource in cfn["Resources"].items():
+            target = resource.get("Properties", {}).get("DeadLetterConfig", {}).get("TargetArn")
+            if resource["Type"] != "AWS::Lambda::Function" or not target or logical_id not in self.resources:
+                continue
+            queue_url = self.resources[target["Fn::GetAtt"][0]]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            function_arn = lam.get_function(FunctionName=self.resources[logical_id])["Configuration"]["FunctionArn"]
+            found[function_arn] = queue_arn
+        return found
 
     def _function_environment(self) -> dict[str, str]:
         """GAP env: one process has one environment, and changing it per invocation races with
@@ -670,12 +718,15 @@ class LocalStack:
         Returns the event's id."""
         from iics_monitor_local.cli import submit
 
-        return submit(self.client("events"), self.bus_name, detail)
+        event_id = submit(self.client("events"), self.bus_name, detail)
+        _registry.async_lambda.wait_for_first_attempts(event_id)
+        return event_id
 
     def submit_event_again(self, event_id: str) -> None:
         """Deliver an event once more, with the same id, to the same targets: EventBridge is at-least-once."""
         for rule, event in list(_registry.delivered_events[event_id]):
             _send_to_all_targets(rule, event)
+        _registry.async_lambda.wait_for_first_attempts(event_id)
 
     def clear_aws_faults(self) -> None:
         """Forget the AWS faults ``fail_aws`` set that have not struck yet: the service has recovered."""
@@ -817,3 +868,4 @@ def _cold_start() -> None:
     _registry.listeners.clear()
     _registry.aws_faults.clear()
     _registry.delivered_events.clear()
+    _registry.async_lambda = None

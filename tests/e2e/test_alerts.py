@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from iics_monitor_local import template
 from iics_monitor_local.slack_fake import FakeSlack, Reply
 from iics_monitor_local.stack import QUEUE_TIME_SCALE, LocalStack, TopicInbox
 from tests.conftest import load_event
@@ -223,3 +224,84 @@ def test_an_alert_delivered_twice_reaches_slack_once(emulator, slack):
         assert setup.dead_letters() == 0
     finally:
         setup.stack.__exit__(None, None, None)
+
+
+# --- EventBridge -> NotifyTopicFunction, asynchronous as in AWS -----------------------------------------------------
+
+
+def notify_topic_runs(stack: LocalStack) -> int:
+    name = stack.resources["NotifyTopicFunction"]
+    return sum(1 for i in stack.lambda_invocations if i.function_name == name)
+
+
+def dead_letters_of(stack: LocalStack, logical_id: str) -> list[dict]:
+    return (
+        stack.client("sqs")
+        .receive_message(
+            QueueUrl=stack.resources[logical_id],
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=1,
+        )
+        .get("Messages", [])
+    )
+
+
+def test_a_failed_alert_function_is_run_again_twice_by_lambda_then_parked_in_its_dead_letter_queue(stack):
+    inbox = AlertInbox(stack)
+    stack.fail_aws("sns", "Publish", times=3)  # every run of the function fails
+
+    publish(stack, "outcome-failed.json")
+
+    assert wait_until(lambda: notify_topic_runs(stack) == 3)
+    (parked,) = wait_until_found(lambda: dead_letters_of(stack, "AlertDeadLetterQueue"))
+    assert json.loads(parked["Body"])["detail"]["state"] == "FAILED"
+    assert parked["MessageAttributes"]["ErrorMessage"]["StringValue"]
+    time.sleep(0.5)
+    assert notify_topic_runs(stack) == 3 and inbox.messages(expected=0) == []
+
+
+def test_an_alert_function_that_fails_once_is_run_again_and_the_alert_arrives(stack):
+    inbox = AlertInbox(stack)
+    stack.fail_aws("sns", "Publish", times=1)
+
+    publish(stack, "outcome-failed.json")
+
+    (message,) = inbox.messages(expected=1, timeout=15)
+    assert message["Subject"].startswith("IICS export FAILED")
+    assert notify_topic_runs(stack) == 2 and dead_letters_of(stack, "AlertDeadLetterQueue") == []
+
+
+def test_an_invocation_lambda_refuses_is_tried_again_by_eventbridge_within_the_rules_retry_policy(stack):
+    inbox = AlertInbox(stack)
+    stack.fail_lambda("NotifyTopicFunction", "TooManyRequestsException", 429, times=3)
+
+    publish(stack, "outcome-failed.json")
+
+    (message,) = inbox.messages(expected=1, timeout=15)
+    assert message["Subject"].startswith("IICS export FAILED") and notify_topic_runs(stack) == 1
+
+
+def test_an_invocation_refused_past_the_retry_policy_goes_to_the_targets_dead_letter_queue(stack):
+    retry_policy = next(  # the template's own: the alert rule's target
+        target["RetryPolicy"]
+        for resource in template.load()["Resources"].values()
+        if resource["Type"] == "AWS::Events::Rule"
+        for target in resource["Properties"]["Targets"]
+        if target["Arn"] == {"Fn::GetAtt": ["NotifyTopicFunction", "Arn"]}
+    )
+    refusals = retry_policy["MaximumRetryAttempts"] + 1
+    stack.fail_lambda("NotifyTopicFunction", "TooManyRequestsException", 429, times=refusals)
+
+    publish(stack, "outcome-failed.json")
+
+    (parked,) = wait_until_found(lambda: dead_letters_of(stack, "AlertDeadLetterQueue"), timeout=30)
+    assert parked["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "TooManyRequestsException"
+    assert json.loads(parked["Body"])["detail"]["state"] == "FAILED" and notify_topic_runs(stack) == 0
+
+
+def wait_until_found(find, timeout: float = 15.0) -> list:
+    deadline = time.monotonic() + timeout
+    while not (found := find()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -248,7 +249,11 @@ def test_submit_puts_the_trigger_event_on_the_stacks_bus_and_a_monitor_starts(de
     assert event["detail-type"] == "IICS Export Job Submitted"
     assert event["detail"] == {"jobId": job_id, "name": "nightly"}
     assert f"Submitted job {job_id} to event bus {deployed.bus_name}: event {event['id']}" in result.stdout
-    # and the template's rule started the job's monitor, which watches it to the end
+    # and the template's rule started the job's monitor (EventBridge invokes StartMonitor asynchronously),
+    # which watches it to the end
+    deadline = time.monotonic() + 30
+    while not deployed.executions() and time.monotonic() < deadline:
+        time.sleep(0.05)
     (execution,) = deployed.executions()
     assert execution["name"] == job_id
     assert deployed.wait(execution["executionArn"], timeout=30)["status"] == "SUCCEEDED"

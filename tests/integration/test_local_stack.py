@@ -85,6 +85,9 @@ def test_events_reach_sns_and_its_subscribers_sqs_and_lambda_targets(stack):
     (message,) = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
     delivered = json.loads(json.loads(message["Body"])["Message"])
     assert delivered["detail"] == {"n": 1}
+    deadline = time.monotonic() + 10  # the rule's Lambda target is invoked asynchronously, as in AWS
+    while len(stack.lambda_invocations) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     from_rule = [i for i in stack.lambda_invocations if "detail" in i.event]
     from_topic = [i for i in stack.lambda_invocations if "Records" in i.event]
     assert [i.event["detail"] for i in from_rule] == [{"n": 1}]
