@@ -9,7 +9,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from aws_lambda_powertools.utilities import parameters
 
 from iics_monitor.hosts import HostPolicy
 from iics_monitor_local.emulator import IicsEmulator
@@ -59,17 +58,15 @@ def aws_sandbox(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def reset_powertools():
-    """Each test starts cold: no cached secret, no cached config or client, no pending metrics, no
-    remembered secret to scrub."""
+    """Each test starts cold: no cached config or client, no pending metrics, no remembered secret to
+    scrub. (Secrets are read afresh at each use: there is no secret cache to clear.)"""
     from iics_monitor import runtime, scrub
     from iics_monitor.observability import metrics
 
-    parameters.clear_caches()
     runtime.reset()
     scrub.forget()
     metrics.clear_metrics()
     yield
-    parameters.clear_caches()
     scrub.forget()
     metrics.clear_metrics()
 

@@ -48,6 +48,7 @@ class AsyncLambda:
         self._scale = time_scale
         # function ARN -> its DeadLetterConfig queue ARN (moto's Lambda keeps none: the stack reads the template's)
         self.function_dead_letters: dict[str, str] = {}
+        self._lambda = boto3.client("lambda", region_name=region, config=_ONE_TRY)  # one for every delivery
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="async-lambda")
         self._closed = threading.Event()
         self._changed = threading.Condition()
@@ -86,7 +87,7 @@ class AsyncLambda:
             logger.exception("Asynchronous delivery to %s failed in the local stack", target.get("Arn"))
 
     def _deliver_and_retry(self, event_id: str, target: dict[str, Any], payload: str) -> None:
-        lam = boto3.client("lambda", region_name=self._region, config=_ONE_TRY)
+        lam = self._lambda
         try:
             answer = self._invoke_as_eventbridge(lam, target, payload)
         finally:

@@ -71,7 +71,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -427,6 +426,10 @@ class _QueuePoller(threading.Thread):
         }
 
 
+def _queue_attribute(sqs: Any, queue_url: str, name: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=[name])["Attributes"][name]
+
+
 def _zip_dir(folder: Path) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -594,10 +597,7 @@ class LocalStack:
             target = resource.get("Properties", {}).get("DeadLetterConfig", {}).get("TargetArn")
             if resource["Type"] != "AWS::Lambda::Function" or not target or logical_id not in self.resources:
                 continue
-            queue_url = self.resources[target["Fn::GetAtt"][0]]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
+            queue_arn = _queue_attribute(sqs, self.resources[target["Fn::GetAtt"][0]], "QueueArn")
             function_arn = lam.get_function(FunctionName=self.resources[logical_id])["Configuration"]["FunctionArn"]
             found[function_arn] = queue_arn
         return found
@@ -628,11 +628,7 @@ class LocalStack:
             queue_url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
             queue = sqs_backends[ACCOUNT][REGION].queues[queue_arn.rsplit(":", 1)[-1]]
             queue.lambda_event_source_mappings.clear()
-            visibility = int(
-                sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"][
-                    "VisibilityTimeout"
-                ]
-            )
+            visibility = int(_queue_attribute(sqs, queue_url, "VisibilityTimeout"))
             redelivery = max(1, math.ceil(visibility * QUEUE_TIME_SCALE))
             poller = _QueuePoller(
                 queue_url, queue_arn, mapping["FunctionArn"], mapping.get("BatchSize", 10), redelivery
@@ -859,7 +855,6 @@ def _patched(owner: type, name: str, replacement: Any) -> Iterator[None]:
 
 def _cold_start() -> None:
     """Forget loaded handlers and the layer's module state, as new Lambda containers would."""
-    parameters.clear_caches()
     for name in list(sys.modules):
         if name.startswith(("local_lambda_", "iics_monitor.")) or name == "iics_monitor":
             del sys.modules[name]

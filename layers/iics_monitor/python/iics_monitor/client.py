@@ -291,25 +291,28 @@ class IicsClient:
             return self._send(method, url, body=body, headers=headers, stream=stream, whole_budget=whole_budget)
 
         response = send(session)
-        refusal = self._error_body(response)
-        if refusal is not None and not fresh and _refuses_session(response.status, refusal):
+        error = self._error_of(response)
+        if isinstance(error, SessionExpired) and not fresh:
             # The cached session expired (IICS refused the call, so nothing was started): one fresh login, one retry.
             response = send(self.login())
-            refusal = self._error_body(response)
-        if refusal is not None:  # redirects are not followed: a 3xx is not the resource
-            if _refuses_session(response.status, refusal):
+            error = self._error_of(response)
+        if error is not None:  # redirects are not followed: a 3xx is not the resource
+            if isinstance(error, SessionExpired):
                 self._session = None
-            raise error_from_response(response.status, response.headers, refusal)
+            raise error
         return response
 
-    def _error_body(self, response: Answer | urllib3.BaseHTTPResponse) -> bytes | None:
-        """An error answer's body (bounded), its connection given back; None for a success."""
+    def _error_of(self, response: Answer | urllib3.BaseHTTPResponse) -> IicsError | None:
+        """The typed error of an error answer (its body read bounded, its connection given back); None for a
+        success."""
         if response.status < 300:
             return None
         if isinstance(response, Answer):
-            return response.data
-        with LogStream(response, self._request_deadline(), self._read_seconds(), self._clock) as stream:
-            return stream.read(_MAX_ERROR_BODY)
+            body = response.data
+        else:
+            with LogStream(response, self._request_deadline(), self._read_seconds(), self._clock) as stream:
+                body = stream.read(_MAX_ERROR_BODY)
+        return error_from_response(response.status, response.headers, body)
 
     def _send(
         self,
@@ -398,11 +401,6 @@ def _bounded_body(response: urllib3.BaseHTTPResponse, body: LogStream) -> bytes:
 def _session_refused(status: int, code: str | None) -> bool:
     """IICS refusing the session id: 401, or 403 with AUTH_01 (a plain 403 is AccessDenied)."""
     return status == 401 or (status == 403 and code == _SESSION_REFUSED_CODE)
-
-
-def _refuses_session(status: int, body: bytes) -> bool:
-    """``_session_refused`` for an error answer's (bounded) body: its code is read only for a 403."""
-    return _session_refused(status, _error_fields(body)[0] if status == 403 else None)
 
 
 def _of_job(body: dict[str, Any], job_id: str, status: int) -> dict[str, Any]:

@@ -49,6 +49,7 @@ REFUSED_KEEP_SECONDS = 90 * 24 * 3600  # a version still current after 90 days i
 LEASE_MARGIN_SECONDS = 15.0
 WAIT_STEP_SECONDS = 0.25  # how often a waiting function reads the verdict again
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_AWS_ERRORS = (ClientError, BotoCoreError)
 
 T = TypeVar("T")
 
@@ -64,9 +65,10 @@ class Refusal:
 
 @dataclass(frozen=True)
 class _Verdict:
-    state: str | None = None  # None: nobody has tried this version (or its record expired)
+    """What a login needs to know of a version's record: its refusal, or until when another holds the lease."""
+
     refusal: Refusal | None = None
-    lease_until: float = 0.0
+    lease_until: float = 0.0  # 0: nobody holds it (never tried, accepted, or its record expired)
 
 
 class SecretVerdicts:
@@ -133,7 +135,7 @@ class SecretVerdicts:
         """The version's refusal, if it was refused; None when it was not, or the table cannot say."""
         try:
             return self._read(version).refusal
-        except (ClientError, BotoCoreError) as error:
+        except _AWS_ERRORS as error:
             self._unavailable(error)
             return self._refused.get(version.key)
 
@@ -153,7 +155,7 @@ class SecretVerdicts:
             item["iicsCode"] = {"S": refusal.code}
         try:
             self._client.put_item(TableName=self._table, Item=item)
-        except (ClientError, BotoCoreError) as error:
+        except _AWS_ERRORS as error:
             self._unavailable(error)
         logger.warning("Secret version refused; not used again", extra={"secret": str(version), "status": status})
         return refusal
@@ -163,10 +165,10 @@ class SecretVerdicts:
     def _read_for_login(self, version: SecretVersion) -> _Verdict:
         known = self._refused.get(version.key)
         if known is not None:
-            return _Verdict(REFUSED, known)
+            return _Verdict(known)
         try:
             return self._read(version)
-        except (ClientError, BotoCoreError) as error:
+        except _AWS_ERRORS as error:
             self._unavailable(error)
             raise NotSent(f"the stack's record of refused logins could not be read ({_code(error)})") from None
 
@@ -174,14 +176,13 @@ class SecretVerdicts:
         item = self._client.get_item(TableName=self._table, Key=_key(version), ConsistentRead=True).get("Item")
         if not item or float(item.get("expiresAt", {}).get("N", "0")) <= self._clock():  # TTL deletes late
             return _Verdict()
-        state = item.get("verdict", {}).get("S")
-        if state == REFUSED:
+        if item.get("verdict", {}).get("S") == REFUSED:
             refusal = Refusal(
                 item.get("decidedAt", {}).get("S", "?"), _number(item, "httpStatus"), item.get("iicsCode", {}).get("S")
             )
             self._refused[version.key] = refusal
-            return _Verdict(REFUSED, refusal)
-        return _Verdict(state, lease_until=float(item.get("leaseUntil", {}).get("N", "0")))
+            return _Verdict(refusal)
+        return _Verdict(lease_until=float(item.get("leaseUntil", {}).get("N", "0")))
 
     def _claim(self, version: SecretVersion, lease_until: float) -> str | None:
         """Take the lease on the version: one not refused whose lease (if any) ran out; None if another took it."""
@@ -201,7 +202,7 @@ class SecretVerdicts:
                 " OR (verdict <> :refused AND (attribute_not_exists(leaseUntil) OR leaseUntil <= :now))",
                 ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}, ":refused": {"S": REFUSED}},
             )
-        except (ClientError, BotoCoreError) as error:
+        except _AWS_ERRORS as error:
             if _code(error) == _CONDITION_FAILED:
                 return None
             self._unavailable(error)
@@ -221,7 +222,7 @@ class SecretVerdicts:
                 ConditionExpression="leaseOwner = :lease",  # a refusal recorded meanwhile stays
                 ExpressionAttributeValues={":lease": {"S": lease}},
             )
-        except (ClientError, BotoCoreError) as error:
+        except _AWS_ERRORS as error:
             if _code(error) != _CONDITION_FAILED:
                 self._unavailable(error)  # the lease runs out; the next login tries under a new one
 
@@ -234,7 +235,7 @@ class SecretVerdicts:
                 ConditionExpression="leaseOwner = :lease",
                 ExpressionAttributeValues={":lease": {"S": lease}},
             )
-        except (ClientError, BotoCoreError):
+        except _AWS_ERRORS:
             pass  # the lease runs out by itself
 
     def _unavailable(self, error: Exception) -> None:
