@@ -49,19 +49,16 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import copy
-import importlib.util
+import fnmatch
 import io
 import json
 import logging
 import math
 import os
-import sys
 import threading
 import time
-import traceback
 import uuid
 import warnings
 import zipfile
@@ -72,18 +69,26 @@ from typing import Any
 
 import boto3
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.cloudformation import parsing as cfn_parsing
+from moto.core.authorization import enable_iam_authentication
 from moto.core.exceptions import JsonRESTError
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequestBase
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sqs.models import sqs_backends
+from moto.sts.models import sts_backends
+from werkzeug.serving import make_server
 
-from iics_monitor.hosts import LOOPBACK_HTTP_VARIABLE  # hosts imports no Powertools: handlers still start cold
+from iics_monitor.hosts import LOOPBACK_HTTP_VARIABLE  # hosts imports no Powertools
 from iics_monitor_local import template
 from iics_monitor_local.async_lambda import AsyncLambda
+from iics_monitor_local.aws_faults import Faults
+from iics_monitor_local.lambda_runtime import FunctionSpec, Runtime
 from iics_monitor_local.samconfig import STACK_NAME
 from iics_monitor_local.template import PROJECT_ROOT, TEMPLATE
 
@@ -102,6 +107,7 @@ class LambdaInvocation:
     logs: str
     started_at: float
     finished_at: float = field(default_factory=time.time)
+    cold: bool = False  # the first invocation of a new worker (a cold start)
 
     @property
     def seconds(self) -> float:
@@ -110,99 +116,27 @@ class LambdaInvocation:
 
 @dataclass
 class _Registry:
-    """What the in-process Lambda runner needs: code folders by artifact key, and a record of calls."""
+    """What the patched moto needs while a stack runs: code folders by artifact key, the functions'
+    workers, faults to inject, and a record of invocations."""
 
     code_dirs: dict[str, Path] = field(default_factory=dict)
     invocations: list[LambdaInvocation] = field(default_factory=list)
     # function name -> Lambda service errors (code, HTTP status) its next invocations meet
     service_faults: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     listeners: list[Callable[[LambdaInvocation], None]] = field(default_factory=list)
-    # (service, operation) -> what the next calls get instead of moto's answer: a response, or an error code
-    aws_faults: dict[tuple[str, str], list[dict | str]] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
     # event id -> the (rule, event) pairs it was delivered to, for redelivery
     delivered_events: dict[str, list[tuple[Any, dict]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     # GAP async: the running stack's EventBridge -> Lambda deliveries
     async_lambda: AsyncLambda | None = None
+    # GAP lambda: the functions' worker processes
+    runtime: Runtime | None = None
+    # GAP sfn-role: the role the state machine's calls are made as
+    state_machine_role: str | None = None
 
 
 _registry = _Registry()
-
-
-class _LambdaContext:
-    def __init__(self, fn: LambdaFunction) -> None:
-        self.function_name = fn.function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = fn.function_arn
-        self.memory_limit_in_mb = int(fn.memory_size)
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{fn.function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + int(fn.timeout)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def _load_handler(code_dir: Path, handler: str):
-    module_name, func_name = handler.rsplit(".", 1)
-    unique = "local_lambda_" + "_".join(code_dir.relative_to(PROJECT_ROOT).parts) + "_" + module_name
-    module = sys.modules.get(unique)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(unique, code_dir / f"{module_name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[unique] = module
-        spec.loader.exec_module(module)
-    return getattr(module, func_name)
-
-
-_invocation_output = threading.local()  # .buffer: where the running invocation's print() goes
-_original_print = builtins.print
-
-
-def _print_to_invocation(*args: Any, **kwargs: Any) -> None:
-    """print(), but from a thread running a handler into that invocation's log (Powertools prints its
-    EMF metrics). Swapping sys.stdout instead would take the output of every other thread too: a
-    command line running meanwhile (click's test runner swaps sys.stdout as well) would lose its own."""
-    buffer = getattr(_invocation_output, "buffer", None)
-    if buffer is not None and kwargs.get("file") is None:
-        kwargs["file"] = buffer
-    _original_print(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def _captured_output(buffer: io.StringIO, service: str | None) -> Iterator[None]:
-    """Collect what the handler prints (EMF metrics) and logs, as CloudWatch Logs would.
-
-    Powertools binds its log handler to the stream of the first Logger created for a service, so
-    catching print() alone would miss log lines; the handlers' streams are swapped too (one invocation
-    runs at a time, so no other thread logs through them meanwhile).
-    """
-    handlers = [
-        h for h in logging.getLogger(service or "service_undefined").handlers if isinstance(h, logging.StreamHandler)
-    ]
-    saved = [h.setStream(buffer) for h in handlers]
-    _invocation_output.buffer = buffer
-    try:
-        yield
-    finally:
-        _invocation_output.buffer = None
-        for handler, stream in zip(handlers, saved, strict=True):
-            handler.setStream(stream)
-
-
-@contextlib.contextmanager
-def _environment(variables: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class LambdaServiceError(JsonRESTError):
@@ -213,71 +147,43 @@ class LambdaServiceError(JsonRESTError):
         self.code = status
 
 
-def _invoke_in_process(self: LambdaFunction, event: str | None = None) -> tuple[str, bool, str]:
-    """GAP lambda: run the real handler in this process, as the Lambda runtime would."""
+def _invoke_in_worker(self: LambdaFunction, event: str | None = None) -> tuple[str, bool, str]:
+    """GAP lambda: run the function in a worker process of its own (``lambda_runtime``)."""
     pending = _registry.service_faults.get(self.function_name)
     if pending:
         raise LambdaServiceError(*pending.pop(0))
-    code_dir = _registry.code_dirs[self.code["S3Key"]]
-    for layer in self.layers:
-        layer_key = layer["Arn"].rsplit(":", 2)[-2]  # layer name, registered at packaging time
-        layer_dir = _registry.code_dirs.get(f"layer:{layer_key}")
-        if layer_dir and str(layer_dir) not in sys.path:
-            sys.path.insert(0, str(layer_dir))
     payload = json.loads(event) if isinstance(event, str) else (event or {})
-    service = str((self.environment_vars or {}).get("POWERTOOLS_SERVICE_NAME", ""))
-    # One invocation at a time, as one Lambda container runs them.
+    started = time.time()
+    answer = _registry.runtime.invoke(_function_spec(self), json.dumps(payload))
+    invocation = LambdaInvocation(
+        self.function_name, payload, answer.result, answer.errored, answer.logs, started, cold=answer.cold
+    )
     with _registry.lock:
-        started = time.time()
-        out = io.StringIO()
-        try:
-            with _captured_output(out, service):
-                handler = _load_handler(code_dir, self.handler)
-                result = handler(payload, _LambdaContext(self))
-            errored = False
-        except Exception as error:  # noqa: BLE001 - reported the way the Lambda runtime reports it
-            result = {
-                "errorMessage": str(error),
-                "errorType": type(error).__name__,
-                "stackTrace": traceback.format_tb(error.__traceback__),
-            }
-            errored = True
-        logs = out.getvalue()
-        invocation = LambdaInvocation(self.function_name, payload, result, errored, logs, started)
         _registry.invocations.append(invocation)
-        for listener in _registry.listeners:
-            listener(invocation)
-    return json.dumps(result), errored, logs
+        listeners = list(_registry.listeners)
+    for listener in listeners:
+        listener(invocation)
+    return json.dumps(answer.result), answer.errored, answer.logs
 
 
-_original_make_api_call = BaseClient._make_api_call
-
-
-def _make_api_call_with_faults(client: BaseClient, operation: str, params: dict) -> dict:
-    """Fault hooks on every AWS client in the process: handlers', and moto's own state machine's."""
-    service = client.meta.service_model.service_name
-    _check_service_limits(service, operation, params)
-    pending = _registry.aws_faults.get((service, operation))
-    if pending:
-        fault = pending.pop(0)
-        if isinstance(fault, dict):
-            return fault
-        error = {"Error": {"Code": fault, "Message": "injected by the local stack"}, "ResponseMetadata": {}}
-        raise ClientError(error, operation)
-    return _original_make_api_call(client, operation, params)
-
-
-# GAP limits: moto accepts what AWS refuses. These are AWS's published limits the monitor depends on.
-STATE_DATA_LIMIT_BYTES = 262_144  # Step Functions: an execution's input (and any state's data), UTF-8
-
-
-def _check_service_limits(service: str, operation: str, params: dict) -> None:
-    if service == "stepfunctions" and operation == "StartExecution":
-        size = len(str(params.get("input", "")).encode())
-        if size > STATE_DATA_LIMIT_BYTES:
-            message = f"input of {size} bytes: Member must have length less than or equal to {STATE_DATA_LIMIT_BYTES}"
-            error = {"Error": {"Code": "ValidationException", "Message": message}, "ResponseMetadata": {}}
-            raise ClientError(error, operation)
+def _function_spec(fn: LambdaFunction) -> FunctionSpec:
+    """A worker's start, from the deployed function: its code, layers, environment, limits and role."""
+    layer_dirs = []
+    for layer in fn.layers:
+        layer_dir = _registry.code_dirs.get(f"layer:{layer['Arn'].rsplit(':', 2)[-2]}")
+        if layer_dir is not None:
+            layer_dirs.append(layer_dir)
+    return FunctionSpec(
+        name=fn.function_name,
+        arn=fn.function_arn,
+        handler=fn.handler,
+        code_dir=_registry.code_dirs[fn.code["S3Key"]],
+        layer_dirs=tuple(layer_dirs),
+        environment={k: str(v) for k, v in (fn.environment_vars or {}).items()},
+        timeout_seconds=float(fn.timeout),
+        memory_mb=int(fn.memory_size),
+        role_arn=fn.role,
+    )
 
 
 _original_clean_json = cfn_parsing.clean_json
@@ -455,46 +361,69 @@ def quiet_moto() -> None:
     warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
 
 
-# GAP inline: parameter overrides the harness needs, below the caller's own.
-HARNESS_DEFAULTS = {"InlineWaitSeconds": "0"}
+ADMINISTRATOR = "local-stack-administrator"  # who this process's own clients (tests, command line) act as
+WORKERS_PER_FUNCTION = 4  # warm workers that serve one function's invocations at once
 
 
 class LocalStack:
     """The template, deployed into moto. Use as a context manager.
 
-    ``parameters`` overrides template Parameters, as ``sam deploy --parameter-overrides`` would
-    (on top of ``HARNESS_DEFAULTS``). ``loopback_http`` lets the functions use plain http to this
-    machine, where the emulators listen; False runs them as deployed (https to Informatica only).
+    ``parameters`` overrides template Parameters, as ``sam deploy --parameter-overrides`` would.
+    ``loopback_http`` lets the functions use plain http to this machine, where the emulators listen;
+    False runs them as deployed (https to Informatica only). ``workers`` is how many invocations of one
+    function run at once; ``reuse_workers=False`` makes every invocation a cold start (a new container).
     """
 
     def __init__(
-        self, parameters: Mapping[str, Any] | None = None, template: Path = TEMPLATE, *, loopback_http: bool = True
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        template: Path = TEMPLATE,
+        *,
+        loopback_http: bool = True,
+        workers: int = WORKERS_PER_FUNCTION,
+        reuse_workers: bool = True,
     ) -> None:
         self.template_path = template
         self.loopback_http = loopback_http
-        self.parameters = HARNESS_DEFAULTS | {k: str(v) for k, v in (parameters or {}).items()}
+        self.workers, self.reuse_workers = workers, reuse_workers
+        self.parameters = {k: str(v) for k, v in (parameters or {}).items()}
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._patches: contextlib.ExitStack | None = None
         self.outputs: dict[str, str] = {}
         self.resources: dict[str, str] = {}
+        self.endpoint_url = ""
 
     # --- lifecycle --------------------------------------------------------------------------
 
     def __enter__(self) -> LocalStack:
-        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            os.environ.setdefault(name, "testing")
-        self._patches = contextlib.ExitStack()
-        self._patches.enter_context(self._mock)
-        self._patches.enter_context(_patched(LambdaFunction, "_invoke_lambda", _invoke_in_process))
-        self._patches.enter_context(_patched(Rule, "send_to_targets", _send_to_all_targets))
-        self._patches.enter_context(_patched(cfn_parsing, "clean_json", _clean_json_without_novalue))
-        self._patches.enter_context(_patched(cfn_parsing, "parse_condition", _parse_condition_as_strings))
-        self._patches.enter_context(_patched(BaseClient, "_make_api_call", _make_api_call_with_faults))
-        self._patches.enter_context(_patched(builtins, "print", _print_to_invocation))
-        _cold_start()
-        _registry.async_lambda = AsyncLambda(REGION, QUEUE_TIME_SCALE)
-        self._deploy()
+        self._patches = patches = contextlib.ExitStack()
+        try:
+            patches.enter_context(_environment(_DEPLOYER))
+            patches.enter_context(self._mock)
+            patches.enter_context(_patched(LambdaFunction, "_invoke_lambda", _invoke_in_worker))
+            patches.enter_context(_patched(Rule, "send_to_targets", _send_to_all_targets))
+            patches.enter_context(_patched(cfn_parsing, "clean_json", _clean_json_without_novalue))
+            patches.enter_context(_patched(cfn_parsing, "parse_condition", _parse_condition_as_strings))
+            patches.enter_context(_patched(IAMPolicyStatement, "_check_element_matches", _statement_matches))
+            patches.enter_context(_patched(IAMPolicy, "__init__", _policy_from_document))
+            patches.enter_context(_patched(IAMRequestBase, "_create_aws_request", _request_as_signed))
+            _cold_start()
+            client_hook = _registry.faults.client_hook(BaseClient._make_api_call)
+            patches.enter_context(_patched(BaseClient, "_make_api_call", client_hook))
+            for module in _interpreter_modules():
+                patches.enter_context(_patched(module, "boto_client_for", _state_machine_client))
+            patches.enter_context(_environment(_administrator()))
+            self.endpoint_url = self._serve_aws()
+            _registry.runtime = Runtime(
+                _role_credentials, self._local_environment(), workers=self.workers, reuse=self.reuse_workers
+            )
+            _registry.async_lambda = AsyncLambda(REGION, QUEUE_TIME_SCALE)
+            self._deploy()
+            # GAP iam: from here on every call is authorised against the caller's IAM policies
+            patches.enter_context(enable_iam_authentication())
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -503,12 +432,39 @@ class LocalStack:
             # gone, and their AWS calls would then reach whatever credentials the environment holds.
             if _registry.async_lambda is not None:
                 _registry.async_lambda.close()
-            self._stop_running_executions()
+            with contextlib.suppress(Exception):
+                self._stop_running_executions()
             for poller in getattr(self, "_pollers", []):
                 poller.stopped.set()
                 poller.join()
+            if _registry.runtime is not None:
+                _registry.runtime.close()
             self._patches.close()
+            self._patches = None
         _cold_start()
+
+    def _serve_aws(self) -> str:
+        """GAP server: the local AWS on 127.0.0.1 over HTTP, for the functions' worker processes. It
+        shares moto's state with this process's clients; the fault middleware sits in front of it."""
+        app = _registry.faults.middleware(DomainDispatcherApplication(create_backend_app))
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        thread = threading.Thread(target=server.serve_forever, name="local-aws", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            server.shutdown()
+            thread.join()
+            server.server_close()
+
+        self._patches.callback(stop)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    def _local_environment(self) -> dict[str, str]:
+        """What the local stack adds to every function's environment (never the template's)."""
+        local = {"AWS_REGION": REGION, "AWS_ENDPOINT_URL": self.endpoint_url, "POWERTOOLS_TRACE_DISABLED": "true"}
+        if self.loopback_http:  # the harness's own switch (config.loopback_http), never the template's
+            local[LOOPBACK_HTTP_VARIABLE] = "true"
+        return local
 
     def _stop_running_executions(self) -> None:
         sfn = self.client("stepfunctions")
@@ -542,7 +498,6 @@ class LocalStack:
         self._attach_layers(cfn)
         _registry.async_lambda.function_dead_letters = self._function_dead_letters(cfn)
         self._take_over_queue_triggers()
-        self._patches.enter_context(_environment(self._function_environment()))
         for logical_id, resource in cfn["Resources"].items():
             if resource["Type"] == "AWS::StepFunctions::StateMachine":
                 self._create_executable_state_machine(logical_id, resource["Properties"])
@@ -602,21 +557,6 @@ class LocalStack:
             found[function_arn] = queue_arn
         return found
 
-    def _function_environment(self) -> dict[str, str]:
-        """GAP env: one process has one environment, and changing it per invocation races with
-        moto's threads reading it. So every function's variables are set once: no two functions
-        give one name different values (checked here), so each handler reads its own."""
-        merged: dict[str, str] = {"POWERTOOLS_TRACE_DISABLED": "true"}
-        if self.loopback_http:  # the harness's own switch (config.loopback_http), never the template's
-            merged[LOOPBACK_HTTP_VARIABLE] = "true"
-        lam = self.client("lambda")
-        for function in lam.list_functions()["Functions"]:
-            variables = function.get("Environment", {}).get("Variables", {})
-            for name, value in variables.items():
-                if merged.setdefault(name, str(value)) != str(value):
-                    raise RuntimeError(f"functions disagree on {name}; the local stack cannot run them in one process")
-        return merged
-
     def _take_over_queue_triggers(self) -> None:
         """GAP sqs: poll each SQS event source mapping here rather than in moto's send_message."""
         self._pollers: list[_QueuePoller] = []
@@ -644,6 +584,7 @@ class LocalStack:
         for name, value in (props.get("DefinitionSubstitutions") or {}).items():
             definition = definition.replace("${" + name + "}", self._resolve(value))
         role_arn = self._resolve(props["RoleArn"])
+        _registry.state_machine_role = role_arn
         self.client("stepfunctions").create_state_machine(
             name=arn.rsplit(":", 1)[-1], definition=definition, roleArn=role_arn, type="STANDARD"
         )
@@ -697,7 +638,7 @@ class LocalStack:
         """Make the next ``times`` calls of ``service.operation`` (botocore names, e.g. ``s3``,
         ``PutObject``) raise ``error``, or answer ``response`` instead (e.g. a PutEvents answer with
         FailedEntryCount > 0), whoever makes them."""
-        _registry.aws_faults.setdefault((service, operation), []).extend([response or error] * times)
+        _registry.faults.add(service, operation, response or error, times)
 
     def on_invocation(self, listener: Callable[[LambdaInvocation], None]) -> None:
         """Call ``listener`` after every in-process Lambda invocation (from moto's worker threads)."""
@@ -726,7 +667,7 @@ class LocalStack:
 
     def clear_aws_faults(self) -> None:
         """Forget the AWS faults ``fail_aws`` set that have not struck yet: the service has recovered."""
-        _registry.aws_faults.clear()
+        _registry.faults.clear()
 
     def start(self, execution_input: Any, name: str | None = None) -> str:
         """Start an execution directly, with a bare or event-shaped input."""
@@ -854,13 +795,151 @@ def _patched(owner: type, name: str, replacement: Any) -> Iterator[None]:
 
 
 def _cold_start() -> None:
-    """Forget loaded handlers and the layer's module state, as new Lambda containers would."""
-    for name in list(sys.modules):
-        if name.startswith(("local_lambda_", "iics_monitor.")) or name == "iics_monitor":
-            del sys.modules[name]
+    """Forget the previous stack's workers, faults and records."""
     _registry.invocations.clear()
     _registry.service_faults.clear()
     _registry.listeners.clear()
-    _registry.aws_faults.clear()
+    _registry.faults = Faults()
     _registry.delivered_events.clear()
     _registry.async_lambda = None
+    _registry.runtime = None
+    _registry.state_machine_role = None
+    _role_sessions.clear()
+
+
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, remove) environment variables while the stack runs. boto3's default session
+    keeps the credentials it first found, so it is made again."""
+    saved = {k: os.environ.get(k) for k in variables}
+    _set_environment(variables)
+    try:
+        yield
+    finally:
+        _set_environment(saved)
+
+
+def _set_environment(variables: Mapping[str, str | None]) -> None:
+    for key, value in variables.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    boto3.DEFAULT_SESSION = None
+
+
+# Deploying happens before IAM is enforced, with any key; then this process acts as ADMINISTRATOR.
+_DEPLOYER = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": None,
+    "AWS_PROFILE": None,
+}
+
+
+def _administrator() -> dict[str, str | None]:
+    """An IAM user allowed everything, for this process's own clients: the tests, the command line, the
+    local EventBridge and SQS deliveries. The functions and the state machine act as their roles."""
+    iam = boto3.client("iam", region_name=REGION)
+    iam.create_user(UserName=ADMINISTRATOR)
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.put_user_policy(UserName=ADMINISTRATOR, PolicyName="everything", PolicyDocument=json.dumps(everything))
+    key = iam.create_access_key(UserName=ADMINISTRATOR)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+def _role_credentials(role_arn: str, session_name: str) -> tuple[str, str, str]:
+    """A role's temporary credentials, as the Lambda or Step Functions service gets them (the service
+    principal assumes the role: no caller's permission is checked)."""
+    role = sts_backends[ACCOUNT]["global"].assume_role(
+        region_name=REGION,
+        role_session_name=session_name[:64],
+        role_arn=role_arn,
+        policy="",
+        duration=43_200,
+        external_id="",
+    )
+    return role.access_key_id, role.secret_access_key, role.session_token
+
+
+_role_sessions: dict[str, tuple[str, str, str]] = {}  # role ARN -> the state machine's credentials
+
+
+def _state_machine_client(region: str, service: str, state_credentials: Any = None) -> BaseClient:
+    """GAP sfn-role: moto's interpreter calls services with a made-up key; these calls are made as the
+    state machine's execution role, so IAM decides on them as in AWS."""
+    role = _registry.state_machine_role
+    if role not in _role_sessions:
+        _role_sessions[role] = _role_credentials(role, "states")
+    key, secret, token = _role_sessions[role]
+    return boto3.client(
+        service,
+        region_name=region,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1}),
+    )
+
+
+def _interpreter_modules() -> list[Any]:
+    """moto's interpreter modules that call AWS (each imported boto_client_for by name)."""
+    import importlib
+
+    base = "moto.stepfunctions.parser.asl"
+    names = [
+        f"{base}.utils.boto_client",
+        f"{base}.component.state.exec.state_task.lambda_eval_utils",
+        f"{base}.component.state.exec.state_task.service.state_task_service_events",
+        f"{base}.component.state.exec.state_task.service.state_task_service_sqs",
+        f"{base}.component.state.exec.state_task.service.state_task_service_sns",
+        f"{base}.component.state.exec.state_task.service.state_task_service_dynamodb",
+        f"{base}.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    ]
+    modules = []
+    for name in names:
+        with contextlib.suppress(ImportError):
+            modules.append(importlib.import_module(name))
+    return [m for m in modules if hasattr(m, "boto_client_for")]
+
+
+def _request_as_signed(self: IAMRequestBase) -> AWSRequest:
+    """GAP iam-signature: for a request without a body moto signs its parsed parameters (a form post's
+    fields, but for a GET its headers), so every correctly signed GET failed with SignatureDoesNotMatch.
+    A GET, HEAD or DELETE is signed with the body it was sent with: none."""
+    signed_headers = self._get_string_between("SignedHeaders=", ",", self._headers["Authorization"]).split(";")
+    headers = self._create_headers_for_aws_request(signed_headers, self._headers)
+    without_body = self._method in ("GET", "HEAD", "DELETE")
+    body = self._body or (b"" if without_body else self._data)
+    request = AWSRequest(method=self._method, url=self._path, data=body, headers=headers)
+    request.context["timestamp"] = headers["X-Amz-Date"]
+    return request
+
+
+# GAP iam-action: moto names the action after the API operation; IAM's name differs for these.
+_IAM_ACTIONS = {"lambda:invoke": "lambda:InvokeFunction"}
+
+_original_policy_init = IAMPolicy.__init__
+
+
+def _policy_from_document(self: IAMPolicy, policy: Any) -> None:
+    """GAP iam-cfn: moto's CloudFormation keeps a role's inline policy as a JSON object, which moto's
+    enforcement cannot read (it expects text)."""
+    if isinstance(policy, dict) and "policy_document" not in policy:
+        policy = json.dumps(policy)
+    _original_policy_init(self, policy)
+
+
+def _statement_matches(self: IAMPolicyStatement, element: str, value: str) -> bool:
+    """GAP iam-resource: moto knows the resource of a call only for S3, SQS, IAM and STS and passes "*"
+    for the others, which no statement naming a resource would match. So for those only the action is
+    checked. Patterns use IAM's wildcards (``*`` and ``?``); actions match case-insensitively."""
+    patterns = self._statement[element]
+    patterns = patterns if isinstance(patterns, list) else [patterns]
+    if element in ("Resource", "NotResource") and value == "*":
+        return True
+    if element in ("Action", "NotAction"):
+        value = _IAM_ACTIONS.get(value.lower(), value)
+        return any(fnmatch.fnmatchcase(value.lower(), str(p).lower()) for p in patterns)
+    return any(fnmatch.fnmatchcase(value, str(p)) for p in patterns)

@@ -164,8 +164,9 @@ def test_success_after_several_polls_archives_the_log_and_announces_it(pipeline,
     assert total("Polls") == 4
     assert total("OutcomeSuccessful") == 1
     assert total("LogBytes") == len(body)
-    # and IICS saw one login and four status calls
-    assert emulator.logins == 1
+    # and IICS saw one login per function container that called it (CheckStatus, then ArchiveLog: each
+    # Lambda container keeps its own session), and four status calls
+    assert emulator.logins == 2
     assert [r.route for r in emulator.requests].count("status") == 5  # 4 polls + the final expand=objects
 
 
@@ -253,7 +254,7 @@ def test_session_expiry_mid_run_logs_in_again_once(pipeline, emulator, refusal):
     run = pipeline.start({"jobId": job_id})
 
     assert run.outcome["state"] == "SUCCESSFUL"
-    assert emulator.logins == 2
+    assert emulator.logins == 3  # CheckStatus's first and its one again after the expiry; ArchiveLog's own
     statuses = [r.status for r in emulator.requests if r.route == "status"]
     assert statuses.count(refusal) == 1
 
