@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -162,6 +163,7 @@ class Runtime:
         self._changed = threading.Condition()
         self._log_dir = Path(tempfile.mkdtemp(prefix="iics-monitor-lambda-"))
         self._closed = False
+        self._started: list[_Worker] = []
         self.in_flight = 0
         self.peak_in_flight = 0
 
@@ -180,14 +182,19 @@ class Runtime:
         return answer
 
     def close(self) -> None:
+        """End every worker: idle ones as Lambda retires them, running ones killed (the stack is gone)."""
         with self._changed:
             self._closed = True
-            workers = [w for pool in self._pools.values() for w in pool.idle]
+            idle = [w for pool in self._pools.values() for w in pool.idle]
+            running = [w for w in self._started if w not in idle]
             for pool in self._pools.values():
                 pool.idle.clear()
             self._changed.notify_all()
-        for worker in workers:
+        for worker in running:
+            worker.kill()
+        for worker in idle + running:
             worker.stop()
+        shutil.rmtree(self._log_dir, ignore_errors=True)
 
     # --- workers -------------------------------------------------------------------------------
 
@@ -230,12 +237,18 @@ class Runtime:
             self._changed.notify_all()
         if worker is not None:
             worker.stop()
+            with self._changed:
+                self._started.remove(worker)
 
     def _start(self, spec: FunctionSpec) -> _Worker:
         environment = self._environment(spec)
         worker = _Worker(spec, environment, self._log_dir)
+        with self._changed:
+            self._started.append(worker)
         if not worker.wait_ready(INIT_TIMEOUT_SECONDS):
             worker.kill()
+            with self._changed:
+                self._started.remove(worker)
             raise RuntimeError(f"{spec.name} did not start within {INIT_TIMEOUT_SECONDS} s: {worker.logs()[-2000:]}")
         return worker
 

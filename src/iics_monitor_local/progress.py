@@ -1,4 +1,5 @@
-"""Live progress from the local stack: one line per poll per job, as the functions return.
+"""Live progress from the local stack: one line per status check per job, as the functions return
+(a check may poll IICS several times inline: its line shows the count so far).
 
 Used as a listener: ``stack.on_invocation(Progress(out))``. It reads only what the functions
 returned, so it shows exactly what the state machine saw.

@@ -68,8 +68,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.client import BaseClient
 from botocore.awsrequest import AWSRequest
+from botocore.client import BaseClient
 from botocore.config import Config
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
@@ -361,6 +361,13 @@ def quiet_moto() -> None:
     warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
 
 
+class _QuietRequestHandler(MotoRequestHandler):
+    """moto's server request handler without a line on stderr for every request (errors still show)."""
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 ADMINISTRATOR = "local-stack-administrator"  # who this process's own clients (tests, command line) act as
 WORKERS_PER_FUNCTION = 4  # warm workers that serve one function's invocations at once
 
@@ -447,7 +454,7 @@ class LocalStack:
         """GAP server: the local AWS on 127.0.0.1 over HTTP, for the functions' worker processes. It
         shares moto's state with this process's clients; the fault middleware sits in front of it."""
         app = _registry.faults.middleware(DomainDispatcherApplication(create_backend_app))
-        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietRequestHandler)
         thread = threading.Thread(target=server.serve_forever, name="local-aws", daemon=True)
         thread.start()
 

@@ -7,6 +7,7 @@ it. ``python -m iics_monitor_local.template`` prints it as JSON.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -14,6 +15,10 @@ from pathlib import Path
 
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+
+# The transform records metrics for AWS's own service and, when nobody publishes them, warns on stderr
+# whenever they are garbage collected (in the middle of a command's output).
+logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = PROJECT_ROOT / "template.yaml"

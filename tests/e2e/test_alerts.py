@@ -249,7 +249,8 @@ def dead_letters_of(stack: LocalStack, logical_id: str) -> list[dict]:
 
 def test_a_failed_alert_function_is_run_again_twice_by_lambda_then_parked_in_its_dead_letter_queue(stack):
     inbox = AlertInbox(stack)
-    stack.fail_aws("sns", "Publish", times=3)  # every run of the function fails
+    # every run of the function fails (an error boto3 does not retry: a 5xx it would, within one run)
+    stack.fail_aws("sns", "Publish", times=3, error="AuthorizationError")
 
     publish(stack, "outcome-failed.json")
 
@@ -263,7 +264,7 @@ def test_a_failed_alert_function_is_run_again_twice_by_lambda_then_parked_in_its
 
 def test_an_alert_function_that_fails_once_is_run_again_and_the_alert_arrives(stack):
     inbox = AlertInbox(stack)
-    stack.fail_aws("sns", "Publish", times=1)
+    stack.fail_aws("sns", "Publish", times=1, error="AuthorizationError")
 
     publish(stack, "outcome-failed.json")
 

@@ -129,7 +129,8 @@ def test_echoed_requests_leave_no_secret_in_anything_the_stack_keeps_or_says(wor
         answered = [r.status for r in emulator.requests if r.route == echo.route and jobs[echo.name] in r.path]
         assert echo.status in answered, echo.name
     issued = emulator.issued_session_ids
-    assert len(issued) == 4 and any(len(s) == JWT_LENGTH and s.count(".") == 2 for s in issued)
+    # (at least one session per scenario that logged in; concurrent containers each log in too)
+    assert len(issued) >= 4 and any(len(s) == JWT_LENGTH and s.count(".") == 2 for s in issued)
     # The jobs ended as each answer means, and the echo reached the outcome scrubbed.
     names = {job_id: name for name, job_id in jobs.items()}
     outcomes = {names[e["detail"]["jobId"]]: e["detail"] for e in bus.drain()}

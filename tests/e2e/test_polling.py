@@ -90,7 +90,8 @@ def test_with_inline_checks_off_every_wait_is_a_wait_state(deploy, emulator):
 
 
 def test_a_recurring_job_name_is_checked_near_its_usual_end(deploy, emulator):
-    stack = deploy(InitialWaitSeconds=1, MaxWaitSeconds=1)
+    # the state machine's Wait loop decides each wait here (inline checks off: their waits are the next test's)
+    stack = deploy(InitialWaitSeconds=1, MaxWaitSeconds=1, InlineWaitSeconds=0)
     table = stack.resources["DurationHistoryTable"]
     history = DurationHistory(table, stack.client("dynamodb"))
     # Given two earlier runs of "nightly", each recorded by the archive step from IICS's own times

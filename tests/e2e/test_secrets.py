@@ -43,7 +43,9 @@ def test_no_password_session_id_or_webhook_url_is_kept_anywhere(emulator):
                 stack.submit({"jobId": job_id})
             finish_all(stack)
             assert wait_until(lambda: len(slack.delivered) == 1)
-            assert logins(emulator) == [200, 200]  # the first login, and one after the session expired
+            # the first logins (one per function container: the two jobs ran at once), one after the expiry
+            good = logins(emulator)
+            assert len(good) >= 3 and set(good) == {200}
 
             # then a refused password: a new version of the secret, and IICS ends every session, so the
             # next job really logs in with it
@@ -56,8 +58,8 @@ def test_no_password_session_id_or_webhook_url_is_kept_anywhere(emulator):
             stack.submit({"jobId": refused})
             finish_all(stack)
 
-            # each leg happened: two good jobs' outcomes, the refused login, its ERROR outcome, both alerts
-            assert logins(emulator) == [200, 200, 400]
+            # each leg happened: two good jobs' outcomes, the refused login (once), its ERROR outcome, both alerts
+            assert logins(emulator) == [*good, 400]
             assert wait_until(lambda: len(capture.drain()) == 3)
             outcomes = {event["detail"]["jobId"]: event["detail"] for event in capture.events}
             assert outcomes[ok]["state"] == "SUCCESSFUL" and outcomes[failed]["state"] == "FAILED"
