@@ -267,7 +267,7 @@ class Runtime:
             "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_SESSION_TOKEN": token,
             "LAMBDA_TASK_ROOT": str(spec.code_dir),
-            "LANG": "en_US.UTF-8",
+            "LANG": "C.UTF-8",  # Lambda: en_US.UTF-8; a locale this machine may lack (Python would then set LC_CTYPE)
             "TZ": ":UTC",
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         }

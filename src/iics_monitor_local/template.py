@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from samtranslator.translator.transform import transform
@@ -48,6 +48,17 @@ def local_artifacts(sam: dict) -> Iterator[tuple[str, dict, str, Path]]:
         local = resource.get("Properties", {}).get(prop) if prop else None
         if isinstance(local, str) and not local.startswith("s3://"):
             yield logical_id, resource, prop, (TEMPLATE.parent / local).resolve()
+
+
+def variant(edit: Callable[[dict], None], path: Path) -> Path:
+    """A copy of template.yaml, changed by ``edit`` (given the template as data), written to ``path`` as
+    JSON (which the SAM parser reads). Its local paths still point into this project."""
+    sam = load()
+    edit(sam)
+    for _, resource, prop, local in local_artifacts(sam):
+        resource["Properties"][prop] = str(local)
+    path.write_text(json.dumps(sam, indent=1))
+    return path
 
 
 def translate(sam: dict, parameters: Mapping[str, str] | None = None) -> dict:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 
 from iics_monitor.archive import (
     CHUNK_BYTES,
@@ -239,6 +240,27 @@ def test_a_missing_bucket_is_a_transient_store_error_naming_the_code(s3):
     with pytest.raises(StoreUnavailable, match="NoSuchBucket") as raised:
         LogArchiver("no-such-bucket-here", PREFIX, s3_client=s3).put_log(JOB_ID, "SUCCESSFUL", io.BytesIO(b"x"), WHEN)
     assert raised.value.transient
+
+
+@pytest.mark.parametrize("code", ["AccessDenied", "InvalidAccessKeyId", "KMS.AccessDeniedException"])
+def test_a_refused_write_is_a_permanent_store_error_not_retried(code):
+    """A role without s3:PutObject (or the bucket key's kms rights) is refused every time: retrying it
+    only spent the function's time (50 s in the local stack with IAM enforced)."""
+    refused = ClientError({"Error": {"Code": code, "Message": "no"}}, "PutObject")
+
+    class RefusingS3:
+        def put_object(self, **_):
+            raise refused
+
+        def create_multipart_upload(self, **_):
+            raise refused
+
+    archiver = LogArchiver(BUCKET, PREFIX, s3_client=RefusingS3())
+    sleeps: list[float] = []
+    with pytest.raises(StoreUnavailable, match=code) as raised:
+        with_retries(lambda: archiver.put_log(JOB_ID, "SUCCESSFUL", io.BytesIO(b"x"), WHEN), sleep=sleeps.append)
+    assert not raised.value.transient
+    assert sleeps == []
 
 
 # --- put_status -------------------------------------------------------------------------------------------------------

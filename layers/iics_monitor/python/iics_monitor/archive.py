@@ -262,11 +262,20 @@ def _truncated(stream: CappedReader) -> dict[str, str]:
     return {"truncated": stream.truncated} if stream.truncated else {}
 
 
+# S3 refusals another try cannot change: the function's role or the bucket's key does not allow the write.
+REFUSALS = frozenset(
+    {"AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidAccessKeyId", "KMS.AccessDeniedException"}
+)
+
+
 @contextlib.contextmanager
 def _s3_errors_as_store_unavailable(what: str) -> Iterator[None]:
-    """S3 failures (after boto3's own retries) as one transient type; the text names the error code only."""
+    """S3 failures (after boto3's own retries) as one type; the text names the error code only. It is
+    transient, unless S3 refused the write (REFUSALS): retrying that would only spend the function's time."""
     try:
         yield
     except (BotoCoreError, ClientError, Boto3Error) as error:
         code = error.response.get("Error", {}).get("Code") if isinstance(error, ClientError) else type(error).__name__
-        raise StoreUnavailable(f"S3 did not store {what}: {code}") from None
+        failure = StoreUnavailable(f"S3 did not store {what}: {code}")
+        failure.transient = code not in REFUSALS
+        raise failure from None
