@@ -634,6 +634,11 @@ class LocalStack:
     def lambda_invocations(self) -> list[LambdaInvocation]:
         return list(_registry.invocations)
 
+    @property
+    def peak_invocations_in_flight(self) -> int:
+        """The most function invocations that ran at once (each in its own worker process)."""
+        return _registry.runtime.peak_in_flight if _registry.runtime is not None else 0
+
     def fail_lambda(
         self, logical_id: str, error_code: str = "TooManyRequestsException", status: int = 429, times: int = 1
     ):
