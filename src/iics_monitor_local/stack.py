@@ -5,8 +5,26 @@ The template is translated by aws-sam-translator, exactly as ``sam deploy`` woul
 variable, layer, rule and definition substitution comes from the template; nothing here is a copy.
 
 moto's gaps, and how this harness closes each (search for ``GAP`` below):
-- GAP lambda: moto runs Lambda code in Docker. Invocations run the real handler in-process instead,
-  with the function's environment variables from the template and its layer importable.
+- GAP lambda: moto runs Lambda code in Docker. Each function runs in worker processes of its own
+  instead (``lambda_runtime``): exactly its environment, its role's credentials, its Timeout
+  (``Sandbox.Timedout``), cold then warm workers, up to ``workers`` invocations of one function at
+  once, and its output kept per invocation.
+- GAP server: the workers reach the local AWS over HTTP: moto's server on 127.0.0.1, started here,
+  sharing moto's state with this process's clients. ``aws_faults`` sits in front of it, so ``fail_aws``
+  strikes a function's call as a real error answer (which boto3 retries as it would a real one).
+- GAP iam: moto's IAM enforcement is switched on once the stack is deployed. This process's own clients
+  act as an administrator user (``ADMINISTRATOR``); a function acts as its execution role, and the
+  state machine's calls as its role (GAP sfn-role: moto's interpreter signs with a made-up key). moto
+  cannot enforce everything, and two of its mistakes are mended here:
+  - GAP iam-resource: moto knows the resource of a call only for S3, SQS, IAM and STS; for the other
+    services it passes "*", which no statement naming a resource matches, so only the action is
+    checked there. Conditions are not evaluated for identity policies (a statement with a Condition
+    is refused), and resource policies (bucket, queue, key policies) are not enforced at all.
+  - GAP iam-action: moto names an action after the API operation; where IAM's name differs
+    (``lambda:Invoke`` is ``lambda:InvokeFunction``) the IAM name is matched.
+  - GAP iam-cfn: moto's CloudFormation keeps a role's inline policy as an object its enforcement
+    cannot read; it is read as the document it is.
+  - GAP iam-signature: moto checked a GET's signature over its headers; it is checked over its body.
 - GAP sfn: moto's CloudFormation creates state machines in a backend that does not execute them and
   ignores ``DefinitionSubstitutions``. The harness substitutes the template's values and creates the
   same state machine (same name, so the same ARN) in the executing backend.
@@ -25,8 +43,6 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   (ReportBatchItemFailures); the rest come back after the queue's VisibilityTimeout, scaled by
   ``QUEUE_TIME_SCALE`` for tests (the alert queue's 390 s become 4 s), and a record that keeps failing
   moves to the dead-letter queue after maxReceiveCount (moto counts the receives).
-- GAP env: every function's environment variables are set once for the process (see
-  ``_function_environment``), since changing them per invocation races with moto's threads.
 - GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
   also delivers to Step Functions, SNS and Lambda targets of any matching rule.
 - GAP async: moto runs a Lambda target inside PutEvents, once, and forgets a function error. The
@@ -37,14 +53,12 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
 - GAP dlq: moto's Lambda keeps no ``DeadLetterConfig``; the harness reads each function's from the
   template for the asynchronous deliveries above.
 - GAP limits: moto's Step Functions starts an execution with any input; AWS refuses one over
-  256 KiB. The harness refuses it the same way (``STATE_DATA_LIMIT_BYTES``).
+  256 KiB. The harness refuses it the same way (``aws_faults.STATE_DATA_LIMIT_BYTES``).
 - LOCAL http: the functions may reach the IICS emulator and the fake Slack over plain http on
   127.0.0.1 only because the harness sets ``ALLOW_LOOPBACK_HTTP=true`` for them (``loopback_http``);
   the template never does, so a deployment speaks https to Informatica and Slack only.
-- GAP inline: the harness runs one Lambda invocation at a time (the handlers share this process's
-  stdout capture and Powertools state), so a check that sleeps between inline checks would hold up
-  every other execution. It deploys with ``InlineWaitSeconds=0`` (``HARNESS_DEFAULTS``) unless the
-  caller sets the parameter; tests of inline checking set it.
+
+What still differs from AWS is listed in docs/reliability.md ("The local stack and AWS").
 """
 
 from __future__ import annotations
@@ -392,7 +406,7 @@ class LocalStack:
     ) -> None:
         self.template_path = template
         self.loopback_http = loopback_http
-        self.workers, self.reuse_workers = workers, reuse_workers
+        self.workers, self._reuse_workers = workers, reuse_workers
         self.parameters = {k: str(v) for k, v in (parameters or {}).items()}
         self._mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         self._patches: contextlib.ExitStack | None = None
@@ -422,7 +436,7 @@ class LocalStack:
             patches.enter_context(_environment(_administrator()))
             self.endpoint_url = self._serve_aws()
             _registry.runtime = Runtime(
-                _role_credentials, self._local_environment(), workers=self.workers, reuse=self.reuse_workers
+                _role_credentials, self._local_environment(), workers=self.workers, reuse=self._reuse_workers
             )
             _registry.async_lambda = AsyncLambda(REGION, QUEUE_TIME_SCALE)
             self._deploy()
@@ -633,6 +647,17 @@ class LocalStack:
     @property
     def lambda_invocations(self) -> list[LambdaInvocation]:
         return list(_registry.invocations)
+
+    @property
+    def reuse_workers(self) -> bool:
+        """False: every invocation runs in a new container (a cold start), none is reused warm."""
+        return self._reuse_workers
+
+    @reuse_workers.setter
+    def reuse_workers(self, reuse: bool) -> None:
+        self._reuse_workers = reuse
+        if _registry.runtime is not None:
+            _registry.runtime.reuse = reuse
 
     @property
     def peak_invocations_in_flight(self) -> int:

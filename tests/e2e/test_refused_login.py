@@ -6,7 +6,6 @@ ten jobs are announced at once with a wrong password in the secret; then the sec
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
@@ -34,18 +33,12 @@ def outcomes(stack: LocalStack, capture, count: int) -> list[dict]:
     return [event["detail"] for event in capture.drain()]
 
 
-def each_invocation_in_a_new_container(stack: LocalStack) -> None:
-    """The local stack runs every invocation in this one process, so a function's memory would carry over
-    to the next as in one warm container. Here each invocation starts cold, as if every one ran in a
-    container of its own: only what the stack keeps (the verdicts table) can stop a second refused login."""
-    stack.on_invocation(lambda invocation: sys.modules["iics_monitor.runtime"].reset())
-
-
 @pytest.fixture
 def stack(emulator):
-    with LocalStack(FAST) as deployed:
+    """Every invocation runs in a new container (worker process): a function's memory never carries over
+    to the next, so only what the stack keeps (the verdicts table) can stop a second refused login."""
+    with LocalStack(FAST, reuse_workers=False) as deployed:
         deployed.put_iics_secret(USERNAME, PASSWORD, emulator.url)
-        each_invocation_in_a_new_container(deployed)
         yield deployed
 
 
@@ -84,7 +77,7 @@ def test_a_revoked_slack_webhook_is_posted_to_once_not_once_per_alert(emulator):
     with FakeSlack() as slack:
         setup = SlackPipeline(emulator, slack)
         stack = setup.stack
-        each_invocation_in_a_new_container(stack)
+        stack.reuse_workers = False  # every invocation in a new container, as in the fixture above
         try:
             # Given a webhook Slack answers as gone (the app was removed)
             slack.fail_always((404,))
