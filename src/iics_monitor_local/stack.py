@@ -18,8 +18,8 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   cannot enforce everything, and two of its mistakes are mended here:
   - GAP iam-resource: moto knows the resource of a call only for S3, SQS, IAM and STS; for the other
     services it passes "*", which no statement naming a resource matches, so only the action is
-    checked there. Conditions are not evaluated for identity policies (a statement with a Condition
-    is refused), and resource policies (bucket, queue, key policies) are not enforced at all.
+    checked there. A Condition on a context key moto does not supply (``kms:ViaService``, ...) counts
+    as met, and resource policies (bucket, queue, key policies) are not enforced at all.
   - GAP iam-action: moto names an action after the API operation; where IAM's name differs
     (``lambda:Invoke`` is ``lambda:InvokeFunction``) the IAM name is matched.
   - GAP iam-cfn: moto's CloudFormation keeps a role's inline policy as an object its enforcement
