@@ -18,8 +18,8 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from functools import cache
+from html import escape
 from typing import Any
-from xml.sax.saxutils import escape
 
 import botocore.session
 from botocore.client import BaseClient
@@ -101,9 +101,7 @@ class Faults:
         """WSGI middleware in front of moto's server."""
 
         def serve(environ: dict, start_response: Callable) -> Iterable[bytes]:
-            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-            environ["wsgi.input"] = io.BytesIO(body)
-            found = _operation(environ, body)
+            found = _operation(environ)
             if found is not None:
                 service, operation, protocol, params = found
                 try:
@@ -129,7 +127,18 @@ def _model(service: str) -> Any:
     return botocore.session.get_session().get_service_model(service)
 
 
-def _operation(environ: dict, body: bytes) -> tuple[str, str, str, dict] | None:
+def _body(environ: dict) -> bytes:
+    """The request's body, read once and put back for moto. Only JSON and query requests are read (they
+    are small); an S3 upload streams through untouched."""
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    body = stream.read(int(length)) if length else stream.read()  # no length: chunked, ends at its end
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def _operation(environ: dict) -> tuple[str, str, str, dict] | None:
     """(service, operation, protocol, params) of a signed request; params only for JSON protocols."""
     scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if not scope:
@@ -143,12 +152,12 @@ def _operation(environ: dict, body: bytes) -> tuple[str, str, str, dict] | None:
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         try:
-            params = json.loads(body or b"{}")
+            params = json.loads(_body(environ) or b"{}")
         except ValueError:
             params = {}
         return service, target.rsplit(".", 1)[-1], "json", params
     if protocol == "query":
-        action = _form(body).get("Action")
+        action = _form(_body(environ)).get("Action")
         return (service, action, "query", {}) if action else None
     operation = _rest_operation(model, environ)
     return (service, operation, protocol, {}) if operation else None

@@ -6,7 +6,8 @@
 
 ``--aws emulated`` (the default) deploys template.yaml into moto (``LocalStack``), stores the IICS
 credentials from the environment or ``--credentials FILE`` as the stack's secret, announces the job
-with the upstream EventBridge event, and runs the real handlers in-process against the IICS org.
+with the upstream EventBridge event, and runs the real handlers (each function in worker processes of
+its own, as the tests run them) against the IICS org.
 ``--aws real`` starts an execution of a deployed stack instead (its functions use the deployed
 secret) and follows it. Either way the archived ``export.log`` and ``status.json`` are copied to
 ``DIR/<jobId>/`` and/or to ``--s3`` in the deployed archive's layout, and the exit code is the one
