@@ -43,6 +43,8 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   (ReportBatchItemFailures); the rest come back after the queue's VisibilityTimeout, scaled by
   ``QUEUE_TIME_SCALE`` for tests (the alert queue's 390 s become 4 s), and a record that keeps failing
   moves to the dead-letter queue after maxReceiveCount (moto counts the receives).
+- GAP ddb-atomic: moto's DynamoDB changes an item without a lock, so writes from parallel functions
+  were lost; each write is applied whole, one at a time, as DynamoDB applies it.
 - GAP events: moto's EventBridge delivers rule targets only to SQS, logs and buses. The harness
   also delivers to Step Functions, SNS and Lambda targets of any matching rule.
 - GAP async: moto runs a Lambda target inside PutEvents, once, and forgets a function error. The
@@ -90,6 +92,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.cloudformation import parsing as cfn_parsing
 from moto.core.authorization import enable_iam_authentication
 from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
 from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequestBase
@@ -428,6 +431,8 @@ class LocalStack:
             patches.enter_context(_patched(IAMPolicyStatement, "_check_element_matches", _statement_matches))
             patches.enter_context(_patched(IAMPolicy, "__init__", _policy_from_document))
             patches.enter_context(_patched(IAMRequestBase, "_create_aws_request", _request_as_signed))
+            for name in _DYNAMODB_WRITES:
+                patches.enter_context(_patched(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name))))
             _cold_start()
             client_hook = _registry.faults.client_hook(BaseClient._make_api_call)
             patches.enter_context(_patched(BaseClient, "_make_api_call", client_hook))
@@ -952,6 +957,21 @@ def _request_as_signed(self: IAMRequestBase) -> AWSRequest:
     request = AWSRequest(method=self._method, url=self._path, data=body, headers=headers)
     request.context["timestamp"] = headers["X-Amz-Date"]
     return request
+
+
+# GAP ddb-atomic: moto's DynamoDB reads, changes and writes an item without a lock. With functions in
+# parallel processes, two conditional UpdateItem ADDs lost one count (the request budget counted 29 of
+# 30 requests). DynamoDB applies each write atomically: so does the local stack, one write at a time.
+_DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_dynamodb_write_lock = threading.RLock()
+
+
+def _atomic(write: Callable) -> Callable:
+    def atomic_write(*args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_write_lock:
+            return write(*args, **kwargs)
+
+    return atomic_write
 
 
 # GAP iam-action: moto names the action after the API operation; IAM's name differs for these.
