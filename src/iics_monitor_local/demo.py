@@ -29,6 +29,8 @@ USERNAME = "demo@example.com"
 PASSWORD = "demo-password-never-printed"  # noqa: S105 - the emulator's made-up user
 SLACK_SECRET = "iics-export-monitor/slack"  # noqa: S105 - a secret name, not a secret
 # Short waits so the demo fits in a minute; production defaults are 15 s growing to 300 s.
+# Warm workers per function before the jobs start, as on a stack in use (three jobs at once).
+WARM = {"StartMonitorFunction": 1, "CheckStatusFunction": 3, "ArchiveLogFunction": 3, "NotifyTopicFunction": 1}
 PARAMETERS = {"InitialWaitSeconds": 1, "MaxWaitSeconds": 2, "SlackWebhookSecretName": SLACK_SECRET}
 LOG_LINES_SHOWN = 4
 
@@ -126,6 +128,7 @@ def run(out: TextIO = sys.stdout) -> int:
     ):
         stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
         stack.client("secretsmanager").create_secret(Name=SLACK_SECRET, SecretString=slack.url)
+        stack.warm(WARM)  # a stack that has run before: the seconds-long jobs do not wait for cold starts
         capture = stack.capture_events()
         inbox = TopicInbox(stack, stack.outputs["AlertTopicArn"])
         reports = [_add_job(emulator, job) for job in JOBS]

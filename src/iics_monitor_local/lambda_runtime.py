@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,20 @@ class Runtime:
         answer.cold = cold
         self._release(pool, worker, keep=self.reuse and worker.process.poll() is None)
         return answer
+
+    def warm(self, spec: FunctionSpec, count: int) -> None:
+        """Start workers (at once) until ``count`` wait warm for ``spec``'s function, as provisioned
+        concurrency does."""
+        pool = self._pool(spec)
+        with self._changed:
+            missing = 0 if self._closed else max(0, min(count, self.workers) - len(pool.idle) - pool.running)
+            pool.running += missing
+        with ThreadPoolExecutor(max_workers=max(1, missing)) as starting:
+            started = list(starting.map(lambda _: self._start(spec), range(missing)))
+        with self._changed:
+            pool.running -= missing
+            pool.idle.extend(started)
+            self._changed.notify_all()
 
     def close(self) -> None:
         """End every worker: idle ones as Lambda retires them, running ones killed (the stack is gone)."""

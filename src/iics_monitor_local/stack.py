@@ -79,6 +79,7 @@ import uuid
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.client import BaseClient
 from botocore.config import Config
 from moto import mock_aws
-from moto.awslambda.models import LambdaFunction
+from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.cloudformation import parsing as cfn_parsing
 from moto.core.authorization import enable_iam_authentication
 from moto.core.exceptions import JsonRESTError
@@ -652,6 +653,14 @@ class LocalStack:
     @property
     def lambda_invocations(self) -> list[LambdaInvocation]:
         return list(_registry.invocations)
+
+    def warm(self, workers: Mapping[str, int]) -> None:
+        """Start warm workers now (template logical id -> how many), as provisioned concurrency would, so
+        the first invocations do not wait for cold starts (the demo's jobs last seconds)."""
+        backend = lambda_backends[ACCOUNT][REGION]
+        specs = [(_function_spec(backend.get_function(self.resources[i])), n) for i, n in workers.items()]
+        with ThreadPoolExecutor(max_workers=len(specs) or 1) as starting:
+            list(starting.map(lambda spec_count: _registry.runtime.warm(*spec_count), specs))
 
     @property
     def reuse_workers(self) -> bool:
