@@ -73,10 +73,14 @@ class AsyncLambda:
             if not self._changed.wait_for(lambda: self._first_attempts_due[event_id] == 0, timeout):
                 raise TimeoutError(f"event {event_id} was not delivered within {timeout} s")
 
-    def close(self) -> None:
-        """Stop: waits end at once, and no function is started again."""
+    def stop_accepting(self) -> None:
+        """New events are dropped, waits end at once, and no function is started again."""
         self._closed.set()
-        self._pool.shutdown(wait=True)
+
+    def close(self) -> None:
+        """Stop, drop the deliveries not yet started, and wait for the running ones to end."""
+        self._closed.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     # --- one delivery ------------------------------------------------------------------------------------------
 

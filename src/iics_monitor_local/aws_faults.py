@@ -127,6 +127,14 @@ def _model(service: str) -> Any:
     return botocore.session.get_session().get_service_model(service)
 
 
+def protocol_of(signing_name: str) -> str | None:
+    """The wire protocol of a service named as in a SigV4 credential scope ("json", "query", ...)."""
+    try:
+        return _model(_SIGNING_TO_SERVICE.get(signing_name, signing_name)).protocol
+    except Exception:  # noqa: BLE001 - a service botocore does not know
+        return None
+
+
 def _body(environ: dict) -> bytes:
     """The request's body, read once and put back for moto. Only JSON and query requests are read (they
     are small); an S3 upload streams through untouched."""
@@ -144,11 +152,10 @@ def _operation(environ: dict) -> tuple[str, str, str, dict] | None:
     if not scope:
         return None
     service = _SIGNING_TO_SERVICE.get(scope.group(1), scope.group(1))
-    try:
-        model = _model(service)
-    except Exception:  # noqa: BLE001 - a service botocore does not know: no faults for it
+    protocol = protocol_of(scope.group(1))
+    if protocol is None:  # a service botocore does not know: no faults for it
         return None
-    protocol = model.protocol
+    model = _model(service)
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         try:

@@ -21,10 +21,12 @@ in worker processes (``lambda_worker.py``), started from the deployed function's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import shutil
+import signal
 import subprocess  # nosec B404
 import sys
 import tempfile
@@ -63,6 +65,7 @@ class Answer:
     errored: bool
     logs: str
     cold: bool
+    fatal: bool = False  # the worker cannot serve again (its init failed): Lambda starts a new one
 
 
 class _Worker:
@@ -90,6 +93,7 @@ class _Worker:
             stdout=subprocess.PIPE,
             text=True,
             encoding="utf-8",
+            start_new_session=True,  # its own process group: a kill takes what the function started too
         )
         self.answers: queue.Queue[dict | None] = queue.Queue()
         threading.Thread(target=self._read_answers, name=f"lambda-{spec.name}", daemon=True).start()
@@ -134,7 +138,8 @@ class _Worker:
         self.log_path.unlink(missing_ok=True)
 
     def kill(self) -> None:
-        self.process.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
 
@@ -180,8 +185,22 @@ class Runtime:
             self._release(pool, worker, keep=False)
             raise
         answer.cold = cold
-        self._release(pool, worker, keep=self.reuse and worker.process.poll() is None)
+        keep = self.reuse and not answer.fatal and worker.process.poll() is None
+        self._release(pool, worker, keep=keep)
         return answer
+
+    def set_reuse(self, reuse: bool) -> None:
+        """``reuse=False``: every invocation from now on starts a new worker; warm ones are retired."""
+        with self._changed:
+            self.reuse = reuse
+            retired = [] if reuse else [w for pool in self._pools.values() for w in pool.idle]
+            for pool in self._pools.values():
+                if not reuse:
+                    pool.idle.clear()
+            for worker in retired:
+                self._started.remove(worker)
+        for worker in retired:
+            worker.stop()
 
     def warm(self, spec: FunctionSpec, count: int) -> None:
         """Start workers (at once) until ``count`` wait warm for ``spec``'s function, as provisioned
@@ -234,7 +253,7 @@ class Runtime:
             pool.running += 1
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            if pool.idle:
+            if pool.idle and self.reuse:
                 return pool.idle.pop(), False
         try:
             return self._start(pool.spec), True
@@ -262,10 +281,14 @@ class Runtime:
         with self._changed:
             self._started.append(worker)
         if not worker.wait_ready(INIT_TIMEOUT_SECONDS):
+            ended = worker.process.poll()
             worker.kill()
             with self._changed:
                 self._started.remove(worker)
-            raise RuntimeError(f"{spec.name} did not start within {INIT_TIMEOUT_SECONDS} s: {worker.logs()[-2000:]}")
+            why = (
+                f"exited with status {ended}" if ended is not None else f"did not start within {INIT_TIMEOUT_SECONDS} s"
+            )
+            raise RuntimeError(f"{spec.name}'s worker {why}: {worker.logs()[-2000:]}")
         return worker
 
     def _environment(self, spec: FunctionSpec) -> dict[str, str]:
@@ -293,6 +316,7 @@ class Runtime:
         request_id = str(uuid.uuid4())
         if not worker.send({"request_id": request_id, "payload": payload}):
             return self._exited(worker, request_id)
+        deadline = time.monotonic() + spec.timeout_seconds
         try:
             answer = worker.answers.get(timeout=spec.timeout_seconds)
         except queue.Empty:
@@ -301,12 +325,18 @@ class Runtime:
             logs = worker.logs() + f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n"
             return Answer({"errorType": "Sandbox.Timedout", "errorMessage": message}, True, logs, False)
         if answer is None:
-            return self._exited(worker, request_id)
+            return self._exited(worker, request_id, deadline - time.monotonic())
         worker.invocations += 1
-        return Answer(answer["result"], bool(answer["errored"]), worker.logs(), False)
+        fatal = bool(answer.get("fatal"))
+        return Answer(answer["result"], bool(answer["errored"]), worker.logs(), False, fatal=fatal)
 
     @staticmethod
-    def _exited(worker: _Worker, request_id: str) -> Answer:
-        code = worker.process.wait()
+    def _exited(worker: _Worker, request_id: str, seconds_left: float = KILL_GRACE_SECONDS) -> Answer:
+        """The worker ended without answering (or closed its answer pipe: then it is killed)."""
+        try:
+            code = worker.process.wait(max(0.0, seconds_left))
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            code = worker.process.returncode
         message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {code}"
-        return Answer({"errorType": "Runtime.ExitError", "errorMessage": message}, True, worker.logs(), False)
+        return Answer({"errorType": "Runtime.ExitError", "errorMessage": message}, True, worker.logs(), False, True)

@@ -23,6 +23,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
 
@@ -68,6 +69,30 @@ def _capture_output(log_path: str) -> tuple[object, object]:
     return requests, answers
 
 
+def _end_line(log_path: str) -> None:
+    """Flush what the function wrote and end its last line, so Lambda's END line stands on its own."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(log_path, "rb") as log:
+        size = log.seek(0, os.SEEK_END)
+        log.seek(max(0, size - 1))
+        last = log.read(1)
+    if last not in (b"", b"\n"):
+        print(flush=True)
+
+
+def _leave_with_the_parent() -> None:
+    """A container does not outlive its stack: exit when the process that started this one is gone."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _load_handler(settings: dict):
     for folder in reversed([settings["code_dir"], *settings["layer_dirs"]]):
         sys.path.insert(0, folder)
@@ -89,12 +114,14 @@ def _invoke(handler, settings: dict, request: dict) -> tuple[object, bool]:
 
 def main() -> None:
     settings = json.loads(sys.argv[1])
+    _leave_with_the_parent()
     requests, answers = _capture_output(settings["log_path"])
     started = time.monotonic()
     try:
         handler, init_error = _load_handler(settings), None
-    except Exception as error:  # noqa: BLE001 - Lambda reports a failed init on every invocation
-        handler, init_error = None, _error(error, "Runtime.ImportModuleError")
+    except Exception as error:  # noqa: BLE001 - Lambda reports a failed init to the invocation
+        kind = "Runtime.ImportModuleError" if isinstance(error, ImportError) else None
+        handler, init_error = None, _error(error, kind)
         traceback.print_exc()
     init_ms = (time.monotonic() - started) * 1000
     answers.write(json.dumps({"ready": True}) + "\n")
@@ -108,7 +135,7 @@ def main() -> None:
         duration_ms = (time.monotonic() - began) * 1000
         used_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         init = f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else ""
-        sys.stderr.flush()
+        _end_line(settings["log_path"])
         print(f"END RequestId: {request_id}", flush=True)
         print(
             f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: "
@@ -117,7 +144,7 @@ def main() -> None:
             flush=True,
         )
         init_ms = None
-        answers.write(json.dumps({"result": result, "errored": errored}) + "\n")
+        answers.write(json.dumps({"result": result, "errored": errored, "fatal": bool(init_error)}) + "\n")
         answers.flush()
         if init_error:
             return  # Lambda starts a new environment after a failed init

@@ -25,6 +25,8 @@ moto's gaps, and how this harness closes each (search for ``GAP`` below):
   - GAP iam-cfn: moto's CloudFormation keeps a role's inline policy as an object its enforcement
     cannot read; it is read as the document it is.
   - GAP iam-signature: moto checked a GET's signature over its headers; it is checked over its body.
+  - GAP iam-error: moto answered every refusal as XML, which JSON services' clients read as code
+    "403"; they get ``AccessDeniedException`` (SQS ``AccessDenied``) as from AWS.
 - GAP sfn: moto's CloudFormation creates state machines in a backend that does not execute them and
   ignores ``DefinitionSubstitutions``. The harness substitutes the template's values and creates the
   same state machine (same name, so the same ARN) in the executing backend.
@@ -67,12 +69,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fnmatch
+import functools
 import io
 import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 import uuid
@@ -92,11 +95,11 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.cloudformation import parsing as cfn_parsing
 from moto.core.authorization import enable_iam_authentication
-from moto.core.exceptions import JsonRESTError
+from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.dynamodb.models import DynamoDBBackend
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
-from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequestBase
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequest, IAMRequestBase
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.sqs.models import sqs_backends
 from moto.sts.models import sts_backends
@@ -105,7 +108,7 @@ from werkzeug.serving import make_server
 from iics_monitor.hosts import LOOPBACK_HTTP_VARIABLE  # hosts imports no Powertools
 from iics_monitor_local import template
 from iics_monitor_local.async_lambda import AsyncLambda
-from iics_monitor_local.aws_faults import Faults
+from iics_monitor_local.aws_faults import Faults, protocol_of
 from iics_monitor_local.lambda_runtime import FunctionSpec, Runtime
 from iics_monitor_local.samconfig import STACK_NAME
 from iics_monitor_local.template import PROJECT_ROOT, TEMPLATE
@@ -421,6 +424,8 @@ class LocalStack:
     # --- lifecycle --------------------------------------------------------------------------
 
     def __enter__(self) -> LocalStack:
+        if _registry.runtime is not None:  # moto's backends, its IAM switch and the registry are global
+            raise RuntimeError("another LocalStack is running in this process; close it first")
         self._patches = patches = contextlib.ExitStack()
         try:
             patches.enter_context(_environment(_DEPLOYER))
@@ -432,6 +437,7 @@ class LocalStack:
             patches.enter_context(_patched(IAMPolicyStatement, "_check_element_matches", _statement_matches))
             patches.enter_context(_patched(IAMPolicy, "__init__", _policy_from_document))
             patches.enter_context(_patched(IAMRequestBase, "_create_aws_request", _request_as_signed))
+            patches.enter_context(_patched(IAMRequest, "_raise_access_denied", _access_denied_as_the_service_says))
             for name in _DYNAMODB_WRITES:
                 patches.enter_context(_patched(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name))))
             _cold_start()
@@ -455,8 +461,13 @@ class LocalStack:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._patches is not None:
-            # Deliveries and executions still running would go on in their threads after the mock is
-            # gone, and their AWS calls would then reach whatever credentials the environment holds.
+            # Nothing new starts, running functions are killed (the account is going away), then the
+            # deliveries, executions and pollers that were waiting on them end. Left running, their AWS
+            # calls would go on after the mock is gone, to whatever credentials the environment holds.
+            if _registry.async_lambda is not None:
+                _registry.async_lambda.stop_accepting()
+            if _registry.runtime is not None:
+                _registry.runtime.close()
             if _registry.async_lambda is not None:
                 _registry.async_lambda.close()
             with contextlib.suppress(Exception):
@@ -464,8 +475,6 @@ class LocalStack:
             for poller in getattr(self, "_pollers", []):
                 poller.stopped.set()
                 poller.join()
-            if _registry.runtime is not None:
-                _registry.runtime.close()
             self._patches.close()
             self._patches = None
         _cold_start()
@@ -671,7 +680,7 @@ class LocalStack:
     def reuse_workers(self, reuse: bool) -> None:
         self._reuse_workers = reuse
         if _registry.runtime is not None:
-            _registry.runtime.reuse = reuse
+            _registry.runtime.set_reuse(reuse)
 
     @property
     def peak_invocations_in_flight(self) -> int:
@@ -983,6 +992,15 @@ def _atomic(write: Callable) -> Callable:
     return atomic_write
 
 
+def _access_denied_as_the_service_says(self: IAMRequest) -> None:
+    """GAP iam-error: moto answers every refusal as query-protocol XML, which a JSON service's client reads
+    as error code "403". AWS's JSON services answer ``AccessDeniedException`` (SQS: ``AccessDenied``)."""
+    message = f"User: {self._access_key.arn} is not authorized to perform: {self._action}"
+    if protocol_of(self._service) in ("json", "rest-json"):
+        raise JsonRESTError("AccessDenied" if self._service == "sqs" else "AccessDeniedException", message)
+    raise AccessDeniedError(user_arn=self._access_key.arn, action=self._action)
+
+
 # GAP iam-action: moto names the action after the API operation; IAM's name differs for these.
 _IAM_ACTIONS = {"lambda:invoke": "lambda:InvokeFunction"}
 
@@ -1007,5 +1025,11 @@ def _statement_matches(self: IAMPolicyStatement, element: str, value: str) -> bo
         return True
     if element in ("Action", "NotAction"):
         value = _IAM_ACTIONS.get(value.lower(), value)
-        return any(fnmatch.fnmatchcase(value.lower(), str(p).lower()) for p in patterns)
-    return any(fnmatch.fnmatchcase(value, str(p)) for p in patterns)
+        return any(_iam_pattern(str(p).lower()).match(value.lower()) for p in patterns)
+    return any(_iam_pattern(str(p)).match(value) for p in patterns)
+
+
+@functools.cache
+def _iam_pattern(pattern: str) -> re.Pattern:
+    """IAM's wildcards: ``*`` any run of characters, ``?`` one; everything else literal."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z")

@@ -4,11 +4,13 @@ lacks one permission. Each runs the real template (changed in one place, in a co
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from iics_monitor_local import template
 from iics_monitor_local.stack import LocalStack
 from tests.conftest import PASSWORD, USERNAME, assert_valid_outcome
+from tests.e2e.test_alerts import publish
 
 PROBE = Path(__file__).resolve().parents[1] / "probe_function"
 
@@ -22,10 +24,18 @@ def run_one(stack: LocalStack, emulator, **job) -> tuple[dict, list[dict]]:
     return event["detail"], stack.history(arn)
 
 
-def hung_check_status(sam: dict) -> None:
-    """CheckStatus's code replaced by one that hangs (as a function stuck on a peer would), Timeout 2 s."""
-    properties = sam["Resources"]["CheckStatusFunction"]["Properties"]
-    properties.update(CodeUri=str(PROBE), Handler="app.lambda_handler", Timeout=2)
+def probe_in_place_of(logical_id: str, timeout: int):
+    """The function's code replaced by the probe, which hangs on anything but a probe request (as a
+    function stuck on a peer would)."""
+
+    def edit(sam: dict) -> None:
+        properties = sam["Resources"][logical_id]["Properties"]
+        properties.update(CodeUri=str(PROBE), Handler="app.lambda_handler", Timeout=timeout)
+
+    return edit
+
+
+hung_check_status = probe_in_place_of("CheckStatusFunction", timeout=2)
 
 
 def test_a_check_that_outlives_its_timeout_is_killed_and_ends_in_one_error_outcome(tmp_path, emulator):
@@ -55,7 +65,8 @@ def test_a_check_whose_role_cannot_read_the_secret_ends_in_error_with_access_den
         detail, _ = run_one(stack, emulator, states=["SUCCESSFUL"])
 
     assert detail["state"] == "ERROR"
-    assert "AccessDenied" in detail["reason"] and "secret" in detail["reason"]
+    assert "AccessDeniedException" in detail["reason"] and "secret" in detail["reason"]
+    assert "<" not in detail["reason"]  # the service's refusal, not moto's XML page
     assert emulator.logins == 0
 
 
@@ -70,3 +81,19 @@ def test_an_archive_whose_role_cannot_put_objects_keeps_no_log_and_says_access_d
     assert detail["logError"] == "log not stored: S3 did not store the log: AccessDenied"
     assert keys == 0
     assert archive_seconds and max(archive_seconds) < 10  # a refusal is not retried for the function's whole budget
+
+
+def test_a_stack_closes_without_waiting_for_hung_functions_or_their_retries(tmp_path):
+    """Closing kills what runs: it used to wait for every queued and running asynchronous delivery, each
+    up to its function's Timeout, and for Lambda's retries of each."""
+    path = template.variant(probe_in_place_of("NotifyTopicFunction", timeout=30), tmp_path / "template.json")
+    stack = LocalStack(template=path).__enter__()
+    try:
+        for _ in range(4):  # failed outcomes: the alert rule delivers each to the (hanging) probe
+            publish(stack, "outcome-failed.json")
+        time.sleep(1)  # the deliveries have started their functions
+    finally:
+        started = time.monotonic()
+        stack.__exit__(None, None, None)
+
+    assert time.monotonic() - started < 10

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-from pathlib import Path
 
 import pytest
 
 from iics_monitor_local import template
 from iics_monitor_local.stack import LocalStack
+from tests.e2e.test_containers import probe_in_place_of
 
-PROBE = Path(__file__).resolve().parents[1] / "probe_function"
 PROBED = "NotifyTopicFunction"
 TIMEOUT = 3
 # What Lambda itself sets in every function's environment, and what the local stack adds (documented in
@@ -37,14 +36,6 @@ LAMBDA_VARIABLES = {
     "PATH",
 }
 LOCAL_VARIABLES = {"AWS_ENDPOINT_URL", "ALLOW_LOOPBACK_HTTP", "POWERTOOLS_TRACE_DISABLED"}
-
-
-def probe_in_place_of(logical_id: str, timeout: int):
-    def edit(sam: dict) -> None:
-        properties = sam["Resources"][logical_id]["Properties"]
-        properties.update(CodeUri=str(PROBE), Handler="app.lambda_handler", Timeout=timeout)
-
-    return edit
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +65,26 @@ def test_a_function_sees_exactly_its_own_environment(stack):
 
 
 def test_its_calls_are_made_as_its_execution_role_and_iam_decides(stack):
-    result, _ = invoke(stack, identity=True, listBuckets=True)
+    verdicts = stack.resources["SecretVerdictTable"]
+    calls = [
+        ["s3", "list_buckets", {}],  # rest-xml
+        ["dynamodb", "get_item", {"TableName": verdicts, "Key": {"secretVersion": {"S": "x"}}}],  # json
+        ["sqs", "list_queues", {}],  # json, query-compatible
+        ["lambda", "list_functions", {}],  # rest-json
+        ["sns", "publish", {"TopicArn": stack.outputs["AlertTopicArn"], "Message": "probe"}],  # its own right
+    ]
+    result, _ = invoke(stack, identity=True, calls=calls)
 
     role = stack.resources[f"{PROBED}Role"]
     assert f":assumed-role/{role}/" in result["identity"]
-    assert result["listBuckets"] == "AccessDenied"  # its role has no s3:ListAllMyBuckets
+    # refused as each service refuses (a JSON service's client read moto's XML refusal as code "403")
+    assert result["calls"] == [
+        "AccessDenied",
+        "AccessDeniedException",
+        "AccessDenied",
+        "AccessDeniedException",
+        "allowed",
+    ]
 
 
 def test_the_first_invocation_is_cold_and_the_next_reuses_the_warm_worker(stack):

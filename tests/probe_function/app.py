@@ -22,10 +22,14 @@ def lambda_handler(event, context):
     }
     if event.get("identity"):
         answer["identity"] = boto3.client("sts").get_caller_identity()["Arn"]
-    if event.get("listBuckets"):
-        try:
-            boto3.client("s3").list_buckets()
-            answer["listBuckets"] = "allowed"
-        except Exception as error:  # noqa: BLE001 - the probe reports what AWS answered
-            answer["listBuckets"] = getattr(error, "response", {}).get("Error", {}).get("Code", repr(error))
+    answer["calls"] = [_call(*call) for call in event.get("calls", [])]  # [service, method, parameters]
     return answer
+
+
+def _call(service: str, method: str, parameters: dict) -> str:
+    """ "allowed", or the error code AWS answered."""
+    try:
+        getattr(boto3.client(service), method)(**parameters)
+        return "allowed"
+    except Exception as error:  # noqa: BLE001 - the probe reports what AWS answered
+        return getattr(error, "response", {}).get("Error", {}).get("Code", repr(error))
