@@ -22,6 +22,7 @@ in worker processes (``lambda_worker.py``), started from the deployed function's
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import queue
@@ -66,6 +67,7 @@ class Answer:
     logs: str
     cold: bool
     fatal: bool = False  # the worker cannot serve again (its init failed): Lambda starts a new one
+    started_at: float = 0.0  # when the worker got the request (time.time()): waiting for a worker excluded
 
 
 class _Worker:
@@ -91,8 +93,7 @@ class _Worker:
             env=environment,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
+            bufsize=0,  # each request is written whole at once: nothing stays buffered for a dead worker
             start_new_session=True,  # its own process group: a kill takes what the function started too
         )
         self.answers: queue.Queue[dict | None] = queue.Queue()
@@ -100,7 +101,7 @@ class _Worker:
         self.invocations = 0
 
     def _read_answers(self) -> None:
-        for line in self.process.stdout:
+        for line in io.BufferedReader(self.process.stdout):
             self.answers.put(json.loads(line))
         self.answers.put(None)  # the process ended
 
@@ -112,10 +113,9 @@ class _Worker:
 
     def send(self, request: dict) -> bool:
         try:
-            self.process.stdin.write(json.dumps(request) + "\n")
-            self.process.stdin.flush()
+            self.process.stdin.write(json.dumps(request).encode() + b"\n")
             return True
-        except (BrokenPipeError, OSError):
+        except OSError:  # the worker is gone
             return False
 
     def logs(self) -> str:
@@ -135,6 +135,8 @@ class _Worker:
                 self.process.wait(KILL_GRACE_SECONDS)
             except (OSError, subprocess.TimeoutExpired):
                 self.kill()
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
         self.log_path.unlink(missing_ok=True)
 
     def kill(self) -> None:
@@ -313,7 +315,12 @@ class Runtime:
         return spec.environment | lambda_sets | self._local
 
     def _run(self, spec: FunctionSpec, worker: _Worker, payload: str) -> Answer:
-        request_id = str(uuid.uuid4())
+        started_at = time.time()
+        answer = self._exchange(spec, worker, payload, str(uuid.uuid4()))
+        answer.started_at = started_at
+        return answer
+
+    def _exchange(self, spec: FunctionSpec, worker: _Worker, payload: str, request_id: str) -> Answer:
         if not worker.send({"request_id": request_id, "payload": payload}):
             return self._exited(worker, request_id)
         deadline = time.monotonic() + spec.timeout_seconds

@@ -126,7 +126,7 @@ class LambdaInvocation:
     result: Any
     errored: bool
     logs: str
-    started_at: float
+    started_at: float  # when its worker got the request: waiting for a free worker and a cold start's init excluded
     finished_at: float = field(default_factory=time.time)
     cold: bool = False  # the first invocation of a new worker (a cold start)
 
@@ -174,10 +174,9 @@ def _invoke_in_worker(self: LambdaFunction, event: str | None = None) -> tuple[s
     if pending:
         raise LambdaServiceError(*pending.pop(0))
     payload = json.loads(event) if isinstance(event, str) else (event or {})
-    started = time.time()
     answer = _registry.runtime.invoke(_function_spec(self), json.dumps(payload))
-    invocation = LambdaInvocation(
-        self.function_name, payload, answer.result, answer.errored, answer.logs, started, cold=answer.cold
+    invocation = LambdaInvocation(  # started: when its worker got it (a cold start's init and a wait before)
+        self.function_name, payload, answer.result, answer.errored, answer.logs, answer.started_at, cold=answer.cold
     )
     with _registry.lock:
         _registry.invocations.append(invocation)

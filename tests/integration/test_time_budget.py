@@ -148,7 +148,9 @@ def test_the_archive_time_is_bounded_by_the_lambda_time_left(emulator, monkeypat
     # 2.5 s past the reserve: room for a cold handler and the status call on a busy machine
     detail, seconds, _ = archive(emulator, monkeypatch, lambda_seconds=ARCHIVE_RESERVE_SECONDS + 2.5)
 
-    assert seconds < 5.0 and detail["log"]["truncated"] == "time"
+    # it stopped reading at the time-up (2.5 s in), far inside the function's 32.5 s; the rest is its finish
+    # (upload, status), which a machine busy with the suite's other workers slows (5.3 s measured once)
+    assert seconds < 8.0 and detail["log"]["truncated"] == "time"
 
 
 def test_an_endless_log_is_cut_at_the_size_cap(emulator, monkeypatch):
