@@ -1,6 +1,6 @@
 """Scale bench: many concurrent jobs against one IICS org with a rate limit, and the rate IICS sees.
 
-    python -m bench.scale [--jobs 200 --rate-limit 20 --seed 1]
+    python -m bench.scale [--jobs 200 --rate-limit 20 --seed 1 --workers 4]
 
 One seeded plan (durations log-uniform, seconds to two minutes; some jobs FAILED), run twice against
 an IICS whose token bucket answers 429 with Retry-After once the org makes more than
@@ -760,9 +760,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--rate-limit", type=float, default=20, help="IICS requests per second per org")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=WORKERS_PER_FUNCTION,
+        help="invocations of one function at once (default: %(default)s)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON (default: bench/results.json)")
     args = parser.parse_args(argv)
-    report = run(args.jobs, args.rate_limit, args.seed)
+    report = run(args.jobs, args.rate_limit, args.seed, workers=args.workers)
     merge_results(args.output, report)
     print(f"wrote {args.output}")
     return 0
