@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iics_monitor_local import template
-
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ROOT / "functions"
 LAYER_DIR = ROOT / "layers" / "iics_monitor"
@@ -69,46 +67,25 @@ RATIO_TARGET = 1.5
 LAYER_TARGET_MIB = 5.0
 MIB = 1024 * 1024
 
-# Parameters the bench deploys with, over the template's defaults: notify_slack exists only with a webhook secret.
-PARAMETER_OVERRIDES = {"SlackWebhookSecretName": "iics-export-monitor/slack"}
-
-
-def _deployed_value(value: Any, parameters: dict[str, Any]) -> str:
-    """A variable's value with the Parameters' defaults (and PARAMETER_OVERRIDES); what only a deployment
-    knows (a resource's name or ARN, a condition's choice) becomes a placeholder naming it."""
-    if not isinstance(value, dict):
-        return str(value)
-    ref = value.get("Ref")
-    if ref in PARAMETER_OVERRIDES:
-        return PARAMETER_OVERRIDES[ref]
-    if ref in parameters:
-        return str(parameters[ref].get("Default", ""))
-    if "Fn::If" in value:
-        return f"bench-{value['Fn::If'][0]}"
-    return f"bench-{ref or '-'.join(value)}"
-
-
-def _template_environment() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """template.yaml's Globals.Function.Environment, and each function's own variables by code folder."""
-    sam = template.load()
-    parameters = sam.get("Parameters", {})
-
-    def resolve(variables: dict | None) -> dict[str, str]:
-        return {name: _deployed_value(value, parameters) for name, value in (variables or {}).items()}
-
-    functions = {
-        Path(resource["Properties"]["CodeUri"]).name: resolve(
-            resource["Properties"].get("Environment", {}).get("Variables")
-        )
-        for resource in sam["Resources"].values()
-        if resource["Type"] == "AWS::Serverless::Function"
-    }
-    return resolve(sam["Globals"]["Function"]["Environment"]["Variables"]), functions
-
-
-# The environment the template gives each function (Globals plus its own), as the local stack's workers get it.
-_GLOBALS, FUNCTION_ENV = _template_environment()
-GLOBAL_ENV = _GLOBALS | {"POWERTOOLS_TRACE_DISABLED": "true"}  # not as deployed: no X-Ray daemon offline
+# template.yaml Globals.Function.Environment, plus each function's own variables (placeholder values).
+GLOBAL_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "iics-export-monitor",
+    "POWERTOOLS_METRICS_NAMESPACE": "IicsExportMonitor",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_TRACE_DISABLED": "true",  # not as deployed: no X-Ray daemon offline
+    "IICS_SECRET_NAME": "iics/export-monitor",
+    "DEFAULT_INITIAL_WAIT_SECONDS": "15",
+    "DEFAULT_MAX_WAIT_SECONDS": "300",
+    "DEFAULT_TIMEOUT_SECONDS": "21600",
+    "IICS_READ_TIMEOUT_SECONDS": "30",
+}
+FUNCTION_ENV = {
+    "start_monitor": {"STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench"},
+    "check_status": {"MAX_POLLS": "1500"},
+    "archive_log": {"ARCHIVE_BUCKET": "bench-bucket", "ARCHIVE_PREFIX": "iics-logs/"},
+    "notify_topic": {"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench", "ALERT_FORMAT": "text"},
+    "notify_slack": {"SLACK_WEBHOOK_SECRET_NAME": "iics/slack", "IDEMPOTENCY_TABLE": "bench-idempotency"},
+}
 # As in Lambda: a region, no shared config or credentials files.
 AWS_ENV = {
     "AWS_REGION": "us-east-1",

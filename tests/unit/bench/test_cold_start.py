@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 
-from samtranslator.yaml_helper import yaml_parse
-
 from bench import cold_start as bench
-from iics_monitor_local.template import TEMPLATE
 
 
 def test_one_handler_one_run_reports_medians_ratios_and_verdicts(tmp_path):
@@ -40,23 +37,6 @@ def test_the_child_gets_the_template_environment_and_the_layer_on_its_path():
     assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
     assert env["SLACK_WEBHOOK_SECRET_NAME"]
     assert env["PYTHONPATH"].split(":") == [str(bench.LAYER_PYTHON), str(bench.FUNCTIONS / "notify_slack")]
-
-
-def test_each_child_gets_every_variable_the_template_gives_its_function_with_the_defaults():
-    sam = yaml_parse(TEMPLATE.read_text())
-    variables = sam["Globals"]["Function"]["Environment"]["Variables"]
-
-    for handler in bench.HANDLERS:
-        env = bench.child_env(bench.FUNCTIONS / handler, handler)
-        function = next(
-            r for r in sam["Resources"].values() if r["Properties"].get("CodeUri") == f"functions/{handler}/"
-        )
-        assert set(variables) | set(function["Properties"]["Environment"]["Variables"]) <= set(env), handler
-    # Parameter references take the Parameters' defaults
-    assert env["DEFAULT_MAX_WAIT_SECONDS"] == str(sam["Parameters"]["MaxWaitSeconds"]["Default"])
-    assert bench.child_env(bench.FUNCTIONS / "check_status", "check_status")["INLINE_WAIT_SECONDS"] == str(
-        sam["Parameters"]["InlineWaitSeconds"]["Default"]
-    )
 
 
 def test_the_layer_report_gives_sizes_per_package_and_the_verdict():
