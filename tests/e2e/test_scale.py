@@ -1,5 +1,5 @@
 """The scale run, small enough for every `make test`: 30 jobs through the local stack against an IICS
-org that allows 10 requests per second, with the stack's shared request budget at 8 a second, and
+org that allows 10 requests per second, with the stack's shared request budget at 7 a second, and
 the full plan (200 jobs at 20/s, all at once) in the bench's virtual-time model, which runs the real
 check code without the budget. `make bench` runs both at full size (bench/scale.py).
 
@@ -16,7 +16,11 @@ from bench import scale
 
 JOBS, LIMIT = 30, 10.0
 # The bench's parameters (every wait a Wait state, as in its model), with a longer first wait and a budget.
-PARAMETERS = scale.PARAMETERS | {"InitialWaitSeconds": 2, "IicsRequestsPerSecond": 8}
+# The budget is 70% of the limit, not the 80% the docs advise: slots of at most N per clock second keep any
+# 5 s window of slots within 1.2 N (9.6/s at 8), but IICS counts a request when it arrives, and with the
+# functions running at once some arrive in the second after their slot's (up to 10 arrivals in a clock
+# second against 8 slots here, as cold workers start); at 8, one of 14 runs here went over 10/s.
+PARAMETERS = scale.PARAMETERS | {"InitialWaitSeconds": 2, "IicsRequestsPerSecond": 7}
 
 
 @pytest.fixture(scope="module")
