@@ -1,17 +1,19 @@
 """Scale bench: many concurrent jobs against one IICS org with a rate limit, and the rate IICS sees.
 
-    python -m bench.scale [--jobs 200 --rate-limit 20 --seed 1]
+    python -m bench.scale [--jobs 200 --rate-limit 20 --seed 1 --workers 4]
 
 One seeded plan (durations log-uniform, seconds to two minutes; some jobs FAILED), run twice against
 an IICS whose token bucket answers 429 with Retry-After once the org makes more than
 ``--rate-limit`` requests a second to the export resource:
 
 1. Through the local stack (``iics_monitor_local.stack``: the real template, state machine and
-   handlers) and the IICS emulator. Each job is announced on the bus the moment the emulator creates
-   it. Checks: every job ends with its correct outcome event exactly once, its log archived byte for
-   byte.
-2. In virtual time (``model_run``): every job announced at once, each check made by the real check
-   code, which the local stack cannot do at this width (it runs one Lambda invocation at a time).
+   handlers, each function in worker processes of its own, up to ``workers`` invocations of one
+   function at once) and the IICS emulator. Each job is announced on the bus the moment the emulator
+   creates it. Checks: every job ends with its correct outcome event exactly once, its log archived
+   byte for byte; invocations of different executions really ran at the same time (``harness_load``).
+2. In virtual time (``model_run``): every job announced at t = 0, each check made by the real check
+   code. The local stack announces one job after another (``submit`` returns once the job's
+   StartMonitor invocation has run), so it never has all 200 young at once.
 
 Poll waits are small (``PARAMETERS``), so the run fits in minutes and the jobs together ask for
 more than the limit. Measured from every request IICS saw (every route, 429s included): the peak
@@ -37,7 +39,7 @@ import string
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,14 +52,18 @@ from iics_monitor.errors import Throttled
 from iics_monitor.observability import logger, metrics
 from iics_monitor.validation import MonitorSettings
 from iics_monitor_local.emulator import IicsEmulator, RecordedRequest
-from iics_monitor_local.stack import LambdaInvocation, LocalStack, quiet_moto
+from iics_monitor_local.stack import WORKERS_PER_FUNCTION, LambdaInvocation, LocalStack, quiet_moto
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 USERNAME = "scale@example.com"
 PASSWORD = "scale-password-never-printed"  # noqa: S105 - the emulator's made-up user
 
 # Small waits so that 200 jobs finish in minutes; the deadline is far enough that none times out.
-PARAMETERS = {"InitialWaitSeconds": 1, "MaxWaitSeconds": 10, "TimeoutSeconds": 900}
+# Every wait is a Wait state (InlineWaitSeconds=0; the template's default is 45), in the local run as in
+# the model: with waits scaled down to 10 s, the default would have each job's check sleep in one
+# invocation for the job's whole life. Lambda would run 200 of those at once; the local stack runs at most
+# ``workers`` of one function at once, so the other jobs would go unpolled while they queue for a worker.
+PARAMETERS = {"InitialWaitSeconds": 1, "MaxWaitSeconds": 10, "TimeoutSeconds": 900, "InlineWaitSeconds": 0}
 # The stack-wide budget (IicsRequestsPerSecond) the run sets: 80% of the org's limit, because aligned
 # one-second windows of N requests keep any 5 s window within 1.2 N (iics_monitor.ratelimit).
 BUDGET_SHARE = 0.8
@@ -201,13 +207,14 @@ def peak_concurrency(executions: Sequence[dict]) -> int:
 
 # --- The same plan in virtual time, without the harness ------------------------------------------
 #
-# The local stack runs one Lambda invocation at a time in one Python process, so it cannot start 200
-# executions at once nor offer IICS more than a few dozen requests a second. The model replays the
-# plan with every job announced at t = 0 and every check made by the real ``check_or_report`` (the
-# code behind functions/check_status) at a virtual time, against a token bucket with the emulator's
-# rule. Each trip round the Wait loop adds a latency drawn from MODEL_LATENCY_S (state transitions
-# and a Lambda invocation; an assumption), which also decides who comes first within a second. Left
-# out: checks inside one invocation (InlineWaitSeconds=0, as on the local stack).
+# The local stack announces jobs one after another and runs at most ``workers`` invocations of a function
+# at once, so it never has 200 young jobs polling together. The model replays the plan with every job
+# announced at t = 0 and every check made by the real ``check_or_report`` (the code behind
+# functions/check_status) at a virtual time, against a token bucket with the emulator's rule. Each trip
+# round the Wait loop adds a latency drawn from MODEL_LATENCY_S (state transitions and a Lambda
+# invocation; an assumption), which also decides who comes first within a second. Like the local run
+# (PARAMETERS), it makes every wait a trip round the Wait loop: no checks inside one invocation
+# (InlineWaitSeconds=0), and it has no shared budget (IicsRequestsPerSecond), which the local run has.
 
 # The archive step's IICS calls: final status with objects, log, package.
 ARCHIVE_CALLS = ("status", "log", "package")
@@ -357,6 +364,7 @@ class ScaleReport:
     seconds: float = 0.0
     submit_seconds: float = 0.0
     peak_concurrent_executions: int = 0
+    peak_invocations_in_flight: int = 0  # the stack's own count (LocalStack.peak_invocations_in_flight)
     correct: int = 0
     duplicates: int = 0
     logs_identical: int = 0
@@ -377,12 +385,21 @@ class ScaleReport:
         return self.rates is not None and self.rates.within_limit
 
     @property
+    def overlap_pass(self) -> bool:
+        """Executions ran together: more than one invocation in flight, checks of two jobs at one moment."""
+        return self.peak_invocations_in_flight > 1 and self.harness.get("peak_jobs_checked_at_once", 0) > 1
+
+    @property
     def passed(self) -> bool:
         """The local stack's verdict; the model's verdicts are reported beside it."""
-        return self.outcomes_pass and self.rate_pass
+        return self.outcomes_pass and self.rate_pass and self.overlap_pass
 
     def verdicts(self) -> dict[str, bool]:
-        verdicts = {"outcomes": self.outcomes_pass, "rate_within_limit": self.rate_pass}
+        verdicts = {
+            "outcomes": self.outcomes_pass,
+            "rate_within_limit": self.rate_pass,
+            "invocations_overlap": self.overlap_pass,
+        }
         if self.model is not None:  # every job at once, without the shared budget: per-execution backoff only
             verdicts |= {
                 "model_outcomes": self.model.correct == self.jobs,
@@ -402,15 +419,18 @@ def run(
     parameters: dict[str, int] | None = None,
     durations: tuple[float, float] = (MIN_DURATION_S, MAX_DURATION_S),
     model: bool = True,
+    workers: int = WORKERS_PER_FUNCTION,
     out: TextIO = sys.stdout,
 ) -> ScaleReport:
-    """The plan through the local stack, then (``model``) the same plan in virtual time."""
+    """The plan through the local stack (``workers`` invocations of one function at once), then
+    (``model``) the same plan in virtual time."""
     parameters = {"IicsRequestsPerSecond": budget_for(rate_limit)} | dict(
         PARAMETERS if parameters is None else parameters
     )
     report = ScaleReport(jobs=jobs, rate_limit=rate_limit, seed=seed, parameters=parameters)
     plan = plan_jobs(jobs, seed, *durations)
-    with IicsEmulator(username=USERNAME, password=PASSWORD) as emulator, LocalStack(parameters) as stack:
+    stack = LocalStack(parameters, workers=workers)
+    with IicsEmulator(username=USERNAME, password=PASSWORD) as emulator, stack:
         stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
         capture = stack.capture_events()
         emulator.rate_limit_per_second = rate_limit
@@ -431,7 +451,8 @@ def run(
         requests = emulator.requests
         report.rates = rate_report(requests, started, rate_limit)
         report.retry_delay_s = _summary(retry_delays_after_429(requests))
-        report.harness = _harness_load(stack, report.seconds)
+        report.peak_invocations_in_flight = stack.peak_invocations_in_flight
+        report.harness = harness_load(stack.lambda_invocations, report.seconds, workers)
         report.budget_exhausted = _metric_total(stack, "RequestBudgetExhausted")
     if model:
         report.model = model_run(plan, rate_limit, parameters, seed)
@@ -495,18 +516,90 @@ def _summary(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def _harness_load(stack: LocalStack, wall_seconds: float) -> dict[str, Any]:
-    """The local stack runs one Lambda invocation at a time: how busy that kept it, and what held it long."""
-    invocations = stack.lambda_invocations
+# --- How the local stack ran the functions ----------------------------------------------------------
+#
+# Each invocation runs in a worker process of the function's own, up to ``workers`` of one function at
+# once (``lambda_runtime``). The stack counts the invocations holding a worker (its peak is
+# ``peak_invocations_in_flight``); the bench checks that count against when each invocation ran.
+
+# Two runs overlap only when they share more than this: the stack stamps an answer's arrival in its own
+# thread, which under load may run a few milliseconds after the next invocation took the same worker.
+OVERLAP_MARGIN_S = 0.01
+CHECK_FUNCTION = "CheckStatusFunction"
+WAITED_S = 0.1  # from the stack's call to the run's start: more than this is a wait for a worker
+# The worker's own timing of one invocation (lambda_worker): Duration, and Init Duration on a cold start.
+_REPORT_LINE = re.compile(
+    r"^REPORT RequestId: \S+\tDuration: (?P<ms>[\d.]+) ms.*?(?:\tInit Duration: (?P<init_ms>[\d.]+) ms)?$",
+    re.MULTILINE,
+)
+
+
+def ran_interval(invocation: LambdaInvocation) -> tuple[float, float]:
+    """When the invocation ran in its worker: its REPORT line's Duration (plus Init Duration on a cold
+    start), back from when the stack had the answer. ``started_at`` also counts the wait for a free
+    worker, so two invocations queued for one worker would seem to overlap. Without a REPORT line (a
+    worker killed at its Timeout), the whole of ``started_at`` to ``finished_at``."""
+    reports = list(_REPORT_LINE.finditer(invocation.logs))
+    if not reports:
+        return invocation.started_at, invocation.finished_at
+    seconds = (float(reports[-1]["ms"]) + float(reports[-1]["init_ms"] or 0)) / 1000
+    return max(invocation.started_at, invocation.finished_at - seconds), invocation.finished_at
+
+
+def peak_at_once(intervals: Iterable[tuple[float, float, Hashable]], margin: float = OVERLAP_MARGIN_S) -> int:
+    """The most distinct keys with an interval open at one moment; intervals that share no more than
+    ``margin`` seconds do not count as overlapping."""
+    edges = []
+    for start, end, key in intervals:
+        start, end = start + margin / 2, end - margin / 2
+        if end > start:
+            edges += [(start, 1, key), (end, -1, key)]
+    open_keys: Counter[Hashable] = Counter()
+    best = 0
+    for _, step, key in sorted(edges, key=lambda edge: (edge[0], edge[1])):  # an end before a start at a tie
+        open_keys[key] += step
+        if open_keys[key] == 0:
+            del open_keys[key]
+        best = max(best, len(open_keys))
+    return best
+
+
+def harness_load(invocations: Sequence[LambdaInvocation], wall_seconds: float, workers: int) -> dict[str, Any]:
+    """How many invocations ran at once (from their run intervals), checks of how many different jobs
+    at once, and per function: invocations, cold starts (new workers), run times, waits for a worker."""
+    runs = [ran_interval(i) for i in invocations]
+    checks = [
+        (*run, _job_of(i.event)) for i, run in zip(invocations, runs, strict=True) if _logical_id(i) == CHECK_FUNCTION
+    ]
     return {
-        "invocations": dict(Counter(_logical_id(i) for i in invocations)),
-        "busy_share": round(sum(i.seconds for i in invocations) / wall_seconds, 3),
-        "check_median_ms": round(
-            1000 * statistics.median(i.seconds for i in invocations if "Check" in i.function_name), 1
-        ),
-        "longest_s": round(max(i.seconds for i in invocations), 3),
-        "over_0_5s": dict(Counter(_logical_id(i) for i in invocations if i.seconds > 0.5)),
+        "workers_per_function": workers,
+        "peak_in_flight_from_intervals": peak_at_once((*run, n) for n, run in enumerate(runs)),
+        "peak_jobs_checked_at_once": peak_at_once(checks),
+        "mean_in_flight": round(sum(end - start for start, end in runs) / wall_seconds, 2),
+        "functions": {
+            name: _function_load([(i, run) for i, run in zip(invocations, runs, strict=True) if _logical_id(i) == name])
+            for name in sorted({_logical_id(i) for i in invocations})
+        },
     }
+
+
+def _function_load(runs: Sequence[tuple[LambdaInvocation, tuple[float, float]]]) -> dict[str, Any]:
+    durations = [end - start for _, (start, end) in runs]
+    waits = [start - i.started_at for i, (start, _) in runs if not i.cold]  # a cold one also starts its process
+    return {
+        "invocations": len(runs),
+        "cold_starts": sum(i.cold for i, _ in runs),
+        "median_ms": round(1000 * statistics.median(durations), 1),
+        "max_s": round(max(durations), 3),
+        "waited_for_worker": sum(wait > WAITED_S for wait in waits),
+        "longest_wait_s": round(max(waits, default=0.0), 3),
+    }
+
+
+def _job_of(event: Any) -> Any:
+    """The job a check is about ({"request": {"jobId": ...}, ...}); the AcceptInput door has none."""
+    request = event.get("request") if isinstance(event, dict) else None
+    return request.get("jobId") if isinstance(request, dict) else None
 
 
 def _logical_id(invocation: LambdaInvocation) -> str:
@@ -579,7 +672,8 @@ def format_report(report: ScaleReport) -> str:
         f"{report.jobs} jobs (seed {report.seed}), log-uniform durations, {FAILED_SHARE:.0%} FAILED;"
         f" Parameters {report.parameters}; IICS limit {limit} per org (token bucket, burst {max(rates.limit, 1):g})",
         f"local stack: announced over {report.submit_seconds:.1f} s, peak {report.peak_concurrent_executions}"
-        f" executions at once; harness: {', '.join(f'{k} {v}' for k, v in report.harness.items())}",
+        f" executions at once",
+        *_harness_lines(report),
         f"model: all {report.jobs} announced at t = 0, the real check code in virtual time,"
         f" {MODEL_LATENCY_S[0]:g}-{MODEL_LATENCY_S[1]:g} s latency per loop",
         "",
@@ -604,6 +698,12 @@ def format_report(report: ScaleReport) -> str:
         f" {_fmt(measured, '/s')} (IicsRequestsPerSecond={budget}; requests that found no slot within 2 s:"
         f" {report.budget_exhausted}; 1 s peak {_fmt(rates.peak_1s, '/s')})"
     )
+    harness = report.harness
+    lines.append(
+        f"{_verdict(verdicts['invocations_overlap'])} local stack: invocations ran at once: peak"
+        f" {report.peak_invocations_in_flight} in flight, checks of {harness.get('peak_jobs_checked_at_once', 0)}"
+        " different jobs at one moment"
+    )
     if model:
         lines.append(
             f"{_verdict(verdicts['model_outcomes'])} model: every job's outcome correct:"
@@ -615,6 +715,25 @@ def format_report(report: ScaleReport) -> str:
             f" {_fmt(model.rates.peak_5s_after_first_429, '/s')} against {limit}: why the budget exists"
         )
     return "\n".join(lines)
+
+
+def _harness_lines(report: ScaleReport) -> list[str]:
+    harness = report.harness
+    if not harness:
+        return []
+    lines = [
+        f"  Lambda invocations in flight: peak {report.peak_invocations_in_flight} (the stack's count),"
+        f" {harness['peak_in_flight_from_intervals']} from the run intervals, {harness['mean_in_flight']:g} on"
+        f" average; checks of different jobs at once: peak {harness['peak_jobs_checked_at_once']};"
+        f" at most {harness['workers_per_function']} workers per function"
+    ]
+    for name, load in harness["functions"].items():
+        lines.append(
+            f"  {name:<24} {load['invocations']:>5} invocations, {load['cold_starts']} cold starts,"
+            f" median {load['median_ms']:g} ms, longest {load['max_s']:g} s;"
+            f" waited for a worker: {load['waited_for_worker']} (longest {load['longest_wait_s']:g} s)"
+        )
+    return lines
 
 
 def _verdict(passed: bool) -> str:
@@ -641,9 +760,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--rate-limit", type=float, default=20, help="IICS requests per second per org")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=WORKERS_PER_FUNCTION,
+        help="invocations of one function at once (default: %(default)s)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON (default: bench/results.json)")
     args = parser.parse_args(argv)
-    report = run(args.jobs, args.rate_limit, args.seed)
+    report = run(args.jobs, args.rate_limit, args.seed, workers=args.workers)
     merge_results(args.output, report)
     print(f"wrote {args.output}")
     return 0

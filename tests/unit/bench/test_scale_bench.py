@@ -9,6 +9,7 @@ import pytest
 
 from bench import scale
 from iics_monitor_local.emulator import RecordedRequest
+from iics_monitor_local.stack import LambdaInvocation
 
 
 def request(at: float, status: int = 200, job: str = "a", route: str = "status") -> RecordedRequest:
@@ -66,6 +67,69 @@ def test_peak_concurrency_counts_overlapping_executions():
     assert scale.peak_concurrency([execution(0, 10), execution(5, 15), execution(12, None), execution(20, 30)]) == 2
 
 
+def invocation(
+    function: str, job: str, started: float, finished: float, ran_ms: float | None, *, init_ms: float = 0.0
+) -> LambdaInvocation:
+    """An invocation as the stack records it; ``ran_ms`` is the Duration its worker reports (None: killed)."""
+    report = "" if ran_ms is None else f"REPORT RequestId: r\tDuration: {ran_ms} ms\tBilled Duration: 1 ms"
+    report += f"\tInit Duration: {init_ms} ms" if init_ms else ""
+    logs = f"START RequestId: r Version: $LATEST\nEND RequestId: r\n{report}\n"
+    return LambdaInvocation(
+        f"iics-export-monitor-{function}-ABC123",
+        {"request": {"jobId": job}},
+        {},
+        False,
+        logs,
+        started,
+        finished,
+        cold=bool(init_ms),
+    )
+
+
+def test_an_invocation_ran_for_its_reported_duration_up_to_its_answer_not_while_it_queued():
+    queued = invocation("CheckStatusFunction", "a", started=10.0, finished=13.0, ran_ms=500)
+    cold = invocation("CheckStatusFunction", "a", started=10.0, finished=13.0, ran_ms=500, init_ms=1500)
+    killed = invocation("CheckStatusFunction", "a", started=10.0, finished=13.0, ran_ms=None)
+
+    assert scale.ran_interval(queued) == (12.5, 13.0)
+    assert scale.ran_interval(cold) == (11.0, 13.0)
+    assert scale.ran_interval(killed) == (10.0, 13.0)
+
+
+def test_peak_at_once_counts_distinct_keys_and_ignores_a_touch_within_the_margin():
+    assert scale.peak_at_once([(0, 1, "a"), (0.5, 2, "b"), (1.5, 3, "c")]) == 2
+    assert scale.peak_at_once([(0, 1, "a"), (0.995, 2, "b")]) == 1  # 5 ms shared: stamping, not overlap
+    assert scale.peak_at_once([(0, 1, "a"), (0.5, 2, "a")]) == 1  # one job checked twice is one job
+    assert scale.peak_at_once([(0, 0.004, "a"), (0.001, 0.005, "b")]) == 0  # too short to tell
+
+
+def test_checks_queued_for_one_worker_do_not_count_as_running_together():
+    # Given two checks called at once, one worker: the second waits, then runs after the first answered
+    one_worker = [
+        invocation("CheckStatusFunction", "a", started=0.0, finished=1.0, ran_ms=1000),
+        invocation("CheckStatusFunction", "b", started=0.0, finished=2.0, ran_ms=1005),  # touches a: 5 ms
+        invocation("StartMonitorFunction", "c", started=0.2, finished=0.5, ran_ms=300, init_ms=200),
+    ]
+    # Given the same, with two workers: both run at once
+    two_workers = [*one_worker[:1], invocation("CheckStatusFunction", "b", started=0.0, finished=1.1, ran_ms=1100)]
+
+    serial = scale.harness_load(one_worker, wall_seconds=2.0, workers=1)
+    parallel = scale.harness_load(two_workers, wall_seconds=2.0, workers=2)
+
+    assert serial["peak_jobs_checked_at_once"] == 1 and parallel["peak_jobs_checked_at_once"] == 2
+    assert serial["peak_in_flight_from_intervals"] == 2  # a check and the start monitor
+    assert serial["functions"]["CheckStatusFunction"] == {
+        "invocations": 2,
+        "cold_starts": 0,
+        "median_ms": 1002.5,
+        "max_s": 1.005,
+        "waited_for_worker": 1,
+        "longest_wait_s": 0.995,
+    }
+    assert serial["functions"]["StartMonitorFunction"]["cold_starts"] == 1
+    assert serial["mean_in_flight"] == round((1.0 + 1.005 + 0.3) / 2.0, 2)
+
+
 def test_the_virtual_bucket_allows_a_seconds_burst_then_asks_for_whole_seconds():
     bucket = scale.VirtualBucket(rate=4)
 
@@ -103,6 +167,7 @@ def test_results_merge_under_the_scale_key(tmp_path):
     assert merged["scale"]["pass"] == {
         "outcomes": False,  # no outcome was checked
         "rate_within_limit": True,
+        "invocations_overlap": False,  # nothing ran
         "model_outcomes": True,
         "model_rate_without_budget": True,
     }
