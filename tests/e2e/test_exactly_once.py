@@ -70,6 +70,9 @@ def test_duplicates_at_the_same_moment_start_one_execution(pipeline, emulator):
     at_the_same_moment(lambda: pipeline.stack.submit({"jobId": job_id}))
     events = run_all(pipeline)
 
+    # the eight StartMonitor invocations really ran at once, each in a container of its own
+    starts = [i for i in pipeline.stack.lambda_invocations if "StartMonitor" in i.function_name]
+    assert max(sum(a.started_at < b.finished_at and b.started_at < a.finished_at for a in starts) for b in starts) > 1
     assert len(pipeline.stack.executions()) == 1
     assert [e["detail"]["jobId"] for e in events] == [job_id]
     assert len(archived_versions(pipeline, job_id)) == 3
