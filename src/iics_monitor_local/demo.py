@@ -134,7 +134,7 @@ def run(out: TextIO = sys.stdout) -> int:
         reports = [_add_job(emulator, job) for job in JOBS]
         progress = Progress(out, labels={r.job_id: r.job.name for r in reports})
         stack.on_invocation(progress)
-        _say(out, f"IICS emulator at {emulator.url}; stack '{stack.state_machine_arn.rsplit(':', 1)[-1]}'")
+        _say(out, f"IICS emulator at {emulator.url}; state machine '{stack.state_machine_arn.rsplit(':', 1)[-1]}'")
         _say(out, "Announcing three export jobs on EventBridge (source iics.export) ...\n")
         for report in reports:
             stack.submit({"jobId": report.job_id, "name": report.job.name})
