@@ -85,6 +85,7 @@ bench: venv
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.archive
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.cost
 
 chaos: venv
 	$(BIN)/python -m iics_monitor_local.chaos --jobs 100 --fault-rate 0.2 --seed 7

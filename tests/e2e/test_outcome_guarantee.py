@@ -100,7 +100,16 @@ def test_a_refused_announcement_gets_one_error_and_never_takes_the_jobs_name(pip
     assert outcome["state"] == "SUCCESSFUL"
 
 
-def test_monitors_started_counts_only_executions_that_started(pipeline, emulator):
+@pytest.fixture
+def full_pipeline(emulator):
+    """Observability=Full: the functions publish every metric, not only the outcomes."""
+    p = _pipeline(emulator, Observability="Full")
+    yield p
+    p.stack.__exit__(None, None, None)
+
+
+def test_monitors_started_counts_only_executions_that_started(full_pipeline, emulator):
+    pipeline = full_pipeline
     job_id = emulator.add_job(states=["IN_PROGRESS"] * 3 + ["SUCCESSFUL"])
 
     event_id = pipeline.stack.submit({"jobId": job_id})

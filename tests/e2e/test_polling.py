@@ -62,7 +62,7 @@ def emf_values(stack: LocalStack, function: str, metric: str) -> list[float]:
 
 
 def test_a_young_job_is_checked_several_times_inside_one_invocation(deploy, emulator):
-    stack = deploy(InitialWaitSeconds=1, MaxWaitSeconds=2, InlineWaitSeconds=5)
+    stack = deploy(InitialWaitSeconds=1, MaxWaitSeconds=2, InlineWaitSeconds=5, Observability="Full")
     job_id = emulator.add_job(name="adhoc", schedule=[{"state": "IN_PROGRESS", "seconds": 3}, {"state": "SUCCESSFUL"}])
 
     detail, path = run(stack, job_id)
@@ -76,6 +76,8 @@ def test_a_young_job_is_checked_several_times_inside_one_invocation(deploy, emul
     # and the archive step published how late the end was noticed (inline checks: about a second)
     (delay,) = emf_values(stack, "ArchiveLog", "DetectionDelay")
     assert 0 <= delay <= 3
+    # and, with Observability=Full, every check is counted as it happened
+    assert sum(emf_values(stack, "CheckStatus", "Polls")) == detail["polls"]
 
 
 def test_with_inline_checks_off_every_wait_is_a_wait_state(deploy, emulator):

@@ -16,6 +16,7 @@ import pytest
 from moto.events.models import EventPattern
 from samtranslator.yaml_helper import yaml_parse
 
+from bench.cost import emitted_metrics
 from iics_monitor.finish import _FINAL_STATES
 from tests.conftest import ROOT, load_event
 from tests.unit.definition.test_template_hardening import deploy
@@ -45,24 +46,12 @@ def _keyword(call: ast.Call, name: str) -> ast.expr | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
-def _names(node: ast.expr) -> list[str]:
-    """The metric names an expression can take: a literal, either branch of ``a if c else b``, or an
-    f-string as a pattern (``Outcome{...}`` becomes ``Outcome\\w+``)."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return [re.escape(node.value)]
-    if isinstance(node, ast.IfExp):
-        return _names(node.body) + _names(node.orelse)
-    if isinstance(node, ast.JoinedStr):
-        return ["".join(re.escape(p.value) if isinstance(p, ast.Constant) else r"\w+" for p in node.values)]
-    raise AssertionError(f"cannot tell the metric name of {ast.unparse(node)}")
-
-
-EMITTED = [pattern for call in _calls("add_metric") for pattern in _names(_keyword(call, "name"))]
-LITERALS = {re.sub(r"\\(.)", r"\1", p) for p in EMITTED if "\\w" not in p}
+# The metric names the code can publish, read as the cost bench reads them (bench/cost.py).
+EMITTED = {metric.name for metric in emitted_metrics()}
 
 
 def emitted(name: str) -> bool:
-    return any(re.fullmatch(pattern, name) for pattern in EMITTED)
+    return name in EMITTED
 
 
 def logged_extra_keys() -> set[str]:
@@ -144,8 +133,7 @@ def test_every_monitor_metric_on_the_dashboard_is_one_the_code_emits():
 
 def test_every_metric_the_code_emits_is_on_the_dashboard():
     shown = {metric for namespace, metric, _, _ in ALL_ROWS if namespace == NAMESPACE}
-    assert LITERALS <= shown
-    assert all(any(re.fullmatch(pattern, metric) for metric in shown) for pattern in EMITTED)
+    assert shown >= EMITTED
 
 
 def test_monitor_metrics_carry_the_service_dimension_powertools_adds():
@@ -278,7 +266,7 @@ def test_throttling_alarms_only_when_it_lasts():
 def test_alarms_notify_the_alert_topic_unless_an_alarm_topic_is_given():
     topic = "arn:aws:sns:eu-west-1:123456789012:on-call"
     for parameters, action in (({}, {"Ref": "AlertTopic"}), ({"AlarmTopicArn": topic}, {"Ref": "AlarmTopicArn"})):
-        resources = deploy(parameters)["Resources"]
+        resources = deploy(parameters | {"Observability": "Full"})["Resources"]
         for logical_id in MONITOR_ALARMS:
             assert resources[logical_id]["Properties"]["AlarmActions"] == [action]
 
@@ -300,6 +288,49 @@ def test_the_alarm_topic_parameter_takes_an_sns_topic_arn_or_nothing(value, acce
     assert parameter["Default"] == ""
     assert bool(re.fullmatch(parameter["AllowedPattern"], value)) is accepted
     assert TEMPLATE["Conditions"]["HasAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+
+
+# --- Observability: Minimal (default) and Full -------------------------------------------------------
+
+FULL_ONLY = {"LogArchiveFailuresAlarm", "PackageArchiveFailuresAlarm", "IicsThrottlingAlarm", "ObservabilityDashboard"}
+
+
+def _custom_metrics_read(resource: dict) -> set[str]:
+    """The monitor's own (custom) metrics an alarm reads."""
+    queries = resource["Properties"].get("Metrics") or [resource["Properties"]]
+    return {n for namespace, n, _ in (_watched(q) for q in queries if "Expression" not in q) if namespace == NAMESPACE}
+
+
+def test_the_functions_know_the_mode():
+    assert GLOBAL_ENV["OBSERVABILITY"] == {"Ref": "Observability"}
+    assert TEMPLATE["Parameters"]["Observability"]["AllowedValues"] == ["Minimal", "Full"]
+    assert TEMPLATE["Conditions"]["HasFullObservability"] == {"Fn::Equals": [{"Ref": "Observability"}, "Full"]}
+
+
+def test_minimal_is_the_default_and_keeps_the_systemic_alarms_and_no_dashboard():
+    assert TEMPLATE["Parameters"]["Observability"]["Default"] == "Minimal"
+    resources = deploy({})["Resources"]
+    alarms = {i for i, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+
+    assert not FULL_ONLY & set(resources)
+    assert alarms == set(ALARMS) - FULL_ONLY
+    # What is left reads AWS's own metrics, or the outcome metrics Minimal still publishes.
+    kept = {m.name for m in emitted_metrics() if m.minimal}
+    assert all(_custom_metrics_read(resources[i]) <= kept for i in alarms)
+
+
+def test_the_alarms_minimal_leaves_out_read_metrics_only_full_publishes():
+    kept = {m.name for m in emitted_metrics() if m.minimal}
+    for logical_id in FULL_ONLY - {"ObservabilityDashboard"}:
+        assert RESOURCES[logical_id]["Condition"] == "HasFullObservability"
+        assert _custom_metrics_read(RESOURCES[logical_id]) - kept
+
+
+def test_full_deploys_every_alarm_the_dashboard_and_its_outputs():
+    resources = deploy({"Observability": "Full"})["Resources"]
+    assert FULL_ONLY <= set(resources)
+    for output in ("DashboardName", "DashboardUrl"):
+        assert TEMPLATE["Outputs"][output]["Condition"] == "HasFullObservability"
 
 
 # --- counting ERROR outcomes ---------------------------------------------------------------------
@@ -355,8 +386,7 @@ def test_every_error_path_of_the_state_machine_ends_in_an_error_outcome_event():
 def test_the_doc_describes_every_metric_the_code_emits():
     metrics_section = DOC.split("## Metrics (EMF)")[1].split("\n## ")[0]
     documented = set(re.findall(r"^\| `(\w+)` \|", metrics_section, re.MULTILINE))
-    assert LITERALS <= documented
-    assert all(any(re.fullmatch(pattern, name) for name in documented) for pattern in EMITTED)
+    assert EMITTED <= documented
     assert not {name for name in documented if not emitted(name)}
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from iics_monitor.observability import logger
 
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXBhcnQtb25l"
@@ -49,3 +51,37 @@ def test_a_log_line_stays_json_when_a_secret_ends_in_a_backslash(warnings_logged
 
     (line,) = warnings_logged()
     assert line["message"] == "tried [redacted] once"
+
+
+# --- Observability=Minimal: the functions publish the outcome metrics only ---------------------------
+
+
+def published(monkeypatch, mode: str | None) -> set[str]:
+    from iics_monitor.observability import metrics
+
+    if mode is None:
+        monkeypatch.delenv("OBSERVABILITY", raising=False)
+    else:
+        monkeypatch.setenv("OBSERVABILITY", mode)
+    metrics.add_metric(name="Polls", unit="Count", value=1)
+    metrics.add_metric(name="OutcomeFailed", unit="Count", value=1, minimal=True)
+    (directive,) = metrics.serialize_metric_set()["_aws"]["CloudWatchMetrics"]
+    return {m["Name"] for m in directive["Metrics"]}
+
+
+def test_minimal_publishes_only_the_metrics_marked_minimal(monkeypatch):
+    assert published(monkeypatch, "Minimal") == {"OutcomeFailed"}
+
+
+def test_full_publishes_every_metric(monkeypatch):
+    assert published(monkeypatch, "Full") == {"Polls", "OutcomeFailed"}
+
+
+def test_without_the_variable_every_metric_is_published(monkeypatch):
+    # Outside the stack (the handlers run by hand, the integration tests) nothing is held back.
+    assert published(monkeypatch, None) == {"Polls", "OutcomeFailed"}
+
+
+def test_an_unknown_mode_names_the_variable(monkeypatch):
+    with pytest.raises(ValueError, match="OBSERVABILITY must be Full or Minimal, not 'Some'"):
+        published(monkeypatch, "Some")

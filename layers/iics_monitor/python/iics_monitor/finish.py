@@ -33,6 +33,8 @@ from iics_monitor.status import JobState, JobStatus, parse_time
 from iics_monitor.validation import parse_job_id
 
 _FINAL_STATES = ("SUCCESSFUL", "FAILED", "TIMED_OUT")
+# One custom metric per final state (ERROR outcomes are counted by AWS/SQS, see docs/observability.md).
+OUTCOME_METRICS = {state: "Outcome" + state.title().replace("_", "") for state in _FINAL_STATES}
 
 
 class JobSource(StatusSource, Protocol):
@@ -99,7 +101,7 @@ def finish_job(
             package_error = "package not stored: S3 did not store the log either"
         else:
             package, package_error = _archive_package(job_id, source, archiver, now, step)
-    metrics.add_metric(name=f"Outcome{state.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=OUTCOME_METRICS[state], unit=MetricUnit.Count, value=1, minimal=True)
     return build_outcome(
         job_id=job_id,
         state=state,

@@ -4,9 +4,14 @@ Service name and namespace come from POWERTOOLS_* variables set in the template'
 log record is scrubbed as it is written (``iics_monitor.scrub``): its message, its extra keys and an
 exception's text alike. The Tracer records no metadata of ours; what Powertools records (the
 handler's result, an exception) is the same scrubbed text the state machine gets.
+
+Each metric name is a custom metric CloudWatch bills by the month (docs/cost.md). With the template's
+``Observability=Minimal`` (variable ``OBSERVABILITY``) only the metrics added with ``minimal=True``
+are published: the job outcomes. The systemic alarms read AWS's own metrics, which cost nothing.
 """
 
 import logging
+import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -26,6 +31,25 @@ class ScrubbingFormatter(LambdaPowertoolsFormatter):
         return scrub.scrub(super().format(record), LOG_RECORD_LIMIT)
 
 
+MODES = ("Full", "Minimal")
+
+
+class MonitorMetrics(Metrics):
+    """Powertools' Metrics that, in Minimal mode, drop every metric not marked ``minimal``."""
+
+    def add_metric(self, name: str, unit: str, value: float, resolution: int = 60, *, minimal: bool = False) -> None:
+        if minimal or _mode() == "Full":
+            super().add_metric(name=name, unit=unit, value=value, resolution=resolution)
+
+
+def _mode() -> str:
+    # Read per metric, not at import: a few dictionary lookups per invocation, and the tests switch it.
+    mode = os.environ.get("OBSERVABILITY", "Full")  # outside the stack nothing is held back
+    if mode not in MODES:
+        raise ValueError(f"OBSERVABILITY must be {' or '.join(MODES)}, not {mode!r}")
+    return mode
+
+
 logger = Logger(logger_formatter=ScrubbingFormatter())
 tracer = Tracer()
-metrics = Metrics()
+metrics = MonitorMetrics()
