@@ -92,3 +92,22 @@ def test_the_docs_show_the_breakdown_the_bench_prints(template):
     reports = {mode: cost.price(template, metrics, {"Observability": mode}) for mode in cost.MODES}
 
     assert cost.format_breakdown(reports) in (ROOT / "docs" / "cost.md").read_text()
+
+
+def test_the_readme_cost_table_is_the_one_the_bench_computes(template):
+    """The README's rows are `make bench`'s figures (per job at the poll-policy bench's $1.361 / 1,000)."""
+    import re
+
+    metrics = cost.emitted_metrics()
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(
+        r"^\| (Minimal|Full)[^|]*\| ([\d,]+) \| \$([\d.]+) \| \$([\d.]+) \| \$([\d.]+) \| \$([\d.]+) \|", readme, re.M
+    )
+    assert len(rows) >= 4
+    per_1000 = float(re.search(r"Per job: \$([\d.]+) per 1,000 jobs", readme)[1])  # the poll-policy bench's
+    for mode, jobs, fixed, outside, per_job, total in rows:
+        report = cost.price(template, metrics, {"Observability": mode})
+        (row,) = cost.monthly_rows(report, per_1000, [int(jobs.replace(",", ""))])
+        assert (fixed, outside, per_job, total) == tuple(
+            f"{v:.2f}" for v in (row.fixed_usd, row.outside_usd, row.per_job_usd, row.total_usd)
+        ), (mode, jobs)
