@@ -10,35 +10,31 @@ docs/cli.md is the user's guide.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
 import shlex
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import click
 
 from iics_monitor.errors import InvalidInput
 from iics_monitor.validation import MonitorSettings, parse_request
-from iics_monitor_local.samconfig import STACK_NAME
-
-# Informatica RunAJob's exit codes, so scripts written for it read ours the same way. RunAJob's 2
-# means "did not wait", which these commands never do; here it is "bad usage, nothing started".
-EXIT_CODES = {"SUCCESSFUL": 0, "WARNING": 1, "USAGE": 2, "FAILED": 3, "TIMED_OUT": 4, "ERROR": 5, "STILL_RUNNING": 6}
-# Poll timing for a laptop (emulated AWS): the first re-poll soon, then at most once a minute, for up to 6 hours.
-LAPTOP_SETTINGS = MonitorSettings(initial_wait_seconds=5, max_wait_seconds=60, timeout_seconds=21600)
-TRIGGER_SOURCE = "iics.export"  # the template's trigger rule matches these two
-TRIGGER_DETAIL_TYPE = "IICS Export Job Submitted"
+from iics_monitor_local.runajob import EXIT_CODES
+from iics_monitor_local.samconfig import LAPTOP_SETTINGS, STACK_NAME
 
 EXIT_CODES_HELP = """\b
-Exit codes (Informatica RunAJob's): 0 SUCCESSFUL, 1 SUCCESSFUL with a warning, 3 FAILED, 4 TIMED_OUT, 5 ERROR
+Exit codes (Informatica RunAJob's; every outcome's in docs/cli.md): 0 SUCCESSFUL, 1 SUCCESSFUL with
+a warning or failed objects, 3 FAILED, 4 TIMED_OUT, 5 ERROR
   5 also when the watch itself failed (no outcome, AWS unreachable, log mismatch)
+  7 start only: IICS refused to start the export
   2 bad usage or configuration: nothing was started
   6 stopped watching (Ctrl-C) before the job ended; the job goes on in IICS"""
 
@@ -79,7 +75,8 @@ def cli() -> None:
 
     \b
     Exit codes of watch and start (Informatica RunAJob's): 0 SUCCESSFUL, 1 SUCCESSFUL with a
-    warning, 3 FAILED, 4 TIMED_OUT, 5 ERROR, 2 bad usage (nothing started), 6 stopped watching.
+    warning, 3 FAILED, 4 TIMED_OUT, 5 ERROR, 2 bad usage (nothing started), 6 stopped watching,
+    7 IICS refused to start the export. Every outcome's code: docs/cli.md.
     """
 
 
@@ -124,8 +121,8 @@ _WATCH_OPTIONS = [
         "--out",
         metavar="DIR",
         type=click.Path(file_okay=False, path_type=Path),
-        help="keep the log and status as DIR/JOB_ID/export.log and status.json "
-        "(default: ./archive, or nowhere when only --s3 is given)",
+        help="keep the log and status as DIR/JOB_ID/export.log and status.json, and with emulated AWS "
+        "the export package as package.zip (default: ./archive, or nowhere when only --s3 is given)",
     ),
     click.option(
         "--s3",
@@ -199,7 +196,9 @@ def watch_command(ctx: click.Context, job_id: str, **options: Any) -> None:
     handlers poll IICS from this machine. With --aws real your deployed stack runs an execution
     named after the job, and this command follows it (the one the stack already has, if it watches
     the job already). Either way the archived export.log and status.json land in
-    --out (checked against the outcome's sha256) and/or --s3.
+    --out (checked against the outcome's sha256) and/or --s3. With emulated AWS the export
+    package the stack archived (a SUCCESSFUL job's, ArchivePackage) is kept there too, as
+    package.zip; with --aws real it stays in your stack's bucket, and the summary names it.
 
     \b
     Examples:
@@ -260,15 +259,7 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-# --- submit --------------------------------------------------------------------------------------
-
-
-class SubmitFailed(Exception):
-    """Nothing was sent. ``code``: 2 for bad input or configuration, 5 when AWS refused the event."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
+# --- submit ---------------------------------------------------------------------------------------
 
 
 @cli.command("submit")
@@ -309,6 +300,8 @@ def submit_command(
     import boto3  # here, not at the top: --help and the emulator start without loading the SDK
     from botocore.exceptions import BotoCoreError
 
+    from iics_monitor_local.deployed import EventRefused, StackUnusable, put_trigger, read_stack
+
     if event_bus is not None and stack_name is not None:
         raise click.UsageError("give --event-bus or --stack-name, not both")
     detail: dict[str, Any] = {"jobId": job_id} | ({"name": name} if name is not None else {})
@@ -317,59 +310,15 @@ def submit_command(
         # overrides, which submit never sends, so any valid settings do.
         parse_request(detail, LAPTOP_SETTINGS)
         session = boto3.Session(region_name=region)
-        bus = event_bus or stack_bus(session.client("cloudformation"), stack_name or STACK_NAME)
-        event_id = submit(session.client("events"), bus, detail)
-    except (InvalidInput, BotoCoreError) as error:  # a bad id or name; no region or credentials
+        cloudformation = session.client("cloudformation")
+        bus = event_bus or read_stack(cloudformation, stack_name or STACK_NAME, "EventBusName").outputs["EventBusName"]
+        event_id = put_trigger(session.client("events"), bus, detail)
+    except (InvalidInput, BotoCoreError, StackUnusable) as error:  # a bad id or name; no region, credentials, stack
         _fail(ctx, f"error: {error}", EXIT_CODES["USAGE"])
-    except SubmitFailed as error:
-        _fail(ctx, f"error: {error}", error.code)
+    except EventRefused as error:
+        _fail(ctx, f"error: {error}", EXIT_CODES["ERROR"])
     click.echo(f"Submitted job {job_id} to event bus {bus}: event {event_id}")
     click.echo("The stack's rule starts its monitor; the outcome event follows on the same bus.")
-
-
-def stack_bus(cloudformation: Any, stack_name: str) -> str:
-    """The ``EventBusName`` output of a deployed iics-export-monitor stack."""
-    return stack_outputs(cloudformation, stack_name, "EventBusName")["EventBusName"]
-
-
-def stack_outputs(cloudformation: Any, stack_name: str, *required: str) -> dict[str, str]:
-    """A deployed iics-export-monitor stack's outputs, with each of ``required`` present."""
-    from botocore.exceptions import ClientError
-
-    try:
-        (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as error:
-        raise SubmitFailed(f"stack {stack_name}: {error}", EXIT_CODES["USAGE"]) from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    for name in required:
-        if not outputs.get(name):
-            message = f"stack {stack_name} has no {name} output; is it iics-export-monitor's (and up to date)?"
-            raise SubmitFailed(message, EXIT_CODES["USAGE"])
-    return outputs
-
-
-def submit(events: Any, bus: str, detail: Mapping[str, Any]) -> str:
-    """Put the trigger event on ``bus``; its event id. An entry EventBridge refused is an error."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        response = events.put_events(
-            Entries=[
-                {
-                    "Source": TRIGGER_SOURCE,
-                    "DetailType": TRIGGER_DETAIL_TYPE,
-                    "Detail": json.dumps(detail),
-                    "EventBusName": bus,
-                }
-            ]
-        )
-    except (BotoCoreError, ClientError) as error:
-        raise SubmitFailed(f"PutEvents to {bus}: {error}", EXIT_CODES["ERROR"]) from None
-    (entry,) = response["Entries"]
-    if response.get("FailedEntryCount") or "EventId" not in entry:
-        message = f"EventBridge refused the event on {bus}: {entry.get('ErrorCode')} {entry.get('ErrorMessage')}"
-        raise SubmitFailed(message, EXIT_CODES["ERROR"])
-    return entry["EventId"]
 
 
 @cli.command("redeliver")
@@ -395,21 +344,21 @@ def redeliver_command(ctx: click.Context, stack_name: str | None, region: str | 
     import boto3
     from botocore.exceptions import BotoCoreError
 
+    from iics_monitor_local.deployed import StackUnusable, read_stack
+
     try:
         session = boto3.Session(region_name=region)
-        outputs = stack_outputs(
+        outputs = read_stack(
             session.client("cloudformation"), stack_name or STACK_NAME, "EventBusName", "UndeliveredOutcomeQueueUrl"
-        )
+        ).outputs
         result = redeliver_outcomes(
             session.client("sqs"),
             session.client("events"),
             outputs["UndeliveredOutcomeQueueUrl"],
             outputs["EventBusName"],
         )
-    except BotoCoreError as error:
+    except (BotoCoreError, StackUnusable) as error:
         _fail(ctx, f"error: {error}", EXIT_CODES["USAGE"])
-    except SubmitFailed as error:
-        _fail(ctx, f"error: {error}", error.code)
     click.echo(f"Redelivered {result.redelivered} kept outcome event(s) to {outputs['EventBusName']}.")
     if result.failed:
         _fail(ctx, f"{result.failed} outcome(s) are still kept: {result.problems[0]}", EXIT_CODES["ERROR"])
@@ -473,16 +422,18 @@ def _kept_entry(body: str) -> dict[str, str]:
 )
 @click.option("--username", help="the one user it accepts (default: the scenario's, else alice)")
 @click.option("--password", help="that user's password (default: the scenario's, else s3cret); never printed")
+@click.option("--verbose", "-v", is_flag=True, help="log each request on stderr (default: quiet)")
 @click.pass_context
 def emulator_command(
-    ctx: click.Context, port: int, scenario: Path | None, username: str | None, password: str | None
+    ctx: click.Context, port: int, scenario: Path | None, username: str | None, password: str | None, verbose: bool
 ) -> None:
     """Serve the IICS emulator on 127.0.0.1 until Ctrl-C.
 
     A real HTTP server that plays IICS for everything the monitor touches: v3 and v2 login, and
     the export resources (start, status, log, package). It prints its URL; point IICS_LOGIN_URL
-    at it and watch or start jobs against it. Requests are logged on stderr. --username and
-    --password win over the scenario's.
+    at it and watch or start jobs against it. It is quiet: run with & in the terminal where
+    start or watch prints its progress, it adds nothing to their lines. --verbose logs each
+    request on stderr. --username and --password win over the scenario's.
 
     \b
     Examples:
@@ -503,7 +454,8 @@ def emulator_command(
         emulator.start()
     except OSError as error:
         _fail(ctx, f"error: cannot listen on 127.0.0.1:{port}: {error.strerror}", EXIT_CODES["USAGE"])
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    # The request log is INFO: shown only when asked, so it does not mix into another command's output.
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(message)s")
     try:
         click.echo(f"IICS emulator listening on {emulator.url}")
         click.echo(f"  login: POST {emulator.url}{LOGIN_PATH} as {emulator.username}")
@@ -527,8 +479,8 @@ def demo_command(ctx: click.Context) -> None:
 
     Starts the IICS emulator, a fake Slack and an AWS account (moto) built from template.yaml,
     announces three export jobs: one succeeds, one fails with failed objects, one meets a 401 and
-    a 429 and still succeeds. Prints each poll, then each outcome, archived log and alert. Takes
-    about 15 seconds; needs no network beyond 127.0.0.1.
+    a 429 and still succeeds. Prints each poll, then each outcome, archived log and alert. Needs
+    no network beyond 127.0.0.1.
 
     \b
     Example:
@@ -542,6 +494,18 @@ def demo_command(ctx: click.Context) -> None:
 def _fail(ctx: click.Context, message: str, code: int) -> NoReturn:
     click.echo(message, err=True)
     ctx.exit(code)
+
+
+def run_command(
+    command: click.Command, argv: Sequence[str], prog_name: str, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """One command under another name (``python -m iics_monitor_local.watch``); its exit code."""
+    with contextlib.redirect_stdout(out or sys.stdout), contextlib.redirect_stderr(err or sys.stderr):
+        try:
+            command.main(args=list(argv), prog_name=prog_name)
+        except SystemExit as stop:  # how click ends every run, --help and usage errors included
+            return stop.code if isinstance(stop.code, int) else EXIT_CODES["USAGE"]
+    raise AssertionError("unreachable: click's standalone main always exits")
 
 
 if __name__ == "__main__":

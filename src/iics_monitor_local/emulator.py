@@ -1405,14 +1405,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 # --- Command line -------------------------------------------------------------------------------
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m iics_monitor_local.emulator``: the same as ``iics-export-monitor emulator``."""
-    from iics_monitor_local.cli import emulator_command  # the CLI imports this module
+if __name__ == "__main__":  # run as a script, this is its own module: the CLI imports the package's emulator
+    from iics_monitor_local.cli import emulator_command
 
-    emulator_command.main(
-        list(sys.argv[1:] if argv is None else argv), prog_name="python -m iics_monitor_local.emulator"
-    )
-
-
-if __name__ == "__main__":
-    main()
+    emulator_command.main(sys.argv[1:], prog_name="python -m iics_monitor_local.emulator")

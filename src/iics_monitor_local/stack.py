@@ -109,6 +109,7 @@ from iics_monitor.hosts import LOOPBACK_HTTP_VARIABLE  # hosts imports no Powert
 from iics_monitor_local import template
 from iics_monitor_local.async_lambda import AsyncLambda
 from iics_monitor_local.aws_faults import Faults, protocol_of
+from iics_monitor_local.deployed import put_trigger
 from iics_monitor_local.lambda_runtime import FunctionSpec, Runtime
 from iics_monitor_local.samconfig import STACK_NAME
 from iics_monitor_local.template import PROJECT_ROOT, TEMPLATE
@@ -710,11 +711,9 @@ class LocalStack:
         )
 
     def submit(self, detail: Mapping[str, Any]) -> str:
-        """Announce an export the way the upstream system does: an event on the bus (``cli.submit``).
+        """Announce an export the way the upstream system does: an event on the bus (``deployed.put_trigger``).
         Returns the event's id."""
-        from iics_monitor_local.cli import submit
-
-        event_id = submit(self.client("events"), self.bus_name, detail)
+        event_id = put_trigger(self.client("events"), self.bus_name, detail)
         _registry.async_lambda.wait_for_first_attempts(event_id)
         return event_id
 

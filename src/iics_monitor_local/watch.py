@@ -11,10 +11,11 @@ its own, as the tests run them) against the IICS org.
 ``--aws real`` starts an execution of a deployed stack instead (its functions use the deployed
 secret) and follows it. Either way the archived ``export.log`` and ``status.json`` are copied to
 ``DIR/<jobId>/`` and/or to ``--s3`` in the deployed archive's layout, and the exit code is the one
-Informatica's RunAJob gives (``EXIT_CODES``).
+Informatica's RunAJob gives (``runajob``). With emulated AWS the archived export package is kept
+there too (``package.zip``): the stack it was archived in is gone when the command ends.
 
-The options and help live in ``cli.py``; ``run`` is what both commands execute. docs/cli.md is the
-user's guide.
+The options and help live in ``cli.py``; ``run`` is what both commands execute, and it never imports
+the CLI back (``python -m`` reaches it through the ``__main__`` block). docs/cli.md is the user's guide.
 """
 
 from __future__ import annotations
@@ -37,16 +38,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from iics_monitor.archive import LogArchiver
 from iics_monitor.client import IicsClient
-from iics_monitor.config import _BUCKET, _PREFIX  # the deployed archive's own rules for its bucket and prefix
+from iics_monitor.config import ARCHIVE_PREFIX, BUCKET_NAME  # the deployed archive's own rules
 from iics_monitor.credentials import Credentials
-from iics_monitor.errors import ConfigError, IicsError, IicsUnavailable, InvalidInput, MonitorError
+from iics_monitor.errors import (
+    ConfigError,
+    IicsError,
+    IicsUnavailable,
+    InvalidInput,
+    LoginFailed,
+    MonitorError,
+    StartUnconfirmed,
+)
 from iics_monitor.hosts import ALLOWED_HOSTS_PARAMETER, HostPolicy, is_loopback, service_url_parts
 from iics_monitor.validation import MonitorSettings, parse_export_spec, parse_job_id, parse_request
-from iics_monitor_local.cli import EXIT_CODES, LAPTOP_SETTINGS, watch_command
+from iics_monitor_local.deployed import StackUnusable, read_stack
 from iics_monitor_local.progress import Progress
+from iics_monitor_local.runajob import EXIT_CODES, exit_code
+from iics_monitor_local.samconfig import LAPTOP_SETTINGS
 from iics_monitor_local.stack import EXECUTION_ENDED, LambdaInvocation, LocalStack
 
-__all__ = ["EXIT_CODES", "ExportToStart", "GivenJob", "WatchOptions", "main", "run"]
+__all__ = ["ExportToStart", "GivenJob", "WatchOptions", "run"]
 
 CREDENTIAL_VARIABLES = {"username": "IICS_USERNAME", "password": "IICS_PASSWORD", "loginUrl": "IICS_LOGIN_URL"}
 # option -> (field of the execution input's ``monitor`` object, template Parameter)
@@ -72,6 +83,10 @@ class WatchFailed(Exception):
     """The watch itself went wrong after it started: no outcome, AWS unreachable, archive unreadable."""
 
 
+class NotStarted(Exception):
+    """IICS refused the start-export request: there is no job to watch (RunAJob's "failed to start")."""
+
+
 @dataclass(frozen=True)
 class WatchOptions:
     """The options ``watch`` and ``start`` share (cli.watch_options), as the command line gave them."""
@@ -90,20 +105,12 @@ class WatchOptions:
 
 
 @dataclass(frozen=True)
-class DeployedStack:
+class WatchedStack:
+    """What ``--aws real`` needs of the deployed stack."""
+
     state_machine_arn: str
     bucket: str
     settings: MonitorSettings
-
-
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """``python -m iics_monitor_local.watch``: the ``watch`` command; return its exit code."""
-    with contextlib.redirect_stdout(out or sys.stdout), contextlib.redirect_stderr(err or sys.stderr):
-        try:
-            watch_command.main(args=argv, prog_name="python -m iics_monitor_local.watch")
-        except SystemExit as stop:  # how click ends every run, --help and usage errors included
-            return stop.code if isinstance(stop.code, int) else EXIT_CODES["USAGE"]
-    raise AssertionError("unreachable: click's standalone main always exits")
 
 
 # --- what to watch -------------------------------------------------------------------------------
@@ -155,13 +162,16 @@ class ExportToStart:
         spec = parse_export_spec(self._raw)
         client = IicsClient(lambda: credentials, hosts=hosts)
         try:
+            client.login()  # apart: a refused login is an error of the command, as with watch
             started = client.start_export(spec)
-        except IicsUnavailable as error:  # the request may have reached IICS: do not invite a blind retry
+        except (IicsUnavailable, StartUnconfirmed) as error:  # it may have reached IICS: no blind retry
             raise WatchFailed(
                 f"IICS did not confirm the export ({error}); it may have started anyway, check IICS before retrying"
             ) from None
-        except (IicsError, ConfigError) as error:  # ConfigError: IICS answered with a host it may not reach
+        except (LoginFailed, ConfigError) as error:  # ConfigError: IICS answered with a host it may not reach
             raise WatchFailed(f"IICS did not start the export: {error}") from None
+        except IicsError as error:  # IICS answered the request itself with a refusal
+            raise NotStarted(f"IICS refused to start the export: {error}") from None
         finally:
             with contextlib.suppress(IicsError):
                 client.logout()
@@ -202,11 +212,13 @@ def run(job: JobSource, options: WatchOptions, out: TextIO, err: TextIO) -> int:
     except WatchFailed as error:
         print(f"error: {error}", file=err)
         return EXIT_CODES["ERROR"]
+    except NotStarted as error:
+        print(f"error: {error}", file=err)
+        return EXIT_CODES["NOT_STARTED"]
     except KeyboardInterrupt:
         print("Stopped watching before the job ended; IICS goes on running it.", file=err)
         return EXIT_CODES["STILL_RUNNING"]
-    warned = detail.get("state") == "SUCCESSFUL" and detail.get("warning")  # a partial success: RunAJob's 1
-    code = EXIT_CODES["WARNING"] if warned else EXIT_CODES.get(detail.get("state"), EXIT_CODES["ERROR"])
+    code = exit_code(detail)
     summarise(detail, kept if shown else [], copied, code, out)
     return code
 
@@ -307,7 +319,8 @@ class EmulatedAws:
             if len(events) != 1:
                 raise WatchFailed(f"execution ended {ended['status']} with {len(events)} outcome events, expected 1")
             detail = events[0]["detail"]
-            return detail, keep_archive(stack.client("s3"), stack.bucket, detail, folder)
+            # The package too: this stack's bucket, and what it archived, are gone when the command ends.
+            return detail, keep_archive(stack.client("s3"), stack.bucket, detail, folder, with_package=True)
 
 
 # --- real AWS ----------------------------------------------------------------------------------
@@ -369,17 +382,15 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return f"{prefix}:execution:{machine}:{name}"
 
 
-def find_stack(cloudformation: Any, name: str) -> DeployedStack:
+def find_stack(cloudformation: Any, name: str) -> WatchedStack:
     """The state machine, bucket and poll Parameters of a deployed iics-export-monitor stack."""
     try:
-        (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
-    except (BotoCoreError, ClientError) as error:
-        raise UsageError(f"stack {name}: {error}") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+        stack = read_stack(cloudformation, name, "StateMachineArn", "ArchiveBucketName")
+    except StackUnusable as error:
+        raise UsageError(str(error)) from None
     try:
-        settings = MonitorSettings(*(int(parameters[parameter]) for _, parameter in WAIT_OPTIONS.values()))
-        return DeployedStack(outputs["StateMachineArn"], outputs["ArchiveBucketName"], settings)
+        settings = MonitorSettings(*(int(stack.parameters[parameter]) for _, parameter in WAIT_OPTIONS.values()))
+        return WatchedStack(stack.outputs["StateMachineArn"], stack.outputs["ArchiveBucketName"], settings)
     except (KeyError, ValueError) as error:
         raise UsageError(f"stack {name} does not look like iics-export-monitor's: bad or missing {error}") from None
 
@@ -461,24 +472,34 @@ def _json(text: str | None) -> dict:
 # --- where the log goes --------------------------------------------------------------------------
 
 
-def keep_archive(s3: Any, bucket: str, detail: Mapping[str, Any], folder: Path) -> list[Path]:
-    """Copy the archived export.log, and status.json beside it, into ``folder``.
+def keep_archive(
+    s3: Any, bucket: str, detail: Mapping[str, Any], folder: Path, with_package: bool = False
+) -> list[Path]:
+    """Copy the archived export.log, and status.json beside it, into ``folder``; and ``with_package``,
+    the archived export package as package.zip.
 
-    The local log is checked against the outcome's sha256. Without a log (``logError``) nothing is
-    copied: status.json is found through the log's key.
+    The local log and package are checked against the outcome's sha256. Without a log (``logError``)
+    nothing is copied: status.json is found through the log's key.
     """
     log = detail.get("log")
     if not log:
         return []
     folder.mkdir(parents=True, exist_ok=True)
-    log_path = _download(s3, bucket, log["key"], folder / "export.log")
-    if log_path is None:
-        raise WatchFailed(f"s3://{bucket}/{log['key']} is gone")
-    if _sha256(log_path) != log["sha256"]:
-        raise WatchFailed(f"{log_path} does not match the archived log's sha256; s3://{bucket}/{log['key']} changed")
+    log_path = _download_checked(s3, bucket, log, folder / "export.log")
     status_key = log["key"].rsplit("/", 1)[0] + "/status.json"
     status_path = _download(s3, bucket, status_key, folder / "status.json")
-    return [path for path in (log_path, status_path) if path is not None]
+    package = detail.get("package") if with_package else None
+    package_path = _download_checked(s3, bucket, package, folder / "package.zip") if package else None
+    return [path for path in (log_path, status_path, package_path) if path is not None]
+
+
+def _download_checked(s3: Any, bucket: str, archived: Mapping[str, Any], path: Path) -> Path:
+    """An archived object the outcome names (``{"key", "sha256"}``), downloaded and checked."""
+    if _download(s3, bucket, archived["key"], path) is None:
+        raise WatchFailed(f"s3://{bucket}/{archived['key']} is gone")
+    if _sha256(path) != archived["sha256"]:
+        raise WatchFailed(f"{path} does not match the archived sha256; s3://{bucket}/{archived['key']} changed")
+    return path
 
 
 def _download(s3: Any, bucket: str, key: str, path: Path) -> Path | None:
@@ -512,10 +533,10 @@ class S3Destination:
     def open(cls, url: str, region: str | None) -> S3Destination:
         """Check the URL and resolve the credentials now: emulated AWS later puts fake ones in the environment."""
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
-        if not url.startswith("s3://") or not _BUCKET.fullmatch(bucket):
+        if not url.startswith("s3://") or not BUCKET_NAME.fullmatch(bucket):
             raise UsageError(f"--s3 must be s3://BUCKET/ or s3://BUCKET/PREFIX/ with a valid bucket name, got {url!r}")
         segments = prefix.split("/")[:-1]
-        if not _PREFIX.fullmatch(prefix) or {".", ".."} & set(segments) or len(prefix) > MAX_S3_PREFIX:
+        if not ARCHIVE_PREFIX.fullmatch(prefix) or {".", ".."} & set(segments) or len(prefix) > MAX_S3_PREFIX:
             raise UsageError(
                 f"--s3 prefix must be empty or end with '/', use letters, digits and !_.'()- in each part "
                 f"(not . or ..) and be at most {MAX_S3_PREFIX} characters, got {prefix!r}"
@@ -541,6 +562,9 @@ class S3Destination:
             status = folder / "status.json"
             if status.exists():
                 keys.append(self._archiver.put_status(job_id, json.loads(status.read_bytes()), now))
+            if (folder / "package.zip").exists():
+                with (folder / "package.zip").open("rb") as stream:
+                    keys.append(self._archiver.put_package(job_id, stream, now).key)
         except MonitorError as error:
             raise WatchFailed(f"--s3 s3://{bucket}/: {error}") from None
         return [f"s3://{bucket}/{key}" for key in keys]
@@ -568,12 +592,11 @@ def summarise(detail: Mapping[str, Any], kept: list[Path], copied: list[str], co
         ),
         *(
             f"  {field}: {detail[field]}"
-            for field in ("warning", "reason", "errorType", "logError")
+            for field in ("warning", "reason", "errorType", "logError", "packageError")
             if detail.get(field)
         ),
     ]
-    if detail.get("log"):
-        lines.append(f"  archived: s3://{detail['log']['bucket']}/{detail['log']['key']}")
+    lines += [f"  archived: s3://{detail[o]['bucket']}/{detail[o]['key']}" for o in ("log", "package") if detail.get(o)]
     lines += [f"  kept: {path}" for path in kept]
     lines += [f"  copied: {url}" for url in copied]
     _say(out, "\n".join(lines))
@@ -583,5 +606,7 @@ def _say(out: TextIO, line: str) -> None:
     print(line, file=out, flush=True)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # run as a script, this is its own module: the CLI imports the package's watch
+    from iics_monitor_local.cli import run_command, watch_command
+
+    sys.exit(run_command(watch_command, sys.argv[1:], "python -m iics_monitor_local.watch"))

@@ -7,12 +7,16 @@ user's account" (moto, active in this process), so boto3's real-AWS code path ru
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+import zipfile
 from pathlib import Path
 
 import boto3
@@ -22,8 +26,9 @@ from moto import mock_aws
 
 from iics_monitor_local import demo
 from iics_monitor_local.cli import cli
+from iics_monitor_local.emulator import Fault
 from iics_monitor_local.reference import LOG_TEXT, STATUS_SUCCESSFUL_WITH_OBJECTS
-from iics_monitor_local.watch import EXIT_CODES
+from iics_monitor_local.runajob import EXIT_CODES
 from tests.conftest import PASSWORD
 
 FAST = ["--initial-wait", "0", "--max-wait", "1"]
@@ -101,6 +106,32 @@ def test_the_installed_command_serves_the_emulator_until_ctrl_c_without_showing_
     assert secret not in "".join(banner) + rest + err
 
 
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_emulator_logs_requests_only_when_asked(verbose):
+    # Given the emulator started as a user would, behind `&` in the terminal `start` prints to
+    process = subprocess.Popen(  # noqa: S603 - the command this project installs
+        [str(COMMAND), "emulator", "--port", "0", *(["--verbose"] if verbose else [])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().split()[-1]
+        while process.stdout.readline() not in ("Press Ctrl-C to stop.\n", ""):
+            pass
+        # When a client logs in
+        login = urllib.request.Request(f"{url}/saas/public/core/v3/login", data=b"{}", method="POST")  # noqa: S310
+        with pytest.raises(urllib.error.HTTPError):  # no credentials: refused, and still a request to log
+            urllib.request.urlopen(login, timeout=10)  # noqa: S310 - the emulator on 127.0.0.1
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+
+    # Then its request line shows on stderr only with --verbose
+    logged = "POST /saas/public/core/v3/login" in err
+    assert logged is verbose, err
+
+
 def test_demo_runs_the_demo_and_passes_on_its_exit_code(monkeypatch):
     monkeypatch.setattr(demo, "run", lambda: 1)  # the real demo takes 15 s; tests/e2e/test_demo.py runs it
 
@@ -164,6 +195,19 @@ def test_start_with_a_refused_login_exits_5_after_one_login_and_never_shows_the_
     assert "not-the-password-1234" not in result.stdout + result.stderr
 
 
+def test_start_that_iics_refuses_exits_7_failed_to_start_and_nothing_is_watched(iics_env, emulator, tmp_path):
+    # Given an org that refuses the export request (a 400: say, an object the user may not export)
+    emulator.add_fault(Fault(route="export", status=400))
+
+    result = invoke("start", "--object", "obj1", *FAST, "--out", str(tmp_path))
+
+    # Then the command exits 7, RunAJob's "failed to start", with one line that says IICS refused it
+    assert result.exit_code == EXIT_CODES["NOT_STARTED"] == 7, result.stdout + result.stderr
+    assert result.stderr.startswith("error: IICS refused to start the export: ") and result.stderr.count("\n") == 1
+    assert [r.route for r in emulator.requests] == ["login", "export", "logout"]
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- exit codes ------------------------------------------------------------------------------------
 
 
@@ -204,15 +248,18 @@ def test_watch_copies_the_log_to_s3_in_the_archive_layout(iics_env, emulator, tm
         # When the user watches it (emulated AWS) with --s3 only
         result = invoke("watch", job_id, *FAST, "--s3", "s3://audit-logs/iics/")
 
-        # Then the log and status are in the bucket, under the prefix, as the stack archives them
+        # Then the log, status and package are in the bucket, under the prefix, as the stack archives them
         assert result.exit_code == 0, result.stderr
         keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="audit-logs")["Contents"])
         assert [re.sub(r"\d{4}/\d{2}/\d{2}", "YYYY/MM/DD", key) for key in keys] == [
             f"iics/YYYY/MM/DD/{job_id}/export.log",
+            f"iics/YYYY/MM/DD/{job_id}/package.zip",
             f"iics/YYYY/MM/DD/{job_id}/status.json",
         ]
         assert s3.get_object(Bucket="audit-logs", Key=keys[0])["Body"].read() == LOG_TEXT.encode()
-        status = json.loads(s3.get_object(Bucket="audit-logs", Key=keys[1])["Body"].read())
+        package = s3.get_object(Bucket="audit-logs", Key=keys[1])["Body"].read()
+        assert "exportMetadata.v2.json" in zipfile.ZipFile(io.BytesIO(package)).namelist()
+        status = json.loads(s3.get_object(Bucket="audit-logs", Key=keys[2])["Body"].read())
         assert status == STATUS_SUCCESSFUL_WITH_OBJECTS
     # and the summary names the copies; nothing was left on disk
     assert f"copied: s3://audit-logs/{keys[0]}" in result.stdout

@@ -1,8 +1,8 @@
-"""`python -m iics_monitor_local.watch`: one job watched from a laptop.
+"""`iics-export-monitor watch` (also `python -m iics_monitor_local.watch`): one job watched from a laptop.
 
 The emulator plays the user's real IICS org. Emulated mode deploys template.yaml into moto itself;
 real mode is pointed at a stack this test deploys into moto, so boto3's real-AWS code path runs
-without an AWS account. ``main`` is called in-process, as the command line would call it.
+without an AWS account. The command runs in-process under the old name, as ``python -m`` runs it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import zipfile
 from dataclasses import dataclass
 
 import pytest
@@ -17,9 +18,10 @@ from moto import mock_aws
 
 from iics_monitor.credentials import Credentials
 from iics_monitor.hosts import HostPolicy
+from iics_monitor_local.cli import run_command, watch_command
 from iics_monitor_local.reference import LOG_TEXT, STATUS_SUCCESSFUL_WITH_OBJECTS
 from iics_monitor_local.stack import STACK_NAME, LocalStack
-from iics_monitor_local.watch import laptop_hosts, main
+from iics_monitor_local.watch import laptop_hosts
 from tests.conftest import PASSWORD, USERNAME
 
 FAST = ["--initial-wait", "0", "--max-wait", "1"]
@@ -38,7 +40,7 @@ class Watched:
 
 def watch(*argv: str) -> Watched:
     out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
+    code = run_command(watch_command, argv, "python -m iics_monitor_local.watch", out=out, err=err)
     return Watched(code, out.getvalue(), err.getvalue())
 
 
@@ -67,6 +69,11 @@ def test_successful_job_exits_0_and_its_log_is_kept_locally(iics_env, emulator, 
     assert f"{job_id} (testJob1): SUCCESSFUL after 3 polls, exit code 0" in run.out
     assert f"kept: {folder / 'export.log'}" in run.out
     assert f"kept: {folder / 'status.json'}" in run.out
+    # and the export package the stack archived is kept beside them, not thrown away with the stack
+    package = folder / "package.zip"
+    assert f"kept: {package}" in run.out
+    assert zipfile.ZipFile(package).testzip() is None
+    assert "exportMetadata.v2.json" in zipfile.ZipFile(package).namelist()
     assert run.err == ""
     assert PASSWORD not in run.out
     # and IICS was asked only by the deployed functions: one login each for the two that call it
@@ -99,6 +106,20 @@ def test_a_partial_success_exits_1_as_runajobs_warning_and_shows_the_warning(iic
     assert run.code == 1, run.err
     assert "nightly): SUCCESSFUL after 2 polls, exit code 1" in run.out
     assert "  warning: IICS reported PARTIAL_SUCCESS: Export completed with errors." in run.out
+
+
+def test_a_successful_job_with_failed_objects_exits_1_as_runajobs_warning(iics_env, emulator, tmp_path):
+    # Given a job IICS calls SUCCESSFUL although one of its objects failed
+    failed = {"name": "m_bad", "path": "/Sales", "type": "DTEMPLATE", "status": {"state": "FAILED", "message": "boom"}}
+    good = {"name": "m_good", "path": "/Sales", "type": "DTEMPLATE"}
+    job_id = emulator.add_job(name="nightly", states=["SUCCESSFUL"], objects=[good, failed])
+
+    run = watch(job_id, *FAST, "--out", str(tmp_path))
+
+    # Then the command exits 1, RunAJob's warning, and names the failed object
+    assert run.code == 1, run.out + run.err
+    assert "nightly): SUCCESSFUL after 1 poll, exit code 1" in run.out
+    assert "failed: /Sales/m_bad (DTEMPLATE): boom" in run.out
 
 
 def test_job_that_never_ends_exits_4_at_the_timeout(iics_env, emulator, tmp_path):
@@ -313,7 +334,9 @@ def test_help_documents_the_exit_codes():
     run = watch("--help")
 
     assert run.code == 0
-    assert "0 SUCCESSFUL, 1 SUCCESSFUL with a warning, 3 FAILED, 4 TIMED_OUT, 5 ERROR" in " ".join(run.out.split())
+    text = " ".join(run.out.split())
+    assert "0 SUCCESSFUL, 1 SUCCESSFUL with a warning or failed objects, 3 FAILED, 4 TIMED_OUT, 5 ERROR" in text
+    assert "7 start only: IICS refused to start the export" in text
 
 
 def test_ctrl_c_exits_6_and_stops_polling(iics_env, emulator, monkeypatch, tmp_path):

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from iics_monitor.config import _PREFIX
+from iics_monitor.config import ARCHIVE_PREFIX
 from tests.unit.definition.test_template_hardening import (
     EVERY_OPTION,
     KEY_ARN,
@@ -176,4 +176,4 @@ def test_names_that_go_into_a_built_arn_cannot_be_arns(name):
 
 
 def test_the_layer_checks_archive_prefix_with_the_templates_own_pattern():
-    assert f"^{_PREFIX.pattern}$" == PARAMETERS["ArchivePrefix"]["AllowedPattern"]
+    assert f"^{ARCHIVE_PREFIX.pattern}$" == PARAMETERS["ArchivePrefix"]["AllowedPattern"]

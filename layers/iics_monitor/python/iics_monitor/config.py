@@ -34,10 +34,11 @@ _DEFAULT_VARIABLES = {
 MAX_INLINE_WAIT_SECONDS = 60
 _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _STATE_MACHINE_ARN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}")
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# The archive bucket and prefix rules, public: the local watch checks its --s3 location by them too.
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 # The template's ArchivePrefix pattern (a test keeps them equal): no '*', which would widen the
 # archive role's s3:PutObject on <bucket>/<prefix>* to other keys.
-_PREFIX = re.compile(r"([A-Za-z0-9!_.'()-]+/)*")
+ARCHIVE_PREFIX = re.compile(r"([A-Za-z0-9!_.'()-]+/)*")
 
 
 def require_env(env: Mapping[str, str], name: str) -> str:
@@ -264,10 +265,10 @@ class ArchiveConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
         bucket = require_env(env, "ARCHIVE_BUCKET")
-        if not _BUCKET.fullmatch(bucket):
+        if not BUCKET_NAME.fullmatch(bucket):
             raise ConfigError("environment variable ARCHIVE_BUCKET is not a valid bucket name")
         prefix = env.get("ARCHIVE_PREFIX", "")
-        if not _PREFIX.fullmatch(prefix):
+        if not ARCHIVE_PREFIX.fullmatch(prefix):
             raise ConfigError(
                 "environment variable ARCHIVE_PREFIX must be empty or end with '/', using letters, digits and !_.'()-"
             )
