@@ -261,7 +261,7 @@ def read_credentials(path: Path | None) -> Credentials:
             "or pass --credentials FILE"
         )
     values = {field: os.environ[name] for field, name in CREDENTIAL_VARIABLES.items()}
-    return Credentials.from_mapping(values, source="the IICS_* environment variables")
+    return Credentials.from_mapping(values, source="the IICS_* environment variables", names=CREDENTIAL_VARIABLES)
 
 
 def laptop_hosts(credentials: Credentials | None, allowed_hosts: str | None) -> HostPolicy:

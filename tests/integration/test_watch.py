@@ -359,3 +359,15 @@ def test_ctrl_c_exits_6_and_stops_polling(iics_env, emulator, monkeypatch, tmp_p
     polls = len(emulator.requests)
     time.sleep(1.2)  # longer than --max-wait: a live execution would have polled again
     assert len(emulator.requests) == polls
+
+
+def test_a_bad_login_url_in_the_environment_is_named_as_the_user_set_it(emulator, tmp_path, monkeypatch):
+    monkeypatch.setenv("IICS_USERNAME", USERNAME)
+    monkeypatch.setenv("IICS_PASSWORD", PASSWORD)
+    monkeypatch.setenv("IICS_LOGIN_URL", "http://dm-us.informaticacloud.com")
+
+    run = watch(emulator.add_job(), "--out", str(tmp_path))
+
+    assert run.code == 2
+    # not "the IICS_* environment variables field loginUrl must be ..."
+    assert "IICS_LOGIN_URL must be an https URL" in run.err and "field" not in run.err

@@ -56,18 +56,28 @@ class Credentials:
 
     @classmethod
     def from_mapping(
-        cls, data: Any, source: str = "the IICS secret", version: SecretVersion | None = None
+        cls,
+        data: Any,
+        source: str = "the IICS secret",
+        version: SecretVersion | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> Credentials:
+        """``names``: what the user calls each field where they set it (``IICS_LOGIN_URL`` for loginUrl),
+        for the error messages; else "<source> field <name>"."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source} must be a JSON object with username, password and loginUrl")
+
+        def called(name: str) -> str:
+            return names[name] if names else f"{source} field {name}"
+
         for name in ("username", "password", "loginUrl"):
             value = data.get(name)
             if not isinstance(value, str) or not value or len(value) > _MAX_FIELD:
-                raise ConfigError(f"{source} field {name} is missing, empty or longer than {_MAX_FIELD}")
+                raise ConfigError(f"{called(name)} is missing, empty or longer than {_MAX_FIELD}")
         return cls(
             username=data["username"],
             password=data["password"],
-            login_url=check_service_url(data["loginUrl"], f"{source} field loginUrl"),
+            login_url=check_service_url(data["loginUrl"], called("loginUrl")),
             version=version,
         )
 
