@@ -16,6 +16,20 @@ SECURITY_BIN := $(SECURITY_VENV)/bin
 SECURITY_STAMP := $(SECURITY_VENV)/.installed
 # They scan the code as text and need no particular Python: the machine's default one.
 SECURITY_PYTHON ?= python3
+# The SAM CLI (requirements-sam.txt) has a virtualenv of its own too: it pins its own boto3 and
+# cfn-lint. `make validate`, `build` and `deploy` run it from there; docs/deploy.md says what each needs.
+SAM_VENV := .venv-sam
+SAM_BIN := $(SAM_VENV)/bin
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM_PYTHON ?= $(PYTHON)
+# No telemetry from the project's own runs (`make deploy SAM_CLI_TELEMETRY=1` turns it on). sam build runs
+# the layer's Makefile, whose pip is this venv's: a fresh clone needs no python3 with pip on PATH.
+SAM_CLI_TELEMETRY ?= 0
+SAM := SAM_CLI_TELEMETRY=$(SAM_CLI_TELEMETRY) PYTHON=$(abspath $(SAM_BIN)/python) $(SAM_BIN)/sam
+# make test's `sam build`, kept apart from .aws-sam/ (what `make deploy` uploads) and remade only when a
+# source changes; tests/unit/bench/test_layer_build.py checks what it holds.
+SAM_TEST_BUILD := build/sam
+SAM_SOURCES := template.yaml samconfig.toml $(shell find functions layers -type f -not -name '*.pyc' -not -path '*/__pycache__/*')
 # checkov also reads the CloudFormation SAM makes of the template (generated rules, permissions,
 # event source mappings and the state machine resource exist only there).
 TRANSLATED := build/template.translated.json
@@ -26,7 +40,7 @@ TRANSLATED := build/template.translated.json
 # comment saying why (none today).
 PIP_AUDIT_FLAGS ?=
 
-.PHONY: venv security-venv test lint unit demo bench chaos schema build validate deploy clean
+.PHONY: venv security-venv sam-venv aws-credentials test lint unit demo bench chaos schema build validate deploy clean
 
 venv: $(STAMP)
 
@@ -46,6 +60,14 @@ $(SECURITY_STAMP): requirements-security.txt
 	$(SECURITY_BIN)/python -m pip install --quiet -r requirements-security.txt
 	touch $(SECURITY_STAMP)
 
+sam-venv: $(SAM_STAMP)
+
+$(SAM_STAMP): requirements-sam.txt
+	@$(SAM_PYTHON) -c '' 2>/dev/null || { echo "$(SAM_PYTHON) does not run: set SAM_PYTHON to a Python 3.10+ interpreter (SAM CLI 1.170.0 needs one)" >&2; exit 2; }
+	test -x $(SAM_BIN)/python || $(SAM_PYTHON) -m venv $(SAM_VENV)
+	$(SAM_BIN)/python -m pip install --quiet --upgrade pip
+	$(SAM_BIN)/python -m pip install --quiet -r requirements-sam.txt
+	touch $(SAM_STAMP)
 
 $(TRANSLATED): template.yaml $(STAMP)
 	mkdir -p $(@D)
@@ -72,7 +94,7 @@ lint: venv security-venv $(TRANSLATED)
 # process). Most of an end-to-end test is waiting (state machine Wait states, retries, sleeps).
 PYTEST_WORKERS ?= 3
 
-test: lint
+test: lint validate $(SAM_TEST_BUILD)/template.yaml
 	@echo "Testing on $$($(BIN)/python --version) ($(PYTHON)); Lambda runs python3.13"
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
@@ -93,14 +115,30 @@ chaos: venv
 schema: venv
 	$(BIN)/python -m iics_monitor_local.schema
 
-build:
-	sam build
+# sam build needs no Docker and no AWS account: the functions have no requirements.txt (sam copies
+# them), and the layer's Makefile has pip fetch python3.13 arm64 wheels (docs/deploy.md).
+build: sam-venv
+	$(SAM) build
 
-validate:
-	sam validate --lint
+$(SAM_TEST_BUILD)/template.yaml: $(SAM_STAMP) $(SAM_SOURCES)
+	rm -rf $(SAM_TEST_BUILD)
+	$(SAM) build --no-cached --build-dir $(SAM_TEST_BUILD)
 
-deploy: build
-	sam deploy --guided
+validate: sam-venv
+	$(SAM) validate --lint
+
+# The credentials are looked for first, the way sam deploy will (boto3's chain: environment, ~/.aws
+# files, SSO, a container or instance role), so a missing one is said before anything is built.
+AWS_CREDENTIALS_FOUND := import boto3, sys; sys.exit(boto3.Session().get_credentials() is None)
+
+aws-credentials: sam-venv
+	@$(SAM_BIN)/python -c '$(AWS_CREDENTIALS_FOUND)' || { \
+		echo "make deploy needs AWS credentials, and none were found: set AWS_PROFILE, run 'aws configure' or"; \
+		echo "'aws sso login', or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (docs/deploy.md)."; \
+		exit 2; } >&2
+
+deploy: aws-credentials build
+	$(SAM) deploy --guided
 
 clean:
-	rm -rf $(VENV) $(SECURITY_VENV) build .pytest_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SECURITY_VENV) $(SAM_VENV) build .pytest_cache .ruff_cache .aws-sam

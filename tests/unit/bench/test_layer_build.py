@@ -1,5 +1,7 @@
 """The layer's build recipe (layers/iics_monitor/Makefile, the target `sam build` runs): what the layer
 ships, how big its zip is, and that the handlers import from it when the runtime gives only boto3's tree.
+Each check runs on the recipe run alone and on a real `sam build` (make test's build/sam/, made by the
+project's pinned SAM CLI), where the handlers are the built functions the built template names.
 
 The build downloads python3.13 arm64 wheels through pip; the tests skip only when the package registry
 cannot be reached.
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -19,8 +23,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bench import cold_start as bench
+from iics_monitor_local import template as sam_template
 from iics_monitor_local.stack import LocalStack, _registry
 from iics_monitor_local.template import TEMPLATE
+from tests.conftest import ROOT
 
 # Marker values of the python3.13 arm64 Lambda runtime, for the dependencies the layer's wheels declare.
 LAMBDA_MARKERS = {
@@ -37,18 +43,21 @@ LAYER_MODULES = ("aws_lambda_powertools", "aws_xray_sdk", "wrapt", "jmespath", "
 
 # Run in a fresh interpreter, without site-packages or .pyc writes (-I -S -B): sys.path is the stdlib,
 # then the layer's python/ (as /opt/python), then the "runtime" (as /var/lang/lib/python3.13/site-packages).
+# Each handler is imported with its function's folder first on sys.path, as Lambda's task root is.
 IMPORT_CHILD = """
-import importlib, importlib.util, json, pkgutil, sys
-layer, runtime, handlers, functions = sys.argv[1:5]
+import importlib, importlib.util, json, os, pkgutil, sys
+layer, runtime, *handlers = sys.argv[1:]
 sys.path[:0] = [layer, runtime]
 import iics_monitor
 for info in pkgutil.walk_packages(iics_monitor.__path__, "iics_monitor."):
     importlib.import_module(info.name)
-for name in handlers.split(","):
-    spec = importlib.util.spec_from_file_location(f"app_{name}", f"{functions}/{name}/app.py")
+for index, path in enumerate(handlers):
+    sys.path.insert(0, os.path.dirname(path))
+    spec = importlib.util.spec_from_file_location(f"handler_{index}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert callable(module.lambda_handler)
+    sys.path.pop(0)
 import botocore.client
 print(json.dumps({
     "files": {name: module.__file__ for name, module in sys.modules.items() if module and "." not in name
@@ -82,17 +91,51 @@ def _registry_reachable() -> bool:
     return done.returncode == 0
 
 
-@pytest.fixture(scope="module")
-def layer(tmp_path_factory) -> Path:
-    """The layer's artifacts folder as `sam build` makes it (it holds python/)."""
-    artifacts = tmp_path_factory.mktemp("layer")
+@dataclass(frozen=True)
+class Build:
+    layer: Path  # the layer's artifacts folder (it holds python/)
+    template: Path  # the template whose functions use it; their CodeUri is relative to its folder
+
+    def handler_files(self) -> list[Path]:
+        """Each function's handler module, from the template's CodeUri and Handler."""
+        resources = sam_template.load(self.template)["Resources"].values()
+        functions = [r["Properties"] for r in resources if r["Type"] == "AWS::Serverless::Function"]
+        return [self.template.parent / f["CodeUri"] / f"{f['Handler'].split('.')[0]}.py" for f in functions]
+
+
+SAM_BUILD = ROOT / "build" / "sam"  # the Makefile's SAM_TEST_BUILD
+
+
+def _sam_build() -> Build:
+    """make test's `sam build`: make finds it up to date when make test has just made it."""
+    subprocess.run(  # noqa: S603 - the project's own Makefile
+        [shutil.which("make"), "-C", str(ROOT), f"{SAM_BUILD.relative_to(ROOT)}/template.yaml"],
+        env=os.environ | {"MAKEFLAGS": ""},  # not make test's own flags (a dry run's -n, say)
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    )
+    return Build(SAM_BUILD / "MonitorLayer", SAM_BUILD / "template.yaml")
+
+
+@pytest.fixture(scope="module", params=["layer recipe", "sam build"])
+def build(request, tmp_path_factory) -> Build:
     try:
+        if request.param == "sam build":
+            return _sam_build()
+        artifacts = tmp_path_factory.mktemp("layer")
         bench.make_layer(artifacts)
+        return Build(artifacts, TEMPLATE)
     except subprocess.CalledProcessError as exc:
         if not _registry_reachable():
             pytest.skip("the package registry is unreachable, so pip cannot fetch the layer's python3.13 arm64 wheels")
-        pytest.fail(f"make {bench.LAYER_TARGET} failed:\n{exc.stderr}")
-    return artifacts
+        pytest.fail(f"{request.param} failed:\n{exc.stdout}{exc.stderr}")
+
+
+@pytest.fixture(scope="module")
+def layer(build) -> Path:
+    return build.layer
 
 
 @pytest.fixture
@@ -146,7 +189,10 @@ def test_the_layer_zip_is_within_5_mib_without_the_runtimes_sdk(layer, tmp_path)
     assert not set(sized["packages"]) & set(bench.RUNTIME_SDK_MODULES)
 
 
-def test_the_handlers_import_from_the_layer_with_only_boto3s_tree_from_the_runtime(layer, runtime, tmp_path):
+def test_the_handlers_import_from_the_layer_with_only_boto3s_tree_from_the_runtime(build, runtime, tmp_path):
+    layer = build.layer
+    handlers = build.handler_files()
+    assert handlers and all(path.is_file() for path in handlers), handlers
     # As deployed: tracing on (Lambda's LAMBDA_TASK_ROOT set), so X-Ray patches the runtime's botocore.
     env = {"PATH": os.environ.get("PATH", ""), "LAMBDA_TASK_ROOT": str(tmp_path)}
     env |= bench.AWS_ENV | bench.GLOBAL_ENV | {"POWERTOOLS_TRACE_DISABLED": "false"}
@@ -154,7 +200,7 @@ def test_the_handlers_import_from_the_layer_with_only_boto3s_tree_from_the_runti
         env |= variables
     done = subprocess.run(  # noqa: S603 - our interpreter, our script
         [sys.executable, "-I", "-S", "-B", "-c", IMPORT_CHILD, str(layer / "python"), str(runtime)]
-        + [",".join(bench.HANDLERS), str(bench.FUNCTIONS)],
+        + [str(path) for path in handlers],
         env=env,
         cwd=tmp_path,
         capture_output=True,

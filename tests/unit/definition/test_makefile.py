@@ -69,3 +69,44 @@ def test_make_test_says_which_python_it_tests_on():
     ).stdout
 
     assert "Testing on $(.venv/bin/python --version)" in recipe
+
+
+# --- The deploy verbs run the project's own pinned SAM CLI (issue 14, item 3) ----------------------
+
+
+@pytest.fixture(scope="module")
+def sam_venv():
+    """The SAM CLI's virtualenv, made as `make test` makes it (once; the stamp keeps it)."""
+    subprocess.run([MAKE, "-C", str(ROOT), "sam-venv"], capture_output=True, text=True, check=True)  # noqa: S603
+
+
+@pytest.fixture
+def fresh_user(sam_venv, machine):
+    """A user with no SAM CLI on PATH and no AWS credentials anywhere: an empty HOME, no AWS_* variables,
+    and no instance metadata to ask (the lookup would leave this machine)."""
+    home, path = machine
+    home.mkdir()
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "MAKE"))}
+    return env | {"HOME": str(home), "PATH": f"{path}:/usr/bin:/bin", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def run_make(target: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - the project's own Makefile
+        [MAKE, "--no-print-directory", "-C", str(ROOT), target], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_make_validate_works_without_a_sam_cli_of_ones_own_or_aws_credentials(fresh_user):
+    done = run_make("validate", fresh_user)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "template.yaml is a valid SAM Template" in done.stdout
+
+
+def test_make_deploy_without_aws_credentials_says_so_before_building(fresh_user):
+    done = run_make("deploy", fresh_user)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "make deploy needs AWS credentials, and none were found" in done.stderr
+    assert "command not found" not in done.stderr
+    assert "sam build" not in done.stdout
