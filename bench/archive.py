@@ -63,9 +63,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from bench.cold_start import AWS_ENV, GLOBAL_ENV, LAYER_PYTHON, ROOT, _python, _table
+from bench.cold_start import AWS_ENV, LAYER_PYTHON, ROOT, _python, _table, function_env
+from bench.results import RESULTS, merge_results
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
 MIB = 1024 * 1024
 RSS_TARGET_MIB = 64.0
 RATIO_TARGET = 1.0
@@ -205,9 +205,16 @@ def run_worker(kind: str) -> dict[str, Any]:
     }
 
 
+# The archive function's tables, off for the workers: their moto has none of them (only the bucket and
+# the secret), and what they hold (durations, request counts, verdicts on a secret) is not the archive
+# step's work. Left set, the worker's login would look up a verdict table that is not there (NotSent).
+TABLES_OFF = {"HISTORY_TABLE": "", "IICS_REQUESTS_PER_SECOND": "0", "IICS_REQUEST_TABLE": "", "VERDICT_TABLE": ""}
+
+
 def worker_env(endpoint: str, kind: str) -> dict[str, str]:
+    """The archive function's environment from template.yaml, pointed at this bench's servers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "PYTHON"))}
-    env |= AWS_ENV | GLOBAL_ENV | FAKE_AWS_KEYS
+    env |= AWS_ENV | function_env("archive_log") | TABLES_OFF | FAKE_AWS_KEYS
     env |= {
         "AWS_ENDPOINT_URL": endpoint,
         "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -418,13 +425,6 @@ def format_report(result: dict[str, Any], elapsed_s: float) -> str:
     )
 
 
-def merge_results(path: Path, result: dict[str, Any]) -> None:
-    """Read, update the "archive" key, write: the other benches' keys stay."""
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data["archive"] = result
-    path.write_text(json.dumps(data, indent=2) + "\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="size of the export log (default 1024)")
@@ -438,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     result, elapsed = run_bench(args.size_mib, args.rounds, args.budget_s)
     result["elapsed_seconds"] = round(elapsed, 1)
-    merge_results(args.output, result)
+    merge_results(args.output, {"archive": result})
     print(format_report(result, elapsed))
     print(f"wrote {args.output}")
     return 0 if result["pass"]["verified"] else 1

@@ -36,6 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.results import RESULTS, merge_results
+from iics_monitor_local import template
+
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ROOT / "functions"
 LAYER_DIR = ROOT / "layers" / "iics_monitor"
@@ -48,7 +51,6 @@ RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "python-dateutil", "six")
 # What the Lambda runtime already has (the layer relies on it): its SDK, and botocore's own deps.
 RUNTIME_PROVIDED = (*RUNTIME_SDK, "jmespath", "urllib3")
 RUNTIME_SDK_MODULES = ("boto3", "botocore", "s3transfer", "dateutil", "six")
-RESULTS = Path(__file__).resolve().parent / "results.json"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 HANDLERS = ("start_monitor", "check_status", "archive_log", "notify_topic", "notify_slack")
@@ -67,25 +69,12 @@ RATIO_TARGET = 1.5
 LAYER_TARGET_MIB = 5.0
 MIB = 1024 * 1024
 
-# template.yaml Globals.Function.Environment, plus each function's own variables (placeholder values).
-GLOBAL_ENV = {
-    "POWERTOOLS_SERVICE_NAME": "iics-export-monitor",
-    "POWERTOOLS_METRICS_NAMESPACE": "IicsExportMonitor",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_TRACE_DISABLED": "true",  # not as deployed: no X-Ray daemon offline
-    "IICS_SECRET_NAME": "iics/export-monitor",
-    "DEFAULT_INITIAL_WAIT_SECONDS": "15",
-    "DEFAULT_MAX_WAIT_SECONDS": "300",
-    "DEFAULT_TIMEOUT_SECONDS": "21600",
-    "IICS_READ_TIMEOUT_SECONDS": "30",
-}
-FUNCTION_ENV = {
-    "start_monitor": {"STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench"},
-    "check_status": {"MAX_POLLS": "1500"},
-    "archive_log": {"ARCHIVE_BUCKET": "bench-bucket", "ARCHIVE_PREFIX": "iics-logs/"},
-    "notify_topic": {"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:bench", "ALERT_FORMAT": "text"},
-    "notify_slack": {"SLACK_WEBHOOK_SECRET_NAME": "iics/slack", "IDEMPOTENCY_TABLE": "bench-idempotency"},
-}
+# What the bench changes in the template's environment: no X-Ray daemon offline.
+BENCH_ENV = {"POWERTOOLS_TRACE_DISABLED": "true"}
+# The Parameters the bench deploys with besides the defaults: without a Slack secret the template has no
+# NotifySlackFunction (Condition HasSlack).
+BENCH_PARAMETERS = {"SlackWebhookSecretName": "iics/slack"}
+
 # As in Lambda: a region, no shared config or credentials files.
 AWS_ENV = {
     "AWS_REGION": "us-east-1",
@@ -133,9 +122,45 @@ def _python() -> str:
     return str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
 
 
+def function_env(handler: str | None) -> dict[str, str]:
+    """The environment template.yaml gives the function in functions/<handler>/ (Globals, then its own
+    variables; the bare handler gets Globals only), the Parameters at their defaults but BENCH_PARAMETERS,
+    and each resource named by its logical id."""
+    sam = template.load()
+    variables = dict(sam["Globals"]["Function"]["Environment"]["Variables"])
+    for resource in sam["Resources"].values():
+        if resource["Properties"].get("CodeUri") == f"functions/{handler}/":
+            variables |= resource["Properties"].get("Environment", {}).get("Variables", {})
+    return {name: _deployed_value(value, sam) for name, value in variables.items()} | BENCH_ENV
+
+
+def _deployed_value(value: Any, sam: dict) -> str:
+    if not isinstance(value, dict):
+        return str(value)
+    ((function, argument),) = value.items()
+    if function == "Ref":
+        parameter = sam["Parameters"].get(argument)
+        if parameter is None:
+            return argument  # a resource: its logical id stands for its name
+        return str(BENCH_PARAMETERS.get(argument, parameter.get("Default", "")))
+    if function == "Fn::If":
+        condition, when_true, when_false = argument
+        return _deployed_value(when_true if _holds(sam["Conditions"][condition], sam) else when_false, sam)
+    raise ValueError(f"the bench cannot resolve {value!r} in template.yaml's environment")
+
+
+def _holds(condition: dict, sam: dict) -> bool:
+    ((function, argument),) = condition.items()
+    if function == "Fn::Equals":
+        return _deployed_value(argument[0], sam) == _deployed_value(argument[1], sam)
+    if function == "Fn::Not":
+        return not _holds(argument[0], sam)
+    raise ValueError(f"the bench cannot evaluate the condition {condition!r} in template.yaml")
+
+
 def child_env(function_dir: Path, handler: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "PYTHON"))}
-    env |= AWS_ENV | GLOBAL_ENV | FUNCTION_ENV.get(handler or "", {})
+    env |= AWS_ENV | function_env(handler)
     env["PYTHONPATH"] = os.pathsep.join([str(LAYER_PYTHON), str(function_dir)])
     return env
 
@@ -386,15 +411,6 @@ def format_report(cold: dict[str, Any], layer: dict[str, Any] | None, elapsed_s:
     return "\n".join(out)
 
 
-def merge_results(path: Path, cold: dict[str, Any], layer: dict[str, Any] | None) -> None:
-    """Read, update the "cold_start" and "layer" keys, write: the other benches' keys stay."""
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data["cold_start"] = cold
-    if layer is not None:
-        data["layer"] = layer
-    path.write_text(json.dumps(data, indent=2) + "\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -408,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cold = import_report(measure_imports(args.handlers, args.repeats))
     layer = None if args.layer == "skip" else measure_layer(use_make=args.layer == "make")
     elapsed = time.perf_counter() - started
-    merge_results(args.output, cold, layer)
+    merge_results(args.output, {"cold_start": cold} | ({"layer": layer} if layer is not None else {}))
     print(format_report(cold, layer, elapsed))
     print(f"wrote {args.output}")
     return 0

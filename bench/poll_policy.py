@@ -41,6 +41,7 @@ from typing import Any
 from samtranslator.yaml_helper import yaml_parse
 
 from bench.cold_start import _table
+from bench.results import RESULTS, merge_results
 from iics_monitor import history
 from iics_monitor.config import CheckConfig
 from iics_monitor.policy import next_wait_seconds, sleeps_inline
@@ -49,7 +50,6 @@ from iics_monitor.validation import MonitorSettings
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 ASL = ROOT / "statemachine" / "export_monitor.asl.json"
-RESULTS = Path(__file__).resolve().parent / "results.json"
 
 MIN_DURATION_S = 10.0
 MAX_DURATION_S = 4 * 3600.0
@@ -579,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     report = run(args.jobs, args.seed)
     elapsed = time.perf_counter() - started
-    args.output.write_text(json.dumps(to_json(report) | {"elapsed_s": round(elapsed, 3)}, indent=2) + "\n")
+    merge_results(args.output, to_json(report) | {"elapsed_s": round(elapsed, 3)})
     print(format_report(report, elapsed))
     print(f"wrote {args.output}")
     return 0

@@ -30,7 +30,6 @@ import bisect
 import contextlib
 import heapq
 import io
-import json
 import math
 import random
 import re
@@ -45,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from bench.results import RESULTS, merge_results
 from iics_monitor.archive import FETCH_ATTEMPTS, MAX_RETRY_SLEEP_SECONDS
 from iics_monitor.check import check_or_report
 from iics_monitor.config import CheckConfig
@@ -54,7 +54,6 @@ from iics_monitor.validation import MonitorSettings
 from iics_monitor_local.emulator import IicsEmulator, RecordedRequest
 from iics_monitor_local.stack import WORKERS_PER_FUNCTION, LambdaInvocation, LocalStack, quiet_moto
 
-RESULTS = Path(__file__).resolve().parent / "results.json"
 USERNAME = "scale@example.com"
 PASSWORD = "scale-password-never-printed"  # noqa: S105 - the emulator's made-up user
 
@@ -462,15 +461,7 @@ def run(
 
 def _metric_total(stack: LocalStack, name: str) -> int:
     """A metric's total over every invocation's EMF lines."""
-    return int(
-        sum(
-            value
-            for invocation in stack.lambda_invocations
-            for line in invocation.logs.splitlines()
-            if '"_aws"' in line
-            for value in json.loads(line).get(name, [])
-        )
-    )
+    return int(sum(stack.metric_values(name)))
 
 
 def _check_outcomes(
@@ -748,13 +739,6 @@ def _series_lines(buckets: Sequence[tuple[int, int]], per_line: int = 10) -> lis
     ]
 
 
-def merge_results(path: Path, report: ScaleReport) -> None:
-    """Read, update the "scale" key, write: the other benches' keys stay."""
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data["scale"] = report.to_json()
-    path.write_text(json.dumps(data, indent=2) + "\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=200)
@@ -769,7 +753,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON (default: bench/results.json)")
     args = parser.parse_args(argv)
     report = run(args.jobs, args.rate_limit, args.seed, workers=args.workers)
-    merge_results(args.output, report)
+    merge_results(args.output, {"scale": report.to_json()})
     print(f"wrote {args.output}")
     return 0
 

@@ -663,6 +663,21 @@ class LocalStack:
     def lambda_invocations(self) -> list[LambdaInvocation]:
         return list(_registry.invocations)
 
+    def metric_values(self, name: str, function: str = "", namespace: str | None = None) -> list[float]:
+        """The values of the EMF metric ``name`` the functions logged, in order (those whose name holds
+        ``function``; in ``namespace`` when given), as CloudWatch would read them from the log lines."""
+        return [
+            value
+            for invocation in self.lambda_invocations
+            if function in invocation.function_name
+            for line in invocation.logs.splitlines()
+            if line.startswith("{") and '"_aws"' in line
+            for record in [json.loads(line)]
+            for directive in record["_aws"]["CloudWatchMetrics"]
+            if namespace in (None, directive["Namespace"]) and name in {m["Name"] for m in directive["Metrics"]}
+            for value in (record[name] if isinstance(record[name], list) else [record[name]])
+        ]
+
     def warm(self, workers: Mapping[str, int]) -> None:
         """Start warm workers now (template logical id -> how many), as provisioned concurrency would, so
         the first invocations do not wait for cold starts (the demo's jobs last seconds)."""

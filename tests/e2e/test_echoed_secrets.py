@@ -5,7 +5,6 @@ no password, no session id (a 16,000-character JWT among them), no webhook URL."
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 
@@ -16,14 +15,12 @@ from iics_monitor_local.emulator import Fault, IicsEmulator
 from iics_monitor_local.slack_fake import FakeSlack
 from iics_monitor_local.stack import LocalStack, TopicInbox
 from tests.conftest import USERNAME
+from tests.e2e.conftest import FAILED_OBJECTS, deployed_with_slack, queue_depth, wait_until
 from tests.e2e.secret_scan import everything_kept, leaked
-from tests.e2e.test_alerts import wait_until
-from tests.e2e.test_state_machine import FAILED_OBJECTS, FAST
 
 # Escaping changes it in JSON, HTML and URLs alike; "Zq7Kx9Wv" survives every escaping, so a scan
 # that finds no spelling of the whole still finds the password in any form.
 PASSWORD = 'Zq7Kx9Wv "quoted" back\\slash <b>&amp; 100%'
-SLACK_SECRET_NAME = "iics-export-monitor/slack"
 JWT_LENGTH = 16_000
 
 
@@ -79,16 +76,9 @@ def world():
     with (
         IicsEmulator(username=USERNAME, password=PASSWORD) as emulator,
         FakeSlack(token=f"T0SCRUB00/B0SCRUB00/{secrets.token_hex(12)}") as slack,
+        deployed_with_slack(emulator, slack) as pipeline,
     ):
-        stack = LocalStack(FAST | {"SlackWebhookSecretName": SLACK_SECRET_NAME}).__enter__()
-        try:
-            stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
-            stack.client("secretsmanager").create_secret(
-                Name=SLACK_SECRET_NAME, SecretString=json.dumps({"webhookUrl": slack.url})
-            )
-            yield stack, emulator, slack
-        finally:
-            stack.__exit__(None, None, None)
+        yield pipeline.stack, emulator, slack
 
 
 def run_scenario(stack: LocalStack, emulator: IicsEmulator, echo: Echo) -> str:
@@ -106,13 +96,6 @@ def run_scenario(stack: LocalStack, emulator: IicsEmulator, echo: Echo) -> str:
     (execution,) = [e for e in stack.executions() if e["executionArn"] not in before]
     stack.wait(execution["executionArn"], timeout=60)
     return job_id
-
-
-def error_queue_depth(stack: LocalStack) -> int:
-    attributes = stack.client("sqs").get_queue_attributes(
-        QueueUrl=stack.resources["ErrorOutcomeQueue"], AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"])
 
 
 def test_echoed_requests_leave_no_secret_in_anything_the_stack_keeps_or_says(world):
@@ -148,7 +131,7 @@ def test_echoed_requests_leave_no_secret_in_anything_the_stack_keeps_or_says(wor
     notifications = inbox.messages(expected=len(ALERTED))
     assert sorted(names[n["Subject"].rsplit("(", 1)[1].rstrip(")")] for n in notifications) == sorted(ALERTED)
     assert wait_until(lambda: len(slack.delivered) == len(ALERTED))
-    assert error_queue_depth(stack) == 4
+    assert queue_depth(stack, "ErrorOutcomeQueue") == 4
 
     kept = everything_kept(stack, inbox, slack, outcomes, notifications)
 

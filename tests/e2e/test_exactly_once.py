@@ -9,17 +9,21 @@ import pytest
 
 from iics_monitor.submit import start_monitor
 from iics_monitor.validation import MonitorSettings
-from tests.e2e.test_state_machine import Pipeline, _pipeline
+from iics_monitor_local import template
+from tests.e2e.conftest import Pipeline
 
 
-@pytest.fixture
-def pipeline(emulator):
-    p = _pipeline(emulator)
-    yield p
-    p.stack.__exit__(None, None, None)
+@pytest.fixture(autouse=True)
+def versioned_archive(pipeline):
+    """The archive bucket keeps every write of a key as a version, as the template declares: moto's
+    CloudFormation leaves versioning off, and an unversioned bucket shows a second archive of a job as
+    the same three objects, so ``archived_versions`` could not tell once from twice."""
+    declared = template.load()["Resources"]["ArchiveBucket"]["Properties"]["VersioningConfiguration"]
+    pipeline.stack.client("s3").put_bucket_versioning(Bucket=pipeline.stack.bucket, VersioningConfiguration=declared)
 
 
 def archived_versions(pipeline: Pipeline, job_id: str) -> list[str]:
+    """Every object version written for the job: a second archive would double them."""
     s3 = pipeline.stack.client("s3")
     versions = s3.list_object_versions(Bucket=pipeline.stack.bucket).get("Versions", [])
     return [v["Key"] for v in versions if f"/{job_id}/" in v["Key"]]

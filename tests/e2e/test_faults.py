@@ -9,16 +9,9 @@ import hashlib
 import pytest
 
 from iics_monitor_local.emulator import HUGE_BYTES, Fault
-from tests.e2e.test_state_machine import _pipeline
+from tests.e2e.conftest import FAST, deployed
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture
-def pipeline(emulator):
-    p = _pipeline(emulator)
-    yield p
-    p.stack.__exit__(None, None, None)
 
 
 def run_job(pipeline, emulator, *faults: Fault, states=("IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"), log=None):
@@ -164,22 +157,18 @@ def test_eventbridge_failed_entries_are_retried_and_the_outcome_goes_out_once(pi
 
 
 def test_an_answer_slower_than_the_read_timeout_is_a_failed_poll_tried_again(emulator):
-    pipeline = _pipeline(emulator, IicsReadTimeoutSeconds=1)
-    try:
+    with deployed(emulator, FAST | {"IicsReadTimeoutSeconds": 1}) as pipeline:
         job_id, run = run_job(pipeline, emulator, Fault(route="status", kind="slow", delay_seconds=2.5, after=1))
 
         assert assert_archived_intact(run, emulator, job_id)["state"] == "SUCCESSFUL"
         checks = [i.result for i in pipeline.stack.lambda_invocations if "CheckStatus" in i.function_name]
         errors = [c["lastError"] for c in checks if c.get("lastError")]
         assert [e["type"] for e in errors] == ["AnswerLost"] and "ReadTimeoutError" in errors[0]["message"]
-    finally:
-        pipeline.stack.__exit__(None, None, None)
 
 
 def test_a_dripping_status_and_an_endless_log_still_end_in_one_timely_outcome(emulator):
     # Every step bounds itself (docs/reliability.md): 1 s per IICS request, 1 s for the archive's streams
-    pipeline = _pipeline(emulator, IicsReadTimeoutSeconds=1, ArchiveMaxSeconds=1)
-    try:
+    with deployed(emulator, FAST | {"IicsReadTimeoutSeconds": 1, "ArchiveMaxSeconds": 1}) as pipeline:
         drip = Fault(route="status", kind="drip", delay_seconds=0.01, after=1)  # ~6 s for one answer
         job_id, run = run_job(pipeline, emulator, drip, Fault(route="log", kind="endless"))
 
@@ -191,5 +180,3 @@ def test_a_dripping_status_and_an_endless_log_still_end_in_one_timely_outcome(em
         assert max(c.seconds for c in checks) < 3.0  # 1 s budgets, with time to spare on a busy machine
         (archive,) = [i for name, i in invocations.items() if "ArchiveLog" in name]
         assert archive.seconds < 4.0
-    finally:
-        pipeline.stack.__exit__(None, None, None)

@@ -4,17 +4,13 @@ login: the job ends ERROR at once, saying which host was refused and why."""
 
 from __future__ import annotations
 
-from iics_monitor_local.stack import LocalStack
-from tests.conftest import PASSWORD, USERNAME
-from tests.e2e.test_state_machine import FAST, Pipeline
+from tests.e2e.conftest import deployed
 
 
 def test_a_deployment_sends_no_password_over_plain_http_even_to_this_machine(emulator):
     job_id = emulator.add_job(states=["IN_PROGRESS", "SUCCESSFUL"])
-    with LocalStack(FAST, loopback_http=False) as stack:  # as deployed: the template never turns loopback on
-        stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
-
-        run = Pipeline(stack).start({"jobId": job_id})
+    with deployed(emulator, loopback_http=False) as pipeline:  # as deployed: the template never turns loopback on
+        run = pipeline.start({"jobId": job_id})
 
     detail = run.outcome
     assert (detail["state"], detail["errorType"]) == ("ERROR", "ConfigError")

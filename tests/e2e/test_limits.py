@@ -9,19 +9,16 @@ from samtranslator.yaml_helper import yaml_parse
 
 from iics_monitor.config import MAX_POLLS_CEILING
 from tests.conftest import ROOT
-from tests.e2e.test_state_machine import _pipeline
+from tests.e2e.conftest import FAST, deployed
 
 HISTORY_LIMIT = 25_000
 
 
 def history_length(emulator, max_polls: int) -> int:
-    pipeline = _pipeline(emulator, MaxPolls=max_polls)
-    try:
+    with deployed(emulator, FAST | {"MaxPolls": max_polls}) as pipeline:
         run = pipeline.start({"jobId": emulator.add_job(states=["IN_PROGRESS"])})
         assert run.outcome["state"] == "TIMED_OUT" and run.outcome["polls"] == max_polls
         return len(pipeline.stack.history(run.execution_arn))
-    finally:
-        pipeline.stack.__exit__(None, None, None)
 
 
 def test_the_largest_poll_budget_stays_far_below_the_history_limit(emulator):

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from iics_monitor_local.cli import cli, redeliver_outcomes
 from iics_monitor_local.samconfig import STACK_NAME
-from tests.e2e.test_state_machine import _pipeline
 
 # A job whose failed objects fill every bounded field with the widest characters JSON can carry.
 WIDE = "\u00e9\U0001f600\u2028"  # 2-, 4- and 3-byte UTF-8; escaped by JSON as 6, 12 and 6 bytes
@@ -26,13 +25,6 @@ FAILED_OBJECTS = [
     }
     for n in range(60)
 ]
-
-
-@pytest.fixture
-def pipeline(emulator):
-    p = _pipeline(emulator)
-    yield p
-    p.stack.__exit__(None, None, None)
 
 
 def execution_named(pipeline, name: str) -> dict:
@@ -118,18 +110,8 @@ def test_monitors_started_counts_only_executions_that_started(full_pipeline, emu
 
     starts = [i for i in pipeline.stack.lambda_invocations if "StartMonitor" in i.function_name]
     assert [s.result["status"] for s in starts] == ["started", "duplicate"]
-    assert metric_total(starts, "MonitorsStarted") == 1
-    assert metric_total(starts, "DuplicateSubmissions") == 1
-
-
-def metric_total(invocations, name: str) -> float:
-    total = 0.0
-    for invocation in invocations:
-        for line in invocation.logs.splitlines():
-            if line.startswith("{") and '"_aws"' in line:
-                value = json.loads(line).get(name)
-                total += sum(value) if isinstance(value, list) else (value or 0)
-    return total
+    assert sum(pipeline.stack.metric_values("MonitorsStarted", "StartMonitor")) == 1
+    assert sum(pipeline.stack.metric_values("DuplicateSubmissions", "StartMonitor")) == 1
 
 
 def test_the_outcome_survives_eventbridge_being_down_and_is_redelivered_once(pipeline, emulator):

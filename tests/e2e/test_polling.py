@@ -7,39 +7,29 @@ Real ASL in moto's interpreter, real handlers, the IICS emulator on loopback.
 
 from __future__ import annotations
 
-import json
 import time
+from contextlib import ExitStack
 
 import pytest
 
 from iics_monitor.history import DurationHistory
 from iics_monitor.policy import history_window
 from iics_monitor_local.stack import LocalStack
-from tests.conftest import PASSWORD, USERNAME, assert_valid_outcome
+from tests.e2e.conftest import Pipeline, deployed
 
 
 @pytest.fixture
 def deploy(emulator):
-    stacks = []
-
-    def deploy(**parameters) -> LocalStack:
-        stack = LocalStack(parameters).__enter__()
-        stacks.append(stack)
-        stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
-        return stack
-
-    yield deploy
-    for stack in stacks:
-        stack.__exit__(None, None, None)
+    """Deploys the template with these Parameters (the template's own defaults for the rest)."""
+    with ExitStack() as stacks:
+        yield lambda **parameters: stacks.enter_context(deployed(emulator, parameters))
 
 
-def run(stack: LocalStack, job_id: str) -> tuple[dict, list[str]]:
-    capture = stack.capture_events()
-    arn = stack.start({"jobId": job_id})
-    assert stack.wait(arn, timeout=60)["status"] == "SUCCEEDED"
-    (event,) = capture.drain()
-    assert_valid_outcome(event["detail"])
-    return event["detail"], stack.path(arn)
+def run(pipeline: Pipeline, job_id: str) -> tuple[dict, list[str]]:
+    """The job watched to its end: its outcome and the states it went through."""
+    finished = pipeline.start({"jobId": job_id})
+    assert finished.status == "SUCCEEDED"
+    return finished.outcome, finished.path
 
 
 def check_invocations(stack: LocalStack, job_id: str) -> list:
@@ -50,22 +40,12 @@ def check_invocations(stack: LocalStack, job_id: str) -> list:
     ]
 
 
-def emf_values(stack: LocalStack, function: str, metric: str) -> list[float]:
-    return [
-        value
-        for invocation in stack.lambda_invocations
-        if function in invocation.function_name
-        for line in invocation.logs.splitlines()
-        if '"_aws"' in line
-        for value in json.loads(line).get(metric, [])
-    ]
-
-
 def test_a_young_job_is_checked_several_times_inside_one_invocation(deploy, emulator):
-    stack = deploy(InitialWaitSeconds=1, MaxWaitSeconds=2, InlineWaitSeconds=5, Observability="Full")
+    pipeline = deploy(InitialWaitSeconds=1, MaxWaitSeconds=2, InlineWaitSeconds=5, Observability="Full")
+    stack = pipeline.stack
     job_id = emulator.add_job(name="adhoc", schedule=[{"state": "IN_PROGRESS", "seconds": 3}, {"state": "SUCCESSFUL"}])
 
-    detail, path = run(stack, job_id)
+    detail, path = run(pipeline, job_id)
 
     status_calls = [r for r in emulator.requests if r.route == "status" and job_id in r.path]
     (invocation,) = check_invocations(stack, job_id)
@@ -74,17 +54,18 @@ def test_a_young_job_is_checked_several_times_inside_one_invocation(deploy, emul
     assert "WaitBeforeNextPoll" not in path  # no trip round the state machine's loop
     assert invocation.seconds >= 1.9  # it slept between its checks (at least two waits of 1 s)
     # and the archive step published how late the end was noticed (inline checks: about a second)
-    (delay,) = emf_values(stack, "ArchiveLog", "DetectionDelay")
+    (delay,) = stack.metric_values("DetectionDelay", "ArchiveLog")
     assert 0 <= delay <= 3
     # and, with Observability=Full, every check is counted as it happened
-    assert sum(emf_values(stack, "CheckStatus", "Polls")) == detail["polls"]
+    assert sum(stack.metric_values("Polls", "CheckStatus")) == detail["polls"]
 
 
 def test_with_inline_checks_off_every_wait_is_a_wait_state(deploy, emulator):
-    stack = deploy(InitialWaitSeconds=1, MaxWaitSeconds=1, InlineWaitSeconds=0)
+    pipeline = deploy(InitialWaitSeconds=1, MaxWaitSeconds=1, InlineWaitSeconds=0)
+    stack = pipeline.stack
     job_id = emulator.add_job(name="adhoc", states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"])
 
-    detail, path = run(stack, job_id)
+    detail, path = run(pipeline, job_id)
 
     assert detail["polls"] == 3
     assert path.count("WaitBeforeNextPoll") == 2
@@ -93,7 +74,8 @@ def test_with_inline_checks_off_every_wait_is_a_wait_state(deploy, emulator):
 
 def test_a_recurring_job_name_is_checked_near_its_usual_end(deploy, emulator):
     # the state machine's Wait loop decides each wait here (inline checks off: their waits are the next test's)
-    stack = deploy(InitialWaitSeconds=1, MaxWaitSeconds=1, InlineWaitSeconds=0)
+    pipeline = deploy(InitialWaitSeconds=1, MaxWaitSeconds=1, InlineWaitSeconds=0)
+    stack = pipeline.stack
     table = stack.resources["DurationHistoryTable"]
     history = DurationHistory(table, stack.client("dynamodb"))
     # Given two earlier runs of "nightly", each recorded by the archive step from IICS's own times
@@ -101,7 +83,7 @@ def test_a_recurring_job_name_is_checked_near_its_usual_end(deploy, emulator):
         job_id = emulator.add_job(
             name="nightly", schedule=[{"state": "IN_PROGRESS", "seconds": 4}, {"state": "SUCCESSFUL"}]
         )
-        run(stack, job_id)
+        run(pipeline, job_id)
     runs = history.runs("nightly")
     durations = [r.seconds for r in runs]
     assert [r.state for r in runs] == ["SUCCESSFUL"] * 2 and all(3.9 <= d <= 6 for d in durations)
@@ -110,7 +92,7 @@ def test_a_recurring_job_name_is_checked_near_its_usual_end(deploy, emulator):
     job_id = emulator.add_job(
         name="nightly", schedule=[{"state": "IN_PROGRESS", "seconds": 4}, {"state": "SUCCESSFUL"}]
     )
-    detail, _ = run(stack, job_id)
+    detail, _ = run(pipeline, job_id)
 
     # Then its first check read the history and waited for the window to open, past MaxWaitSeconds (1)
     first = check_invocations(stack, job_id)[0].result
@@ -124,10 +106,11 @@ def test_a_recurring_job_name_is_checked_near_its_usual_end(deploy, emulator):
 
 
 def test_with_poll_history_disabled_there_is_no_table_and_no_lookup(deploy, emulator):
-    stack = deploy(InitialWaitSeconds=0, MaxWaitSeconds=1, PollHistory="Disabled")
+    pipeline = deploy(InitialWaitSeconds=0, MaxWaitSeconds=1, PollHistory="Disabled")
+    stack = pipeline.stack
     job_id = emulator.add_job(name="nightly", states=["IN_PROGRESS", "SUCCESSFUL"])
 
-    detail, _ = run(stack, job_id)
+    detail, _ = run(pipeline, job_id)
 
     assert "DurationHistoryTable" not in stack.resources
     # the only table left is the secret verdicts', which every stack has
@@ -137,8 +120,9 @@ def test_with_poll_history_disabled_there_is_no_table_and_no_lookup(deploy, emul
 
 
 def test_a_request_budget_holds_every_execution_to_n_iics_requests_a_second(deploy, emulator):
-    stack = deploy(InitialWaitSeconds=0, MaxWaitSeconds=1, IicsRequestsPerSecond=2)
-    capture = stack.capture_events()
+    pipeline = deploy(InitialWaitSeconds=0, MaxWaitSeconds=1, IicsRequestsPerSecond=2)
+    stack = pipeline.stack
+    capture = pipeline.capture
     jobs = [emulator.add_job(name=f"job-{n}", states=["IN_PROGRESS", "IN_PROGRESS", "SUCCESSFUL"]) for n in range(4)]
 
     arns = [stack.start({"jobId": job_id}) for job_id in jobs]
@@ -178,8 +162,9 @@ def settle(stack: LocalStack, seconds: float) -> float:
 
 def test_an_announcement_asking_for_0_s_waits_cannot_make_a_burst_of_status_calls(deploy, emulator):
     # Given a stack with the template's own poll defaults, and a job that runs for two minutes
-    stack = deploy()
-    capture = stack.capture_events()
+    pipeline = deploy()
+    stack = pipeline.stack
+    capture = pipeline.capture
     job_id = emulator.add_job(schedule=[{"state": "IN_PROGRESS", "seconds": 120}, {"state": "SUCCESSFUL"}])
 
     # When anyone who can put events on the bus asks for 0 s waits
@@ -198,8 +183,9 @@ def test_an_announcement_asking_for_0_s_waits_cannot_make_a_burst_of_status_call
 
 
 def test_an_announcement_at_the_floor_is_polled_once_a_second_until_the_poll_budget(deploy, emulator):
-    stack = deploy(MaxPolls=4)
-    capture = stack.capture_events()
+    pipeline = deploy(MaxPolls=4)
+    stack = pipeline.stack
+    capture = pipeline.capture
     job_id = emulator.add_job(schedule=[{"state": "IN_PROGRESS", "seconds": 120}, {"state": "SUCCESSFUL"}])
 
     stack.submit({"jobId": job_id, "monitor": {"initialWaitSeconds": 1, "maxWaitSeconds": 1}})

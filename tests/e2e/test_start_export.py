@@ -6,35 +6,16 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from iics_monitor_local.emulator import _CODE_INJECTED, Fault
-from iics_monitor_local.stack import LocalStack
-from tests.conftest import PASSWORD, USERNAME, assert_valid_outcome
 
 OBJECT_A, OBJECT_B = "aeOwrk0r6cBkkVz3RuTQ0i", "2cLZX4UWrJ6kpB4oqZp1dP"
-
-
-@pytest.fixture
-def pipeline(emulator):
-    with LocalStack({"InitialWaitSeconds": 0, "MaxWaitSeconds": 1}) as stack:
-        stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
-        yield stack
-
-
-def outcome_of(stack: LocalStack, execution_input: dict) -> tuple[dict, str, list[str]]:
-    capture = stack.capture_events()
-    arn = stack.start(execution_input)
-    status = stack.wait(arn, timeout=60)["status"]
-    (event,) = capture.drain()
-    assert_valid_outcome(event["detail"])
-    return event["detail"], status, stack.path(arn)
 
 
 def test_an_export_is_started_watched_archived_and_announced(pipeline, emulator):
     request = {"export": {"name": "release-42", "objects": [{"id": OBJECT_A}, {"id": OBJECT_B}]}}
 
-    detail, status, path = outcome_of(pipeline, {"detail": request})
+    run = pipeline.start({"detail": request})
+    detail, status, path = run.outcome, run.status, run.path
 
     (post,) = [r for r in emulator.requests if r.route == "export"]
     assert json.loads(post.body) == request["export"]
@@ -49,12 +30,15 @@ def test_an_export_is_started_watched_archived_and_announced(pipeline, emulator)
         "DidExportStart",
     ]
     assert (detail["state"], detail["jobName"]) == ("SUCCESSFUL", "release-42")
-    log = pipeline.client("s3").get_object(Bucket=detail["log"]["bucket"], Key=detail["log"]["key"])["Body"].read()
+    log = (
+        pipeline.stack.client("s3").get_object(Bucket=detail["log"]["bucket"], Key=detail["log"]["key"])["Body"].read()
+    )
     assert log == emulator.log_of(detail["jobId"])
 
 
 def test_a_bare_input_can_start_an_export_too(pipeline, emulator):
-    detail, status, _ = outcome_of(pipeline, {"export": {"objects": [{"id": OBJECT_A, "includeDependencies": True}]}})
+    run = pipeline.start({"export": {"objects": [{"id": OBJECT_A, "includeDependencies": True}]}})
+    detail, status = run.outcome, run.status
 
     assert (status, detail["state"]) == ("SUCCEEDED", "SUCCESSFUL")
 
@@ -62,7 +46,8 @@ def test_a_bare_input_can_start_an_export_too(pipeline, emulator):
 def test_a_refused_start_is_an_error_outcome_carrying_the_iics_code(pipeline, emulator):
     emulator.add_fault(Fault(route="export", status=403))
 
-    detail, status, path = outcome_of(pipeline, {"export": {"objects": [{"id": OBJECT_A}]}})
+    run = pipeline.start({"export": {"objects": [{"id": OBJECT_A}]}})
+    detail, status, path = run.outcome, run.status, run.path
 
     assert status == "FAILED"  # the execution fails too, so execution alarms see it
     assert "ReportStartError" in path and "CheckStatus" not in path
@@ -72,7 +57,8 @@ def test_a_refused_start_is_an_error_outcome_carrying_the_iics_code(pipeline, em
 
 
 def test_too_many_objects_are_refused_before_iics_is_called(pipeline, emulator):
-    detail, status, _ = outcome_of(pipeline, {"export": {"objects": [{"id": OBJECT_A}] * 1001}})
+    run = pipeline.start({"export": {"objects": [{"id": OBJECT_A}] * 1001}})
+    detail, status = run.outcome, run.status
 
     assert (status, detail["state"], detail["errorType"]) == ("FAILED", "ERROR", "InvalidInput")
     assert "1 to 1000 objects" in detail["reason"]
@@ -81,11 +67,8 @@ def test_too_many_objects_are_refused_before_iics_is_called(pipeline, emulator):
 
 def test_the_announcing_event_can_start_an_export_once(pipeline, emulator):
     # Through the front door: the trigger rule -> StartMonitor, which names the execution after the event id.
-    before = {e["name"] for e in pipeline.executions()}
+    run = pipeline.submit({"export": {"objects": [{"id": OBJECT_A}]}})
 
-    pipeline.submit({"export": {"objects": [{"id": OBJECT_A}]}})
-
-    (execution,) = [e for e in pipeline.executions() if e["name"] not in before]
-    assert execution["name"].startswith("export-")
-    assert pipeline.wait(execution["executionArn"], timeout=60)["status"] == "SUCCEEDED"
+    assert run.execution_arn.rsplit(":", 1)[1].startswith("export-")
+    assert run.status == "SUCCEEDED"
     assert len([r for r in emulator.requests if r.route == "export"]) == 1

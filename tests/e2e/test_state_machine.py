@@ -9,98 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 
 import pytest
 
 from iics_monitor_local.emulator import Fault
 from iics_monitor_local.reference import LOG_TEXT, STATUS_SUCCESSFUL_WITH_OBJECTS
-from iics_monitor_local.stack import LocalStack
-from tests.conftest import PASSWORD, USERNAME, assert_valid_outcome
-
-FAST = {"InitialWaitSeconds": 0, "MaxWaitSeconds": 1}
-FAILED_OBJECTS = [
-    {
-        "id": "aaaaaaaaaaaaaaaaaaaaa1",
-        "name": "m_orders",
-        "path": "/Sales",
-        "type": "DTEMPLATE",
-        "status": {"state": "SUCCESSFUL"},
-    },
-    {
-        "id": "aaaaaaaaaaaaaaaaaaaaa2",
-        "name": "mt_orders",
-        "path": "/Sales",
-        "type": "MTT",
-        "status": {"state": "FAILED", "message": "Connection conn_sf is missing"},
-    },
-    {
-        "id": "aaaaaaaaaaaaaaaaaaaaa3",
-        "name": "tf_nightly",
-        "path": "/Sales",
-        "type": "TASKFLOW",
-        "status": {"state": "FAILED", "message": "Dependency not found"},
-    },
-]
-
-
-@dataclass
-class Run:
-    stack: LocalStack
-    execution_arn: str
-    status: str
-    path: list[str]
-    events: list[dict]
-
-    @property
-    def outcome(self) -> dict:
-        assert len(self.events) == 1, f"expected exactly one outcome event, got {len(self.events)}"
-        event = self.events[0]
-        assert event["source"] == "iics.export.monitor"
-        assert event["detail-type"] == "IICS Export Job State Change"
-        assert_valid_outcome(event["detail"])
-        return event["detail"]
-
-    def archived(self, key: str) -> bytes:
-        return self.stack.client("s3").get_object(Bucket=self.stack.bucket, Key=key)["Body"].read()
-
-
-class Pipeline:
-    def __init__(self, stack: LocalStack) -> None:
-        self.stack = stack
-        self.capture = stack.capture_events()
-
-    def _finish(self, execution_arn: str) -> Run:
-        described = self.stack.wait(execution_arn, timeout=60)
-        return Run(
-            stack=self.stack,
-            execution_arn=execution_arn,
-            status=described["status"],
-            path=self.stack.path(execution_arn),
-            events=self.capture.drain(),
-        )
-
-    def start(self, execution_input) -> Run:
-        return self._finish(self.stack.start(execution_input))
-
-    def submit(self, detail: dict) -> Run:
-        """Through the front door: the upstream event on the bus, routed by the template's rule."""
-        self.stack.submit(detail)
-        (execution,) = self.stack.executions()
-        return self._finish(execution["executionArn"])
-
-
-def _pipeline(emulator, **parameters) -> Pipeline:
-    stack = LocalStack(FAST | parameters).__enter__()
-    stack.put_iics_secret(USERNAME, PASSWORD, emulator.url)
-    return Pipeline(stack)
-
-
-@pytest.fixture
-def pipeline(emulator):
-    p = _pipeline(emulator)
-    yield p
-    p.stack.__exit__(None, None, None)
+from tests.conftest import PASSWORD, USERNAME
+from tests.e2e.conftest import FAILED_OBJECTS, FAST, Run, deployed
 
 
 def polls_in(run: Run) -> int:
@@ -149,17 +64,10 @@ def test_success_after_several_polls_archives_the_log_and_announces_it(pipeline,
     # and the final status sits beside it
     status_key = log["key"].rsplit("/", 1)[0] + "/status.json"
     assert json.loads(run.archived(status_key)) == STATUS_SUCCESSFUL_WITH_OBJECTS
-    # and the functions published EMF metrics under the template's namespace
-    emf = [
-        json.loads(line)
-        for invocation in pipeline.stack.lambda_invocations
-        for line in invocation.logs.splitlines()
-        if '"_aws"' in line
-    ]
-    assert {m["_aws"]["CloudWatchMetrics"][0]["Namespace"] for m in emf} == {"IicsExportMonitor"}
 
-    def total(name: str) -> float:  # EMF carries each metric's values as a list
-        return sum(sum(m.get(name, [])) for m in emf)
+    # and the functions published EMF metrics under the template's namespace
+    def total(name: str) -> float:
+        return sum(pipeline.stack.metric_values(name, namespace="IicsExportMonitor"))
 
     # (Observability=Minimal, the default: the job outcome metrics only; Full is in test_polling.py)
     assert {d["Name"] for m in emf for d in m["_aws"]["CloudWatchMetrics"][0]["Metrics"]} == {"OutcomeSuccessful"}
@@ -301,8 +209,7 @@ def test_bad_input_yields_an_error_outcome_and_no_request(pipeline, emulator, ex
 
 
 def test_wrong_password_fails_once_without_retrying_the_login(emulator):
-    p = _pipeline(emulator)
-    try:
+    with deployed(emulator) as p:
         p.stack.client("secretsmanager").put_secret_value(
             SecretId=p.stack.stack_parameters["IicsSecretName"],
             SecretString=json.dumps({"username": USERNAME, "password": "wrong", "loginUrl": emulator.url}),
@@ -315,13 +222,10 @@ def test_wrong_password_fails_once_without_retrying_the_login(emulator):
         assert detail["state"] == "ERROR" and detail["errorType"] == "LoginRefused"
         assert "HTTP 400" in detail["reason"]
         assert emulator.logins == 1
-    finally:
-        p.stack.__exit__(None, None, None)
 
 
 def test_poll_budget_guard_ends_the_loop(emulator):
-    p = _pipeline(emulator, MaxPolls=3)
-    try:
+    with deployed(emulator, FAST | {"MaxPolls": 3}) as p:
         job_id = emulator.add_job(states=["IN_PROGRESS"])
 
         run = p.start({"jobId": job_id})
@@ -331,8 +235,6 @@ def test_poll_budget_guard_ends_the_loop(emulator):
         assert "poll budget" in detail["reason"]
         assert polls_in(run) == 3 and detail["polls"] == 3
         assert "PollBudgetUsedUp" in run.path
-    finally:
-        p.stack.__exit__(None, None, None)
 
 
 def test_no_secret_reaches_history_events_or_s3(pipeline, emulator):

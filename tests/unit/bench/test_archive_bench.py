@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bench import archive as bench
+from bench.cold_start import function_env
 
 SIZE_MIB = 16
 
@@ -39,17 +40,11 @@ def test_the_figures_are_present_and_plausible(result):
     assert result["pass"]["throughput"] == (result["throughput_ratio"] >= bench.RATIO_TARGET)
 
 
-def test_the_report_prints_a_table_and_verdicts_and_merges_under_its_own_key(result, tmp_path):
+def test_the_report_prints_a_table_and_verdicts(result):
     report = bench.format_report(result, result["elapsed_seconds"])
     assert "ours (LogArchiver.put_log, streamed)" in report and "naive (read whole, one put_object)" in report
     assert "peak RSS growth <= 64 MiB" in report and "throughput >= 1x naive" in report
-
-    out = tmp_path / "results.json"
-    out.write_text(json.dumps({"cold_start": {"kept": 1}}))
-    bench.merge_results(out, result)
-    merged = json.loads(out.read_text())
-    assert merged["cold_start"] == {"kept": 1}
-    assert merged["archive"]["workers"] == result["workers"]
+    assert json.loads(json.dumps(result)) == result  # as written to bench/results.json
 
 
 def test_the_worker_environment_points_boto3_at_the_local_endpoint_only():
@@ -57,3 +52,13 @@ def test_the_worker_environment_points_boto3_at_the_local_endpoint_only():
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5999"
     assert env["ARCHIVE_BUCKET"] == bench.BUCKET and env["ARCHIVE_PREFIX"] == "ours/"
     assert env["AWS_SHARED_CREDENTIALS_FILE"].startswith("/nonexistent")
+
+
+def test_the_worker_runs_as_the_template_configures_the_archive_function_with_its_tables_off():
+    env = bench.worker_env("http://127.0.0.1:5999", "ours")
+
+    deployed = function_env("archive_log")
+    assert set(deployed) <= set(env)
+    assert env["ARCHIVE_MAX_BYTES"] == deployed["ARCHIVE_MAX_BYTES"]  # what the template sets, not a copy
+    # the workers' moto has no tables: durations, request counts and verdicts are off, not pointed at nothing
+    assert [env[name] for name in ("HISTORY_TABLE", "IICS_REQUEST_TABLE", "VERDICT_TABLE")] == ["", "", ""]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from bench import cold_start as bench
+from iics_monitor_local import template
 
 
-def test_one_handler_one_run_reports_medians_ratios_and_verdicts(tmp_path):
+def test_one_handler_one_run_reports_medians_ratios_and_verdicts():
     results = bench.measure_imports(["check_status"], repeats=1, warmup=False)
     assert [r.name for r in results] == [bench.BARE, "check_status"]
     assert all(len(r.import_ms) == 1 and r.import_ms[0] > 0 and r.modules > 0 for r in results)
@@ -22,13 +23,7 @@ def test_one_handler_one_run_reports_medians_ratios_and_verdicts(tmp_path):
 
     table = bench.format_table(cold, None)
     assert "check_status" in table and bench.BARE in table
-
-    out = tmp_path / "results.json"
-    out.write_text(json.dumps({"policies": {"kept": 1}}))
-    bench.merge_results(out, cold, None)
-    merged = json.loads(out.read_text())
-    assert merged["policies"] == {"kept": 1}
-    assert merged["cold_start"]["handlers"]["check_status"] == row
+    assert json.loads(json.dumps(cold)) == cold  # as written to bench/results.json
 
 
 def test_the_child_gets_the_template_environment_and_the_layer_on_its_path():
@@ -52,3 +47,24 @@ def test_the_layer_report_gives_sizes_per_package_and_the_verdict():
     report = bench.format_report(cold, layer, elapsed_s=1.0)
     assert "layer ships: aws_lambda_powertools 3.37.0" in report
     assert f"{'PASS' if layer['pass'] else 'GAP '} layer zip <= 5 MiB" in report
+
+
+def test_each_child_gets_every_variable_the_template_gives_its_function():
+    sam = template.load()
+    parameters = sam["Parameters"]
+    for handler in bench.HANDLERS:
+        (function,) = [
+            r["Properties"]
+            for r in sam["Resources"].values()
+            if r["Type"] == "AWS::Serverless::Function" and r["Properties"]["CodeUri"] == f"functions/{handler}/"
+        ]
+        declared = sam["Globals"]["Function"]["Environment"]["Variables"] | function.get("Environment", {}).get(
+            "Variables", {}
+        )
+
+        env = bench.child_env(bench.FUNCTIONS / handler, handler)
+
+        assert set(declared) <= set(env), f"{handler} lacks {sorted(set(declared) - set(env))}"
+    # Parameters at their defaults, as `sam deploy` without overrides sets them (and the bench's Slack secret)
+    assert env["POWERTOOLS_LOG_LEVEL"] == parameters["LogLevel"]["Default"]
+    assert env["IICS_READ_TIMEOUT_SECONDS"] == str(parameters["IicsReadTimeoutSeconds"]["Default"])

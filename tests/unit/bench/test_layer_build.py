@@ -195,9 +195,10 @@ def test_the_handlers_import_from_the_layer_with_only_boto3s_tree_from_the_runti
     assert handlers and all(path.is_file() for path in handlers), handlers
     # As deployed: tracing on (Lambda's LAMBDA_TASK_ROOT set), so X-Ray patches the runtime's botocore.
     env = {"PATH": os.environ.get("PATH", ""), "LAMBDA_TASK_ROOT": str(tmp_path)}
-    env |= bench.AWS_ENV | bench.GLOBAL_ENV | {"POWERTOOLS_TRACE_DISABLED": "false"}
-    for variables in bench.FUNCTION_ENV.values():
-        env |= variables
+    env |= bench.AWS_ENV
+    for handler in bench.HANDLERS:
+        env |= bench.function_env(handler)
+    env["POWERTOOLS_TRACE_DISABLED"] = "false"
     done = subprocess.run(  # noqa: S603 - our interpreter, our script
         [sys.executable, "-I", "-S", "-B", "-c", IMPORT_CHILD, str(layer / "python"), str(runtime)]
         + [str(path) for path in handlers],

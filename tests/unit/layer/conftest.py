@@ -1,5 +1,6 @@
-"""Fixtures shared by the layer tests: an S3 bucket in moto and an archiver writing to it, and
-DynamoDB tables made from their definitions in template.yaml, and the log lines a test wrote."""
+"""Fixtures shared by the layer tests: an IICS client logged in to the emulator, an S3 bucket in moto and
+an archiver writing to it, DynamoDB tables made from their definitions in template.yaml, and the log
+lines a test wrote."""
 
 from __future__ import annotations
 
@@ -12,11 +13,30 @@ from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
 from iics_monitor.archive import LogArchiver
+from iics_monitor.client import IicsClient
+from iics_monitor.credentials import Credentials
 from iics_monitor.observability import logger
-from tests.conftest import ROOT
+from iics_monitor_local.emulator import IicsEmulator
+from tests.conftest import EMULATOR_HOSTS, PASSWORD, ROOT, USERNAME
 
 BUCKET = "iics-export-logs-123456789012"
 PREFIX = "iics/exports/"
+
+
+def credentials_for(login_url: str, password: str = PASSWORD) -> Credentials:
+    """The IICS secret's credentials for the emulator's user, read as the functions read them."""
+    return Credentials.from_mapping({"username": USERNAME, "password": password, "loginUrl": login_url})
+
+
+def client_for(emulator: IicsEmulator, password: str = PASSWORD, **kwargs) -> IicsClient:
+    credentials = credentials_for(emulator.url, password)
+    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS, **kwargs)
+
+
+@pytest.fixture
+def client(emulator):
+    """An IICS client for the emulator on 127.0.0.1, as the emulator's user."""
+    return client_for(emulator)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from iics_monitor.check import MAX_CONSECUTIVE_TRANSIENT_ERRORS, Invocation, check_job, check_or_report
-from iics_monitor.client import SESSION_HEADER, IicsClient
+from iics_monitor.client import SESSION_HEADER
 from iics_monitor.config import CheckConfig
-from iics_monitor.credentials import Credentials
 from iics_monitor.errors import (
     IicsUnavailable,
     InvalidInput,
@@ -23,7 +22,6 @@ from iics_monitor.errors import (
 from iics_monitor.validation import MonitorSettings
 from iics_monitor_local import reference
 from iics_monitor_local.emulator import REFERENCE_JOB_ID, Fault
-from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
 
 JOB_ID = REFERENCE_JOB_ID
 CONFIG = CheckConfig(
@@ -390,12 +388,6 @@ def test_the_state_machines_first_poll_record_is_accepted():
 
 
 # --- against the emulator ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def client(emulator):
-    credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
-    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS)
 
 
 def session_ids(emulator) -> set[str]:

@@ -50,24 +50,11 @@ from iics_monitor_local import reference
 from iics_monitor_local.emulator import API_PREFIX, HUGE_BYTES, REFERENCE_JOB_ID, Fault, IicsEmulator
 from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
 from tests.e2e.secret_scan import leaked
+from tests.unit.layer.conftest import client_for, credentials_for
 
 JOB_PATH = f"{API_PREFIX}/public/core/v3/export/{REFERENCE_JOB_ID}"
 LOG_BYTES = reference.LOG_TEXT.encode()
 EXPORT_SPEC = parse_export_spec({"objects": [{"id": "aeOwrk0r6cBkkVz3RuTQ0i"}]})
-
-
-def credentials_for(login_url: str, password: str = PASSWORD) -> Credentials:
-    return Credentials.from_mapping({"username": USERNAME, "password": password, "loginUrl": login_url})
-
-
-def client_for(emulator: IicsEmulator, password: str = PASSWORD, **kwargs) -> IicsClient:
-    credentials = credentials_for(emulator.url, password)
-    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS, **kwargs)
-
-
-@pytest.fixture
-def client(emulator):
-    return client_for(emulator)
 
 
 @pytest.fixture

@@ -7,27 +7,18 @@ import json
 
 import pytest
 
-from iics_monitor.client import IicsClient
 from iics_monitor.config import ExportConfig
-from iics_monitor.credentials import Credentials
 from iics_monitor.errors import BadRequest, InvalidInput, Throttled
 from iics_monitor.export_start import START_ATTEMPTS, start_export
 from iics_monitor.status import REASON_LIMIT
 from iics_monitor.validation import MAX_EXPORT_OBJECTS, MonitorSettings, parse_export_spec
 from iics_monitor_local.emulator import _CODE_INJECTED, Fault
-from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
 
 CONFIG = ExportConfig(
     secret_name="iics/export-monitor",
     defaults=MonitorSettings(initial_wait_seconds=2, max_wait_seconds=600, timeout_seconds=3600),
 )
 OBJECT_A, OBJECT_B = "aeOwrk0r6cBkkVz3RuTQ0i", "2cLZX4UWrJ6kpB4oqZp1dP"
-
-
-@pytest.fixture
-def client(emulator):
-    credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
-    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS)
 
 
 def started(client, request: dict, sleeps: list | None = None) -> dict:

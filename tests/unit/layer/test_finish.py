@@ -16,24 +16,17 @@ import pytest
 
 from iics_monitor import archive, finish
 from iics_monitor.archive import FETCH_ATTEMPTS, LOG_CONTENT_TYPE, LogArchiver
-from iics_monitor.client import SESSION_HEADER, IicsClient
-from iics_monitor.credentials import Credentials
+from iics_monitor.client import SESSION_HEADER
 from iics_monitor.errors import InvalidInput, InvalidJobId
 from iics_monitor.finish import finish_job
 from iics_monitor_local import reference
 from iics_monitor_local.emulator import REFERENCE_JOB_ID, Fault
-from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME, assert_valid_outcome
+from tests.conftest import assert_valid_outcome
 from tests.unit.layer.conftest import BUCKET, PREFIX
 
 NOW = datetime(2026, 11, 28, 9, 45, tzinfo=UTC)
 ARN = "arn:aws:states:us-east-1:123456789012:execution:IicsExportMonitor:run-1"
 LOG_BYTES = reference.LOG_TEXT.encode()
-
-
-@pytest.fixture
-def client(emulator):
-    credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
-    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS)
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,6 @@ import pytest
 
 from iics_monitor import loginsight
 from iics_monitor.client import IicsClient
-from iics_monitor.credentials import Credentials
 from iics_monitor.loginsight import (
     MAX_LINE_BYTES,
     MAX_SUMMARY_BYTES,
@@ -28,7 +27,7 @@ from iics_monitor.loginsight import (
     summarise_log,
 )
 from iics_monitor_local import reference
-from tests.conftest import EMULATOR_HOSTS, PASSWORD, USERNAME
+from tests.conftest import USERNAME
 
 _COUNT = {"type": "integer", "minimum": 0}
 _TEXT_OR_NULL = {"type": ["string", "null"]}
@@ -77,12 +76,6 @@ def fed_in_pieces(log: bytes, size: int) -> dict:
 
 def without_size(summary: dict) -> dict:
     return {key: value for key, value in summary.items() if key != "sizeBytes"}
-
-
-@pytest.fixture
-def client(emulator):
-    credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
-    return IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS)
 
 
 def streamed(client: IicsClient, job_id: str, read_size: int = 4096) -> dict:
