@@ -668,15 +668,25 @@ class LocalStack:
         ``function``; in ``namespace`` when given), as CloudWatch would read them from the log lines."""
         return [
             value
-            for invocation in self.lambda_invocations
-            if function in invocation.function_name
-            for line in invocation.logs.splitlines()
-            if line.startswith("{") and '"_aws"' in line
-            for record in [json.loads(line)]
-            for directive in record["_aws"]["CloudWatchMetrics"]
+            for record, directive in self._emf(function)
             if namespace in (None, directive["Namespace"]) and name in {m["Name"] for m in directive["Metrics"]}
             for value in (record[name] if isinstance(record[name], list) else [record[name]])
         ]
+
+    def metric_names(self, function: str = "") -> set[str]:
+        """Every EMF metric name the functions (those whose name holds ``function``) published."""
+        return {metric["Name"] for _, directive in self._emf(function) for metric in directive["Metrics"]}
+
+    def _emf(self, function: str) -> Iterator[tuple[dict, dict]]:
+        """(record, CloudWatchMetrics directive) of every EMF line in the functions' logs."""
+        for invocation in self.lambda_invocations:
+            if function not in invocation.function_name:
+                continue
+            for line in invocation.logs.splitlines():
+                if line.startswith("{") and '"_aws"' in line:
+                    record = json.loads(line)
+                    for directive in record["_aws"]["CloudWatchMetrics"]:
+                        yield record, directive
 
     def warm(self, workers: Mapping[str, int]) -> None:
         """Start warm workers now (template logical id -> how many), as provisioned concurrency would, so

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from iics_monitor_local.cli import cli, redeliver_outcomes
 from iics_monitor_local.samconfig import STACK_NAME
+from tests.e2e.conftest import FAST, deployed
 
 # A job whose failed objects fill every bounded field with the widest characters JSON can carry.
 WIDE = "\u00e9\U0001f600\u2028"  # 2-, 4- and 3-byte UTF-8; escaped by JSON as 6, 12 and 6 bytes
@@ -95,9 +96,8 @@ def test_a_refused_announcement_gets_one_error_and_never_takes_the_jobs_name(pip
 @pytest.fixture
 def full_pipeline(emulator):
     """Observability=Full: the functions publish every metric, not only the outcomes."""
-    p = _pipeline(emulator, Observability="Full")
-    yield p
-    p.stack.__exit__(None, None, None)
+    with deployed(emulator, FAST | {"Observability": "Full"}) as pipeline:
+        yield pipeline
 
 
 def test_monitors_started_counts_only_executions_that_started(full_pipeline, emulator):

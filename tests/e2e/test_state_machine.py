@@ -70,7 +70,7 @@ def test_success_after_several_polls_archives_the_log_and_announces_it(pipeline,
         return sum(pipeline.stack.metric_values(name, namespace="IicsExportMonitor"))
 
     # (Observability=Minimal, the default: the job outcome metrics only; Full is in test_polling.py)
-    assert {d["Name"] for m in emf for d in m["_aws"]["CloudWatchMetrics"][0]["Metrics"]} == {"OutcomeSuccessful"}
+    assert pipeline.stack.metric_names() == {"OutcomeSuccessful"}
     assert total("OutcomeSuccessful") == 1
     # and IICS saw one login per function container that called it (CheckStatus, then ArchiveLog: each
     # Lambda container keeps its own session), and four status calls
