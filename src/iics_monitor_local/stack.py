@@ -680,13 +680,8 @@ class LocalStack:
     def _emf(self, function: str) -> Iterator[tuple[dict, dict]]:
         """(record, CloudWatchMetrics directive) of every EMF line in the functions' logs."""
         for invocation in self.lambda_invocations:
-            if function not in invocation.function_name:
-                continue
-            for line in invocation.logs.splitlines():
-                if line.startswith("{") and '"_aws"' in line:
-                    record = json.loads(line)
-                    for directive in record["_aws"]["CloudWatchMetrics"]:
-                        yield record, directive
+            if function in invocation.function_name:
+                yield from emf_directives(invocation.logs)
 
     def warm(self, workers: Mapping[str, int]) -> None:
         """Start warm workers now (template logical id -> how many), as provisioned concurrency would, so
@@ -798,6 +793,25 @@ class LocalStack:
     def capture_events(self, source: str = "iics.export.monitor") -> OutcomeCapture:
         """Route events of ``source`` on the bus to an SQS queue, as a consumer's rule would."""
         return OutcomeCapture(self, source)
+
+
+def emf_directives(logs: str) -> Iterator[tuple[dict, dict]]:
+    """(record, CloudWatchMetrics directive) of every EMF line (Powertools' metrics) in ``logs``."""
+    for line in logs.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            record = json.loads(line)
+            for directive in record["_aws"]["CloudWatchMetrics"]:
+                yield record, directive
+
+
+def emf_values(logs: str, name: str) -> list[float]:
+    """The values of the EMF metric ``name`` in ``logs``, in order."""
+    return [
+        value
+        for record, directive in emf_directives(logs)
+        if name in {m["Name"] for m in directive["Metrics"]}
+        for value in (record[name] if isinstance(record[name], list) else [record[name]])
+    ]
 
 
 class OutcomeCapture:

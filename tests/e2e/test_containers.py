@@ -87,13 +87,10 @@ def test_a_stack_closes_without_waiting_for_hung_functions_or_their_retries(tmp_
     """Closing kills what runs: it used to wait for every queued and running asynchronous delivery, each
     up to its function's Timeout, and for Lambda's retries of each."""
     path = template.variant(probe_in_place_of("NotifyTopicFunction", timeout=30), tmp_path / "template.json")
-    stack = LocalStack(template=path).__enter__()
-    try:
+    with LocalStack(template=path) as stack:
         for _ in range(4):  # failed outcomes: the alert rule delivers each to the (hanging) probe
             publish(stack, "outcome-failed.json")
         time.sleep(1)  # the deliveries have started their functions
-    finally:
-        started = time.monotonic()
-        stack.__exit__(None, None, None)
+        started = time.monotonic()  # the stack closes now
 
     assert time.monotonic() - started < 10

@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from iics_monitor.slack import DEFAULT_TIMEOUT, RECORD_RESERVE_SECONDS, build_message
 from iics_monitor_local.slack_fake import FakeSlack, Reply
+from iics_monitor_local.stack import emf_values
 from tests.conftest import FakeLambdaContext
 from tests.integration.test_handlers import load_handler
 from tests.unit.layer.conftest import create_table_from_template
@@ -139,13 +140,7 @@ def output(monkeypatch, capsys):
 
 
 def metric_total(output, name: str) -> float:
-    total = 0.0
-    for line in output().splitlines():
-        record = json.loads(line) if line.startswith("{") else {}
-        if "_aws" in record and name in record:
-            values = record[name]
-            total += sum(values) if isinstance(values, list) else values
-    return total
+    return sum(emf_values(output(), name))
 
 
 @pytest.mark.parametrize(
