@@ -241,7 +241,11 @@ class Runtime:
             pool = self._pools.get(spec.name)
             if pool is not None and pool.spec == spec:
                 return pool
-            stale = pool.idle if pool is not None else []
+            stale = list(pool.idle) if pool is not None else []
+            if pool is not None:
+                pool.idle.clear()  # a caller still holding the old pool must not take a worker being stopped
+            for worker in stale:
+                self._started.remove(worker)
             self._pools[spec.name] = pool = _Pool(spec)
         for worker in stale:
             worker.stop()

@@ -666,12 +666,8 @@ class LocalStack:
     def metric_values(self, name: str, function: str = "", namespace: str | None = None) -> list[float]:
         """The values of the EMF metric ``name`` the functions logged, in order (those whose name holds
         ``function``; in ``namespace`` when given), as CloudWatch would read them from the log lines."""
-        return [
-            value
-            for record, directive in self._emf(function)
-            if namespace in (None, directive["Namespace"]) and name in {m["Name"] for m in directive["Metrics"]}
-            for value in (record[name] if isinstance(record[name], list) else [record[name]])
-        ]
+        logs = [i.logs for i in self.lambda_invocations if function in i.function_name]
+        return [value for text in logs for value in emf_values(text, name, namespace)]
 
     def metric_names(self, function: str = "") -> set[str]:
         """Every EMF metric name the functions (those whose name holds ``function``) published."""
@@ -804,12 +800,12 @@ def emf_directives(logs: str) -> Iterator[tuple[dict, dict]]:
                 yield record, directive
 
 
-def emf_values(logs: str, name: str) -> list[float]:
-    """The values of the EMF metric ``name`` in ``logs``, in order."""
+def emf_values(logs: str, name: str, namespace: str | None = None) -> list[float]:
+    """The values of the EMF metric ``name`` in ``logs`` (in ``namespace`` when given), in order."""
     return [
         value
         for record, directive in emf_directives(logs)
-        if name in {m["Name"] for m in directive["Metrics"]}
+        if namespace in (None, directive["Namespace"]) and name in {m["Name"] for m in directive["Metrics"]}
         for value in (record[name] if isinstance(record[name], list) else [record[name]])
     ]
 
