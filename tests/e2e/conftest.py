@@ -12,14 +12,16 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from iics_monitor_local.slack_fake import FakeSlack
 from iics_monitor_local.stack import LocalStack
-from tests.conftest import assert_valid_outcome
+from tests.conftest import assert_valid_outcome, load_event
 
+PROBE = Path(__file__).resolve().parents[1] / "probe_function"  # a function that answers what it sees
 FAST = {"InitialWaitSeconds": 0, "MaxWaitSeconds": 1}
 SLACK_SECRET_NAME = "iics-export-monitor/slack"
 FAILED_OBJECTS = [
@@ -148,3 +150,29 @@ def wait_until(condition, timeout: float = 15.0) -> bool:
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
     return condition()
+
+
+def publish(stack: LocalStack, sample: str) -> dict:
+    event = load_event(sample)
+    stack.client("events").put_events(
+        Entries=[
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]),
+                "EventBusName": stack.bus_name,
+            }
+        ]
+    )
+    return event["detail"]
+
+
+def probe_in_place_of(logical_id: str, timeout: int):
+    """The function's code replaced by the probe, which hangs on anything but a probe request (as a
+    function stuck on a peer would)."""
+
+    def edit(sam: dict) -> None:
+        properties = sam["Resources"][logical_id]["Properties"]
+        properties.update(CodeUri=str(PROBE), Handler="app.lambda_handler", Timeout=timeout)
+
+    return edit

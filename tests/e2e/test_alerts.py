@@ -13,7 +13,7 @@ from iics_monitor_local import template
 from iics_monitor_local.slack_fake import Reply
 from iics_monitor_local.stack import QUEUE_TIME_SCALE, LocalStack, TopicInbox
 from tests.conftest import load_event
-from tests.e2e.conftest import FAILED_OBJECTS, deployed_with_slack, queue_depth, wait_until
+from tests.e2e.conftest import FAILED_OBJECTS, deployed_with_slack, publish, queue_depth, wait_until
 
 ALERTING = [
     "outcome-failed.json",
@@ -27,21 +27,6 @@ QUIET = ["outcome-successful.json"]
 
 def AlertInbox(stack: LocalStack) -> TopicInbox:  # noqa: N802 - reads as the thing it makes
     return TopicInbox(stack, stack.outputs["AlertTopicArn"])
-
-
-def publish(stack: LocalStack, sample: str) -> dict:
-    event = load_event(sample)
-    stack.client("events").put_events(
-        Entries=[
-            {
-                "Source": event["source"],
-                "DetailType": event["detail-type"],
-                "Detail": json.dumps(event["detail"]),
-                "EventBusName": stack.bus_name,
-            }
-        ]
-    )
-    return event["detail"]
 
 
 @pytest.fixture

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 from iics_monitor_local import template
 from iics_monitor_local.stack import LocalStack
 from tests.conftest import PASSWORD, USERNAME, assert_valid_outcome
-from tests.e2e.test_alerts import publish
-
-PROBE = Path(__file__).resolve().parents[1] / "probe_function"
+from tests.e2e.conftest import probe_in_place_of, publish
 
 
 def run_one(stack: LocalStack, emulator, **job) -> tuple[dict, list[dict]]:
@@ -22,17 +19,6 @@ def run_one(stack: LocalStack, emulator, **job) -> tuple[dict, list[dict]]:
     assert stack.wait(arn, timeout=120)["status"] in ("SUCCEEDED", "FAILED")
     (event,) = capture.drain()
     return event["detail"], stack.history(arn)
-
-
-def probe_in_place_of(logical_id: str, timeout: int):
-    """The function's code replaced by the probe, which hangs on anything but a probe request (as a
-    function stuck on a peer would)."""
-
-    def edit(sam: dict) -> None:
-        properties = sam["Resources"][logical_id]["Properties"]
-        properties.update(CodeUri=str(PROBE), Handler="app.lambda_handler", Timeout=timeout)
-
-    return edit
 
 
 hung_check_status = probe_in_place_of("CheckStatusFunction", timeout=2)

@@ -13,7 +13,7 @@ import pytest
 
 from iics_monitor_local import template
 from iics_monitor_local.stack import LocalStack
-from tests.e2e.test_containers import probe_in_place_of
+from tests.e2e.conftest import probe_in_place_of
 
 PROBED = "NotifyTopicFunction"
 TIMEOUT = 3
