@@ -15,12 +15,12 @@ from iics_monitor.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.archive_config()
-    client = runtime.iics_client_for(config)
     until = runtime.deadline(context, ARCHIVE_RESERVE_SECONDS, most_seconds=config.max_seconds)
-    with client.within(until):
+    with runtime.iics_clients_within(config, until) as source_for:
         return finish_job(
             event,
-            source=client,
+            source_for=source_for,
+            orgs=config.orgs,
             archiver=runtime.log_archiver(config.bucket, config.prefix, config.max_bytes),
             now=datetime.now(UTC),
             history=runtime.duration_history(config.history_table) if config.history_table else None,

@@ -1,4 +1,4 @@
-"""Check an IICS export job's status; the state machine loops on the result.
+"""Check an IICS job's status (an export or an import); the state machine loops on the result.
 
 Called with ``{"accept": <input>}`` it is the door for inputs started by hand (the state machine's
 AcceptInput): the validated request, or why it was refused, and nothing else enters the execution."""
@@ -21,12 +21,11 @@ from iics_monitor.submit import accept
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.check_config()
     if "accept" in event:
-        return accept(event["accept"], config.defaults)
-    client = runtime.iics_client_for(config)
-    with client.within(runtime.deadline(context, REPORT_RESERVE_SECONDS)):
+        return accept(event["accept"], config.defaults, config.orgs)
+    with runtime.iics_clients_within(config, runtime.deadline(context, REPORT_RESERVE_SECONDS)) as source_for:
         return check_or_report(
             event,
-            source=client,
+            source_for=source_for,
             config=config,
             now=datetime.now(UTC),
             invocation=Invocation(

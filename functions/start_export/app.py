@@ -1,5 +1,7 @@
 """Start an IICS export job; the state machine then watches it like an announced one."""
 
+import time
+
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iics_monitor import runtime
@@ -13,6 +15,6 @@ from iics_monitor.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.export_config()
-    client = runtime.iics_client_for(config)
-    with client.within(runtime.deadline(context, REPORT_RESERVE_SECONDS)):
-        return start_export(event, source=client, config=config, seconds_left=client.seconds_left)
+    until = runtime.deadline(context, REPORT_RESERVE_SECONDS)
+    with runtime.iics_clients_within(config, until) as source_for:
+        return start_export(event, source_for=source_for, config=config, seconds_left=lambda: until - time.monotonic())

@@ -1,4 +1,4 @@
-"""Start the monitor for an announced export job, once per job (the execution is named after it)."""
+"""Start the monitor for an announced export or import job, once per job (the execution is named after it)."""
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -13,5 +13,9 @@ from iics_monitor.submit import start_monitor
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     config = runtime.start_config()
     return start_monitor(
-        event, sfn=runtime.stepfunctions(), state_machine_arn=config.state_machine_arn, defaults=config.defaults
+        event,
+        sfn=runtime.stepfunctions(),
+        state_machine_arn=config.state_machine_arn,
+        defaults=config.defaults,
+        orgs=config.orgs,
     )

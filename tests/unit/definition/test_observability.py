@@ -355,7 +355,8 @@ def test_the_error_rule_listens_where_the_state_machine_emits_and_feeds_its_queu
     assert entry["EventBusName"] == "${EventBusName}"
     assert ERROR_RULE["EventBusName"] == substitutions["EventBusName"] == {"Ref": "EventBusName"}
     assert ERROR_RULE["EventPattern"]["source"] == [entry["Source"]]
-    assert ERROR_RULE["EventPattern"]["detail-type"] == [entry["DetailType"]]
+    (import_entry,) = asl["States"]["EmitImportOutcome"]["Parameters"]["Entries"]
+    assert ERROR_RULE["EventPattern"]["detail-type"] == [entry["DetailType"], import_entry["DetailType"]]
     (target,) = ERROR_RULE["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": ["ErrorOutcomeQueue", "Arn"]}
 
@@ -373,8 +374,11 @@ def test_every_error_path_of_the_state_machine_ends_in_an_error_outcome_event():
     """What counting ERROR outcomes on the bus rests on: the state machine builds the ERROR outcome
     itself (no function sees them all), emits it, and only then fails the execution."""
     states = json.loads((ROOT / "statemachine" / "export_monitor.asl.json").read_text())["States"]
-    assert states["BuildErrorOutcome"]["Parameters"]["detail"]["state"] == "ERROR"
-    assert states["BuildErrorOutcome"]["Next"] == "EmitOutcome"
+    for build in ("BuildErrorOutcome", "BuildJobErrorOutcome"):  # an export of the stack's own org; any other job
+        assert states[build]["Parameters"]["detail"]["state"] == "ERROR"
+        assert states[build]["Next"] == "WhichDetailType"
+    emits = {c["Next"] for c in states["WhichDetailType"]["Choices"]} | {states["WhichDetailType"]["Default"]}
+    assert emits == {"EmitOutcome", "EmitImportOutcome"}
     assert states["MonitorFailed"]["Type"] == "Fail"
     into_fail = [name for name, state in states.items() if "MonitorFailed" in json.dumps(state)]
     assert into_fail == ["WasItAnError"]

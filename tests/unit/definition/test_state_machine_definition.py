@@ -121,4 +121,8 @@ def test_the_door_comes_first_and_its_refusal_never_reaches_iics():
     assert choices == {"$.refused": "ReportRefusal", "$.request": "StartPolling"}
     assert states[ASL["StartAt"]]["Default"] == "AcceptInput"
     assert states["AcceptInput"]["ResultPath"] == "$" and states["AcceptInput"]["OutputPath"] == "$.Payload"
-    assert states["ReportRefusal"]["Next"] == "BuildErrorOutcome"
+    assert states["ReportRefusal"]["Next"] == "WhichErrorOutcome"
+    error_outcomes = {c["Next"] for c in states["WhichErrorOutcome"]["Choices"]} | {
+        states["WhichErrorOutcome"]["Default"]
+    }
+    assert error_outcomes == {"BuildErrorOutcome", "BuildJobErrorOutcome"}

@@ -22,12 +22,17 @@ TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
 CHECKOV_CONFIG = (ROOT / ".checkov.yaml").read_text()
 SECURITY_DOC = (ROOT / "docs" / "security.md").read_text()
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ORG_SECRET_ARNS = (
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:iics-export-monitor/orgs/dev-a1B2c3,"
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:iics-export-monitor/orgs/prod-x9Y8z7"
+)
 EVERY_OPTION = {
     "SlackWebhookSecretName": "iics-export-monitor/slack",
     "ArchiveKmsKeyArn": KEY_ARN,
     "ArchiveExpirationDays": "365",
     "ObjectLockDays": "30",
     "IicsRequestsPerSecond": "16",
+    "IicsOrgSecretArns": ORG_SECRET_ARNS,
 }
 DEPLOYMENTS = {"defaults": {}, "every option": EVERY_OPTION}
 # The only grants on Resource "*": these APIs support no resource-level permissions.
@@ -77,12 +82,14 @@ GRANTS = {
     "StartExportFunctionRole": [
         *own_logs("StartExportLogGroup"),
         ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
+        ("secretsmanager:GetSecretValue", ref("IicsOrgSecretArns")),  # exactly the further orgs' secrets
         *[(f"dynamodb:{a}", arn_of("SecretVerdictTable")) for a in ("GetItem", "PutItem", "DeleteItem")],
         ("dynamodb:UpdateItem", arn_of("RequestBudgetTable")),
     ],
     "CheckStatusFunctionRole": [
         *own_logs("CheckStatusLogGroup"),
         ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
+        ("secretsmanager:GetSecretValue", ref("IicsOrgSecretArns")),  # exactly the further orgs' secrets
         *[(f"dynamodb:{a}", arn_of("SecretVerdictTable")) for a in ("GetItem", "PutItem", "DeleteItem")],
         ("dynamodb:GetItem", arn_of("DurationHistoryTable")),
         ("dynamodb:UpdateItem", arn_of("RequestBudgetTable")),
@@ -90,6 +97,7 @@ GRANTS = {
     "ArchiveLogFunctionRole": [
         *own_logs("ArchiveLogLogGroup"),
         ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
+        ("secretsmanager:GetSecretValue", ref("IicsOrgSecretArns")),  # exactly the further orgs' secrets
         *[(f"dynamodb:{a}", arn_of("SecretVerdictTable")) for a in ("GetItem", "PutItem", "DeleteItem")],
         ("s3:PutObject", sub("${ArchiveBucket.Arn}/${ArchivePrefix}*")),
         ("s3:AbortMultipartUpload", sub("${ArchiveBucket.Arn}/${ArchivePrefix}*")),
@@ -328,12 +336,15 @@ def test_secrets_are_read_by_their_exact_name():
         for action, resource in grants(role):
             if action.startswith("secretsmanager:"):
                 assert action == "secretsmanager:GetSecretValue"
-                readers[name] = json.loads(resource)
+                readers.setdefault(name, []).append(json.loads(resource))
+    readers = {name: sorted(found, key=json.dumps) for name, found in readers.items()}
+    # the further orgs' secrets by full ARN
+    iics = sorted([secret("IicsSecretName"), ref("IicsOrgSecretArns")], key=json.dumps)
     assert readers == {
-        "StartExportFunctionRole": secret("IicsSecretName"),
-        "CheckStatusFunctionRole": secret("IicsSecretName"),
-        "ArchiveLogFunctionRole": secret("IicsSecretName"),
-        "NotifySlackFunctionRole": secret("SlackWebhookSecretName"),
+        "StartExportFunctionRole": iics,
+        "CheckStatusFunctionRole": iics,
+        "ArchiveLogFunctionRole": iics,
+        "NotifySlackFunctionRole": [secret("SlackWebhookSecretName")],
     }
 
 

@@ -41,6 +41,11 @@ ACCEPTED = {
     "EventBusName": ["default", "iics-exports", "team.pipelines_2"],
     "ArchivePrefix": ["", "iics-export-logs/", "audit/iics/", "team-a/(prod)/", "it's/"],
     "ArchiveKmsKeyArn": ["", KEY_ARN, "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd"],
+    "IicsOrgSecretArns": [  # each element of the list
+        "",
+        SECRET_ARN,
+        "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:iics/orgs/prod-x9Y8z7",
+    ],
 }
 REFUSED = {
     "IicsSecretName": [SECRET_ARN, "", "*", "iics-*", "iics-export-monitor/credentials-??????", "x" * 513, "a b"],
@@ -52,6 +57,15 @@ REFUSED = {
         "arn:aws:kms:us-east-1:123456789012:key/*",
         "arn:aws:kms:*:123456789012:key/k",
         "alias/x",
+    ],
+    "IicsOrgSecretArns": [
+        "*",
+        "iics-export-monitor/orgs/dev",  # a name: IAM needs the ARN
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:iics/orgs/*",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:iics/orgs/dev-??????",
+        "arn:aws:secretsmanager:*:123456789012:secret:iics/orgs/dev-a1B2c3",
+        "arn:aws:secretsmanager:us-east-1:*:secret:iics/orgs/dev-a1B2c3",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:iics/orgs/dev",  # no suffix: matches no ARN
     ],
 }
 

@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from iics_monitor.errors import AnswerLost, MonitorError, StoreUnavailable
 from iics_monitor.observability import logger
-from iics_monitor.validation import parse_job_id
+from iics_monitor.validation import EXPORT, IMPORT, parse_job_id, parse_org_name
 
 MIB = 1024 * 1024
 LOG_CONTENT_TYPE = "text/plain; charset=utf-8"
@@ -171,7 +171,10 @@ def with_retries(
 
 
 class LogArchiver:
-    """Writes ``<prefix>YYYY/MM/DD/<jobId>/`` ``export.log``, ``status.json`` and ``package.zip`` to one bucket."""
+    """Writes ``<prefix>[org=<org>/]YYYY/MM/DD/<jobId>/`` ``export.log`` (an import's: ``import.log``),
+    ``status.json`` and ``package.zip`` to one bucket. The stack's own org has no ``org=`` folder, so
+    its exports keep the keys they always had; a further org's jobs are under ``org=<name>/`` (a
+    Hive-style partition: Athena and S3 permissions can address one org)."""
 
     def __init__(
         self, bucket: str, prefix: str, s3_client: Any | None = None, max_bytes: int = DEFAULT_MAX_BYTES
@@ -182,8 +185,9 @@ class LogArchiver:
         self._s3 = s3_client or boto3.client("s3")
         self._config = transfer_config()
 
-    def folder(self, job_id: str, when: datetime) -> str:
-        return f"{self.prefix}{when:%Y/%m/%d}/{parse_job_id(job_id)}/"
+    def folder(self, job_id: str, when: datetime, org: str | None = None) -> str:
+        org_folder = "" if org is None else f"org={parse_org_name(org)}/"
+        return f"{self.prefix}{org_folder}{when:%Y/%m/%d}/{parse_job_id(job_id)}/"
 
     def put_log(
         self,
@@ -193,23 +197,28 @@ class LogArchiver:
         when: datetime,
         observer: Callable[[bytes], None] | None = None,
         until: float = math.inf,
+        kind: str = EXPORT,
+        org: str | None = None,
     ) -> ArchivedLog:
-        key = self.folder(job_id, when) + "export.log"
-        metadata = {"job-id": job_id, "state": state}
+        key = self.folder(job_id, when, org) + ("import.log" if kind == IMPORT else "export.log")
+        metadata = {"job-id": job_id, "state": state} | ({"kind": kind} if kind != EXPORT else {})
+        metadata |= {"org": org} if org is not None else {}
         with _s3_errors_as_store_unavailable("the log"):
             return self._put_stream(key, self._capped(stream, until), LOG_CONTENT_TYPE, metadata, observer)
 
-    def put_package(self, job_id: str, stream: BinaryIO, when: datetime, until: float = math.inf) -> ArchivedLog:
-        key = self.folder(job_id, when) + "package.zip"
+    def put_package(
+        self, job_id: str, stream: BinaryIO, when: datetime, until: float = math.inf, org: str | None = None
+    ) -> ArchivedLog:
+        key = self.folder(job_id, when, org) + "package.zip"
         with _s3_errors_as_store_unavailable("the package"):
             return self._put_stream(key, self._capped(stream, until), PACKAGE_CONTENT_TYPE, {"job-id": job_id})
 
     def _capped(self, stream: BinaryIO, until: float) -> CappedReader:
         return CappedReader(stream, self.max_bytes, until)
 
-    def put_status(self, job_id: str, body: dict[str, Any], when: datetime) -> str:
+    def put_status(self, job_id: str, body: dict[str, Any], when: datetime, org: str | None = None) -> str:
         with _s3_errors_as_store_unavailable("status.json"):
-            return self._put_status(job_id, body, when)
+            return self._put_status(job_id, body, when, org)
 
     def _put_stream(
         self,
@@ -246,8 +255,8 @@ class LogArchiver:
             logger.warning("Archived object truncated", extra={"key": key, "truncated": stream.truncated})
         return ArchivedLog(self.bucket, key, reader.size, reader.sha256.hexdigest(), stream.truncated)
 
-    def _put_status(self, job_id: str, body: dict[str, Any], when: datetime) -> str:
-        key = self.folder(job_id, when) + "status.json"
+    def _put_status(self, job_id: str, body: dict[str, Any], when: datetime, org: str | None = None) -> str:
+        key = self.folder(job_id, when, org) + "status.json"
         self._s3.put_object(
             Bucket=self.bucket,
             Key=key,

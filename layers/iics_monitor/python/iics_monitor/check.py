@@ -1,4 +1,4 @@
-"""Status checks of an export job: the logic behind ``functions/check_status``.
+"""Status checks of an IICS job (an export or an import): the logic behind ``functions/check_status``.
 
 The state machine passes back the previous result as ``poll``; the check returns the next one.
 While the waits are short (``CheckConfig.inline_wait_seconds``) one invocation sleeps and checks
@@ -20,16 +20,28 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.config import CheckConfig
 from iics_monitor.errors import IicsError, InvalidInput, MonitorError, Throttled
+from iics_monitor.history import history_key
 from iics_monitor.observability import logger, metrics
 from iics_monitor.policy import next_wait_seconds, sleeps_inline
 from iics_monitor.status import REASON_LIMIT, JobStatus, parse_time, text
-from iics_monitor.validation import ExportRequest, parse_job_id, parse_request
+from iics_monitor.validation import EXPORT, ExportRequest, parse_job_id, parse_request
 
 MAX_CONSECUTIVE_TRANSIENT_ERRORS = 10
 
 
 class StatusSource(Protocol):
-    def get_status(self, job_id: str, *, expand_objects: bool = False) -> dict[str, Any]: ...
+    def get_status(self, job_id: str, *, expand_objects: bool = False, kind: str = EXPORT) -> dict[str, Any]: ...
+
+
+def get_status(source: StatusSource, job_id: str, kind: str, *, expand_objects: bool = False) -> dict[str, Any]:
+    """The job's status from ``source``: an export's as always asked, an import's from the import resource."""
+    if kind == EXPORT:
+        return source.get_status(job_id, expand_objects=expand_objects)
+    return source.get_status(job_id, expand_objects=expand_objects, kind=kind)
+
+
+# The IICS client for the org a request names (None: the stack's own); the handlers pass one.
+SourceFor = Callable[[str | None], Any]
 
 
 class ExpectedDurations(Protocol):
@@ -93,15 +105,19 @@ def parse_started_at(value: Any) -> datetime:
 def check_job(
     event: Mapping[str, Any],
     *,
-    source: StatusSource,
+    source: StatusSource | None = None,
     config: CheckConfig,
     now: datetime,
     invocation: Invocation | None = None,
     history: ExpectedDurations | None = None,
+    source_for: SourceFor | None = None,
 ) -> dict:
-    """Check the job (more than once if ``invocation`` allows) and say what the state machine does next."""
-    request = parse_request(event.get("request"), config.defaults)
+    """Check the job (more than once if ``invocation`` allows) and say what the state machine does next.
+    ``source_for(org)`` gives the IICS client of the org the request names; else ``source`` serves all."""
+    request = parse_request(event.get("request"), config.defaults, config.orgs)
     logger.set_correlation_id(request.job_id)
+    if source_for is not None:
+        source = source_for(request.org)
     previous = PreviousPoll.parse(event.get("poll"))
     started_at = parse_started_at(event.get("startedAt"))
     deadline = started_at + timedelta(seconds=request.settings.timeout_seconds)
@@ -110,7 +126,7 @@ def check_job(
         polls += 1
         metrics.add_metric(name="Polls", unit=MetricUnit.Count, value=1)
         try:
-            status = JobStatus.parse(source.get_status(request.job_id))
+            status = JobStatus.parse(get_status(source, request.job_id, request.kind))
         except IicsError as error:
             # Throttling never ends a watch (the deadline still does); other transient errors, 10 in a row do.
             counted = not isinstance(error, Throttled)
@@ -129,7 +145,8 @@ def check_job(
                 "nextWaitSeconds": 0,
             }
         if not history_checked and history is not None and status.name:
-            expected, history_checked = history.expected_seconds(status.name), True
+            key = history_key(request.kind, request.org, status.name)
+            expected, history_checked = history.expected_seconds(key), True
         age = job_age_seconds(status.start_time, started_at, now)
         remaining = (deadline - now).total_seconds()
         wait = next_wait_seconds(age, request.settings, remaining, expected_seconds=expected)
@@ -157,17 +174,26 @@ def job_age_seconds(job_start_time: str | None, started_at: datetime, now: datet
 def check_or_report(
     event: Mapping[str, Any],
     *,
-    source: StatusSource,
+    source: StatusSource | None = None,
     config: CheckConfig,
     now: datetime,
     invocation: Invocation | None = None,
     history: ExpectedDurations | None = None,
+    source_for: SourceFor | None = None,
 ) -> dict:
     """``check_job``, with a monitor error turned into an ERROR decision for the state machine to
     announce. Unlike an error raised to Step Functions, the decision carries the job id whenever the
     request named a valid one."""
     try:
-        return check_job(event, source=source, config=config, now=now, invocation=invocation, history=history)
+        return check_job(
+            event,
+            source=source,
+            config=config,
+            now=now,
+            invocation=invocation,
+            history=history,
+            source_for=source_for,
+        )
     except MonitorError as error:
         metrics.add_metric(name="CheckErrors", unit=MetricUnit.Count, value=1)
         logger.warning("The check ends the watch with an error", extra={"errorType": type(error).__name__})

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from iics_monitor.archive import DEFAULT_MAX_BYTES as DEFAULT_ARCHIVE_MAX_BYTES
 from iics_monitor.client import CONNECT_TIMEOUT_SECONDS
 from iics_monitor.errors import ConfigError, InvalidInput
 from iics_monitor.hosts import INFORMATICA_ONLY, LOOPBACK_HTTP_VARIABLE, HostPolicy
-from iics_monitor.validation import MonitorSettings
+from iics_monitor.validation import ORG_NAME, MonitorSettings
 
 # The state machine's guard: ~10 history events per poll keeps 2,000 polls far below 25,000.
 MAX_POLLS_CEILING = 2000
@@ -125,6 +125,53 @@ def _host_policy(env: Mapping[str, str]) -> HostPolicy:
         raise ConfigError(f"environment variable IICS_ALLOWED_HOSTS {error}") from None
 
 
+# A secret's ARN as Secrets Manager gives it: its name, then "-" and six random characters.
+_SECRET_ARN = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:(?P<name>[A-Za-z0-9/_+=.@-]{1,512})-[A-Za-z0-9]{6}"
+)
+
+
+def org_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """IICS_ORGS (IicsOrgSecretArns): the secret ARN of each further org, by org name. An org's
+    name is the last segment of its secret's name (``iics-export-monitor/orgs/dev``: org ``dev``;
+    docs/orgs.md). Unset or empty: no further orgs, every job uses IICS_SECRET_NAME."""
+    orgs: dict[str, str] = {}
+    for arn in filter(None, (part.strip() for part in env.get("IICS_ORGS", "").split(","))):
+        match = _SECRET_ARN.fullmatch(arn)
+        if match is None:
+            raise ConfigError(f"environment variable IICS_ORGS holds {arn[:80]!r}, which is not a secret's ARN")
+        org = match["name"].rsplit("/", 1)[-1]
+        if not ORG_NAME.fullmatch(org):
+            raise ConfigError(
+                f"environment variable IICS_ORGS: secret {match['name']} does not end in an org name "
+                "(1-64 letters, digits, _ and - after its last '/')"
+            )
+        if org in orgs:
+            raise ConfigError(f"environment variable IICS_ORGS names org {org} twice")
+        orgs[org] = arn
+    return orgs
+
+
+class OrgSecrets:
+    """Which secret holds the login of each org a job may name (``org_secrets``), and ``secret_name``
+    for a job that names none. Mixed into the configurations of the functions that talk to IICS."""
+
+    secret_name: str
+    org_secrets: Mapping[str, str]
+
+    @property
+    def orgs(self) -> frozenset[str]:
+        return frozenset(self.org_secrets)
+
+    def secret_for(self, org: str | None) -> str:
+        if org is None:
+            return self.secret_name
+        try:
+            return self.org_secrets[org]
+        except KeyError:
+            raise InvalidInput(f"org {org} is not configured in this stack") from None
+
+
 @dataclass(frozen=True)
 class RequestLimit:
     """IicsRequestsPerSecond: the stack-wide IICS request budget, counted in ``table``."""
@@ -171,7 +218,7 @@ def _table(env: Mapping[str, str], name: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class CheckConfig:
+class CheckConfig(OrgSecrets):
     """What functions/check_status needs."""
 
     secret_name: str
@@ -183,6 +230,7 @@ class CheckConfig:
     request_limit: RequestLimit | None = None
     verdict_table: str | None = None
     hosts: HostPolicy = INFORMATICA_ONLY
+    org_secrets: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def inline_reserve_seconds(self) -> float:
@@ -205,11 +253,12 @@ class CheckConfig:
             request_limit=_request_limit(env),
             verdict_table=secret_verdict_table(env),
             hosts=_host_policy(env),
+            org_secrets=org_secrets(env),
         )
 
 
 @dataclass(frozen=True)
-class ExportConfig:
+class ExportConfig(OrgSecrets):
     """What functions/start_export needs."""
 
     secret_name: str
@@ -218,6 +267,7 @@ class ExportConfig:
     request_limit: RequestLimit | None = None
     verdict_table: str | None = None
     hosts: HostPolicy = INFORMATICA_ONLY
+    org_secrets: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ExportConfig:
@@ -228,6 +278,7 @@ class ExportConfig:
             request_limit=_request_limit(env),
             verdict_table=secret_verdict_table(env),
             hosts=_host_policy(env),
+            org_secrets=org_secrets(env),
         )
 
 
@@ -237,17 +288,18 @@ class StartConfig:
 
     state_machine_arn: str
     defaults: MonitorSettings
+    orgs: frozenset[str] = frozenset()  # the org names an announcement may give (IicsOrgSecretArns)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> StartConfig:
         arn = require_env(env, "STATE_MACHINE_ARN")
         if not _STATE_MACHINE_ARN.fullmatch(arn):
             raise ConfigError("environment variable STATE_MACHINE_ARN is not a state machine ARN")
-        return cls(state_machine_arn=arn, defaults=_poll_defaults(env))
+        return cls(state_machine_arn=arn, defaults=_poll_defaults(env), orgs=frozenset(org_secrets(env)))
 
 
 @dataclass(frozen=True)
-class ArchiveConfig:
+class ArchiveConfig(OrgSecrets):
     """What functions/archive_log needs."""
 
     secret_name: str
@@ -261,6 +313,7 @@ class ArchiveConfig:
     max_seconds: int = DEFAULT_ARCHIVE_MAX_SECONDS
     verdict_table: str | None = None
     hosts: HostPolicy = INFORMATICA_ONLY
+    org_secrets: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ArchiveConfig:
@@ -286,4 +339,5 @@ class ArchiveConfig:
             ),
             verdict_table=secret_verdict_table(env),
             hosts=_host_policy(env),
+            org_secrets=org_secrets(env),
         )

@@ -39,15 +39,20 @@ class ExportStarter(Protocol):
 def start_export(
     event: Mapping[str, Any],
     *,
-    source: ExportStarter,
+    source: ExportStarter | None = None,
     config: ExportConfig,
     sleep: Callable[[float], None] = time.sleep,
     seconds_left: Callable[[], float] = lambda: math.inf,
+    source_for: Callable[[str | None], ExportStarter] | None = None,
 ) -> dict[str, Any]:
-    """Start the export the request asks for; return the request to watch, or an ERROR decision."""
+    """Start the export the request asks for; return the request to watch, or an ERROR decision.
+    ``source_for(org)`` gives the IICS client of the org the request names; else ``source`` serves all."""
     raw = event.get("request")
     try:
-        spec = parse_export_request(raw, config.defaults)
+        request = parse_export_request(raw, config.defaults, config.orgs)
+        spec = request.spec
+        if source_for is not None:
+            source = source_for(request.org)
         body = _start_with_retries(source, spec, sleep, seconds_left, config.read_timeout_seconds)
         job_id = parse_job_id(body.get("id"))
     except MonitorError as error:

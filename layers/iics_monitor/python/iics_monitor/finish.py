@@ -1,4 +1,5 @@
-"""What happens once a job is terminal (or timed out): the logic behind ``functions/archive_log``.
+"""What happens once a job (an export or an import) is terminal (or timed out): the logic behind
+``functions/archive_log``.
 
 Fetch the final status with per-object states, archive the log and the status to S3, and return
 the outcome event detail. The end the check saw stands: the outcome's state, raw IICS state,
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,14 +24,15 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from iics_monitor.archive import ArchivedLog, LogArchiver, with_retries
-from iics_monitor.check import StatusSource
+from iics_monitor.check import StatusSource, get_status
 from iics_monitor.client import LogStream
 from iics_monitor.errors import IicsError, InvalidInput, StoreUnavailable
+from iics_monitor.history import history_key
 from iics_monitor.loginsight import LogInsight
 from iics_monitor.observability import logger, metrics
 from iics_monitor.outcome import build_outcome
 from iics_monitor.status import JobState, JobStatus, parse_time
-from iics_monitor.validation import parse_job_id
+from iics_monitor.validation import EXPORT, parse_job_id, parse_kind, parse_org
 
 _FINAL_STATES = ("SUCCESSFUL", "FAILED", "TIMED_OUT")
 # One custom metric per final state (ERROR outcomes are counted by AWS/SQS, see docs/observability.md).
@@ -38,7 +40,7 @@ OUTCOME_METRICS = {state: "Outcome" + state.title().replace("_", "") for state i
 
 
 class JobSource(StatusSource, Protocol):
-    def open_log(self, job_id: str) -> LogStream: ...
+    def open_log(self, job_id: str, *, kind: str = EXPORT) -> LogStream: ...
 
     def open_package(self, job_id: str) -> LogStream: ...
 
@@ -61,13 +63,17 @@ class StepTime:
 def finish_job(
     event: Mapping[str, Any],
     *,
-    source: JobSource,
+    source: JobSource | None = None,
     archiver: LogArchiver,
     now: datetime,
     history: DurationRecorder | None = None,
     archive_package: bool = False,
     step: StepTime = StepTime(),
+    source_for: Callable[[str | None], JobSource] | None = None,
+    orgs: Collection[str] = (),
 ) -> dict[str, Any]:
+    """``event``: ``{"poll", "job"?: {"kind", "org"}, "executionArn"}``; without ``job``, an export of
+    the stack's own org. ``source_for(org)`` gives the org's IICS client; else ``source`` serves all."""
     poll = event.get("poll")
     if not isinstance(poll, Mapping):
         raise InvalidInput("archive input has no poll result")
@@ -76,13 +82,19 @@ def finish_job(
     if state not in _FINAL_STATES:
         raise InvalidInput(f"archive input outcome must be one of {', '.join(_FINAL_STATES)}")
     logger.set_correlation_id(job_id)
+    job = event.get("job") if isinstance(event.get("job"), Mapping) else {}
+    kind, org = parse_kind(job.get("kind")), parse_org(job.get("org"), orgs)
+    if source_for is not None:
+        source = source_for(org)
 
     reason = poll.get("reason")
     status = None
     try:
-        body = with_retries(lambda: source.get_status(job_id, expand_objects=True), seconds_left=step.seconds_left)
+        body = with_retries(
+            lambda: get_status(source, job_id, kind, expand_objects=True), seconds_left=step.seconds_left
+        )
         status = JobStatus.parse(body)
-        with_retries(lambda: archiver.put_status(job_id, body, now), seconds_left=step.seconds_left)
+        with_retries(lambda: archiver.put_status(job_id, body, now, org), seconds_left=step.seconds_left)
     except IicsError as error:
         reason = "; ".join(filter(None, [reason, f"final status unavailable: {error}"]))
     except StoreUnavailable as error:
@@ -93,14 +105,15 @@ def finish_job(
     _detection_delay(status, now)
     # Every run IICS ended, failed ones too (with their state), so the history is what really happens.
     if history is not None and status and status.state.terminal and status.name and status.duration_seconds:
-        history.record(status.name, status.duration_seconds, now, state=status.state.value)
-    log, log_error, log_summary, store_down = _archive_log(job_id, state, source, archiver, now, step)
+        key = history_key(kind, org, status.name)
+        history.record(key, status.duration_seconds, now, state=status.state.value)
+    log, log_error, log_summary, store_down = _archive_log(job_id, state, source, archiver, now, step, kind, org)
     package, package_error = None, None
-    if archive_package and state == "SUCCESSFUL":
+    if archive_package and state == "SUCCESSFUL" and kind == EXPORT:  # an import has no package to serve
         if store_down:  # S3 just refused the log six times: the event should not wait for six more
             package_error = "package not stored: S3 did not store the log either"
         else:
-            package, package_error = _archive_package(job_id, source, archiver, now, step)
+            package, package_error = _archive_package(job_id, source, archiver, now, step, org)
     metrics.add_metric(name=OUTCOME_METRICS[state], unit=MetricUnit.Count, value=1, minimal=True)
     return build_outcome(
         job_id=job_id,
@@ -114,6 +127,8 @@ def finish_job(
         package=package,
         package_error=package_error,
         log_summary=log_summary,
+        kind=kind,
+        org=org,
     )
 
 
@@ -146,7 +161,14 @@ def _detection_delay(status: JobStatus | None, now: datetime) -> None:
 
 
 def _archive_log(
-    job_id: str, state: str, source: JobSource, archiver: LogArchiver, now: datetime, step: StepTime
+    job_id: str,
+    state: str,
+    source: JobSource,
+    archiver: LogArchiver,
+    now: datetime,
+    step: StepTime,
+    kind: str = EXPORT,
+    org: str | None = None,
 ) -> tuple[ArchivedLog | None, str | None, dict[str, Any] | None, bool]:
     """The log to S3, read for its summary on the way (each attempt starts a fresh reading).
     The last value says whether S3 was the reason the log was not stored."""
@@ -155,8 +177,10 @@ def _archive_log(
     def upload() -> ArchivedLog:
         nonlocal insight
         insight = LogInsight()
-        with source.open_log(job_id) as stream:
-            return archiver.put_log(job_id, state, stream, now, observer=insight.feed, until=step.until)
+        with open_log(source, job_id, kind) as stream:
+            return archiver.put_log(
+                job_id, state, stream, now, observer=insight.feed, until=step.until, kind=kind, org=org
+            )
 
     log, error = _stream_to_s3("log", upload, step)
     if error is not None:
@@ -164,14 +188,19 @@ def _archive_log(
     return log, None, insight.finish(), False
 
 
+def open_log(source: JobSource, job_id: str, kind: str) -> LogStream:
+    """The job's log from ``source``: an export's as always asked, an import's from the import resource."""
+    return source.open_log(job_id) if kind == EXPORT else source.open_log(job_id, kind=kind)
+
+
 def _archive_package(
-    job_id: str, source: JobSource, archiver: LogArchiver, now: datetime, step: StepTime
+    job_id: str, source: JobSource, archiver: LogArchiver, now: datetime, step: StepTime, org: str | None
 ) -> tuple[ArchivedLog | None, str | None]:
     """The export package zip beside the log; like the log, a failure is reported, never fatal."""
 
     def upload() -> ArchivedLog:
         with source.open_package(job_id) as stream:
-            return archiver.put_package(job_id, stream, now, until=step.until)
+            return archiver.put_package(job_id, stream, now, until=step.until, org=org)
 
     package, error = _stream_to_s3("package", upload, step)
     return package, None if error is None else _failure_text("package", error)

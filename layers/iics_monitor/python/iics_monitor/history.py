@@ -12,6 +12,9 @@ The history is a hint, never a dependency: a table that cannot be read or writte
 and a metric, and the check falls back to the plain policy. Two runs of the same name finishing at
 the same moment may both rewrite the item; the last writer wins, which loses one sample of a hint.
 Items written before states were kept (a ``durations`` list) read as successful runs.
+
+Exports and imports, in the stack's own org and in others, keep separate histories (``history_key``):
+the same job name may take a minute to export and an hour to import.
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ MIN_SAMPLES = 2  # one successful run is not yet a pattern
 TTL_DAYS = 90
 _MAX_NAME_BYTES = 1024  # DynamoDB allows 2,048 for a partition key
 _RECORDED_STATES = frozenset({JobState.SUCCESSFUL.value, JobState.FAILED.value})
+
+
+def history_key(kind: str, org: str | None, job_name: str) -> str:
+    """The history's key for a job name: the name itself for the stack's own exports (as it always
+    was, so existing histories still count), else ``<kind>@<org>:<name>``."""
+    if kind == "export" and org is None:
+        return job_name
+    return f"{kind}@{org or ''}:{job_name}"
 
 
 @dataclass(frozen=True)

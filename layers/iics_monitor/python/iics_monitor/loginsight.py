@@ -1,4 +1,4 @@
-"""What an export log says, read while it streams to S3: objects by type, levels, first problems, footer.
+"""What an export (or import) log says, read while it streams to S3: objects by type, levels, first problems, footer.
 
 The log is fed in chunks of any size (``LogInsight.feed``), the chunks the archiver already reads,
 so a log of gigabytes costs no extra memory or download: the state is a few counters, one partial
@@ -38,8 +38,10 @@ SLACK_CHARS = 500
 _WARNING_LEVELS = frozenset({b"WARN", b"WARNING"})
 _ERROR_LEVELS = frozenset({b"ERROR", b"SEVERE", b"FATAL", b"CRITICAL"})
 _EXPORTED = b"OIE_004"
+_IMPORTED = b"OIE_006"  # an import log's "Successfully imported object ..." (iics-api-notes.md)
 _FINISHED = b"OIE_003"
-_FAILED_OBJECT = b"Failed to export object"  # the emulator's OIE_005; the real wording is unknown
+# The emulator's wording (OIE_005, OIE_007); the real wording of a failed object is unknown.
+_FAILED_OBJECT = (b"Failed to export object", b"Failed to import object")
 _BOM = b"\xef\xbb\xbf"
 
 # The part of an entry line after "> ": code, level, timestamp (ISO or not, it starts with a digit), message.
@@ -93,6 +95,7 @@ class LogInsight:
         self._levels: dict[bytes, int] = {}
         self._other_levels = 0
         self._exported = 0
+        self._imported = 0
         self._failed = 0
         self._types: dict[bytes, int] = {}
         self._other_types = 0
@@ -226,8 +229,11 @@ class LogInsight:
         self._entries += 1
         self._context = _OTHER
         self._count_level(level)
-        if code == _EXPORTED:
-            self._exported += 1
+        if code in (_EXPORTED, _IMPORTED):
+            if code == _EXPORTED:
+                self._exported += 1
+            else:
+                self._imported += 1
             kind = _OBJECT_TYPE.search(message)
             self._count_type(kind[1] if kind else None)
         elif code == _FINISHED:
@@ -325,12 +331,10 @@ class LogInsight:
         ranked = sorted(by_type.items(), key=lambda item: (-item[1], item[0]))
         shown = dict(ranked[:TYPES_SHOWN])
         hidden = sum(count for _, count in ranked[TYPES_SHOWN:])
-        return {
-            "exported": self._exported,
-            "failed": self._failed,
-            "byType": shown,
-            "otherTypes": self._other_types + hidden,
-        }
+        counts = {"exported": self._exported, "failed": self._failed, "byType": shown}
+        if self._imported:  # an import log: its objects are imported (OIE_006), byType counts them
+            counts = {"exported": self._exported, "imported": self._imported} | counts
+        return counts | {"otherTypes": self._other_types + hidden}
 
 
 def summarise_log(chunks: Iterable[bytes] | bytes) -> dict[str, Any]:
@@ -407,13 +411,15 @@ def format_for_slack(summary: Any, limit: int = SLACK_CHARS) -> str:
 
 
 def _objects_text(objects: Mapping[str, Any]) -> str:
-    exported, failed = _count(objects.get("exported")), _count(objects.get("failed"))
+    imported = _count(objects.get("imported"))
+    done, verb = (imported, "imported") if imported else (_count(objects.get("exported")), "exported")
+    failed = _count(objects.get("failed"))
     types = [(_text(kind), _count(n)) for kind, n in _mapping(objects.get("byType")).items()]
     named = [f"{n} {kind}" for kind, n in types[:4] if kind]
-    rest = exported - sum(n for _, n in types[:4])
+    rest = done - sum(n for _, n in types[:4])
     if named and rest > 0:
         named.append(f"{rest} other")
-    text = _plural(exported, "object") + " exported" + (f" ({', '.join(named)})" if named else "")
+    text = _plural(done, "object") + f" {verb}" + (f" ({', '.join(named)})" if named else "")
     return text + (f", {failed} failed" if failed else "")
 
 

@@ -1,7 +1,10 @@
 """The outcome event: the contract users subscribe to (events/outcome.schema.json).
 
-Envelope: source ``iics.export.monitor``, detail-type ``IICS Export Job State Change``. The state
-machine emits it; ERROR outcomes are built in the state machine itself, with the same fields.
+Envelope: source ``iics.export.monitor``, detail-type ``IICS Export Job State Change`` for an export
+and ``IICS Import Job State Change`` for an import. One detail shape for both: an import, or a job of a
+further org (docs/orgs.md), adds ``kind``, ``org`` and ``sourceOrgId`` (schemaMinorVersion 3). An
+export of the stack's own org has none of them, so what its consumers read is what they always read.
+The state machine emits it; ERROR outcomes are built in the state machine itself, with the same fields.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from typing import Any
 
 from iics_monitor.archive import ArchivedLog
 from iics_monitor.status import REASON_LIMIT, JobState, JobStatus, text
+from iics_monitor.validation import EXPORT, IMPORT
 
 SCHEMA_VERSION = "1"
 SCHEMA_MINOR_VERSION = 2  # fields added without breaking version-1 consumers (see the schema's description)
+JOB_FIELDS_MINOR_VERSION = 3  # kind, org and sourceOrgId: an import's outcome, or a further org's
 SOURCE = "iics.export.monitor"
 DETAIL_TYPE = "IICS Export Job State Change"
+IMPORT_DETAIL_TYPE = "IICS Import Job State Change"
+DETAIL_TYPES = {EXPORT: DETAIL_TYPE, IMPORT: IMPORT_DETAIL_TYPE}
 OUTCOMES = ("SUCCESSFUL", "FAILED", "TIMED_OUT", "ERROR")
 MAX_FAILED_OBJECTS = 25
 
@@ -34,6 +41,20 @@ def failed_objects(status: JobStatus | None, limit: int = MAX_FAILED_OBJECTS) ->
     return [o.to_dict() for o in objects if o.state is JobState.FAILED][:limit]
 
 
+def job_fields(kind: str, org: str | None, source_org_id: str | None = None) -> dict[str, Any]:
+    """The outcome's first fields: its schema version, and what job it is about when that is not an
+    export of the stack's own org."""
+    if kind == EXPORT and org is None:
+        return {"schemaVersion": SCHEMA_VERSION, "schemaMinorVersion": SCHEMA_MINOR_VERSION}
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "schemaMinorVersion": JOB_FIELDS_MINOR_VERSION,
+        "kind": kind,
+        "org": org,
+        "sourceOrgId": source_org_id,
+    }
+
+
 def build_outcome(
     *,
     job_id: str,
@@ -47,11 +68,11 @@ def build_outcome(
     package: ArchivedLog | None = None,
     package_error: str | None = None,
     log_summary: dict[str, Any] | None = None,
+    kind: str = EXPORT,
+    org: str | None = None,
 ) -> dict[str, Any]:
     """The event detail for a job that reached SUCCESSFUL, FAILED or TIMED_OUT."""
-    return {
-        "schemaVersion": SCHEMA_VERSION,
-        "schemaMinorVersion": SCHEMA_MINOR_VERSION,
+    return job_fields(kind, org, status.source_org_id if status and kind == IMPORT else None) | {
         "jobId": job_id,
         "jobName": (status and status.name) or poll.get("jobName"),
         "state": state,

@@ -8,6 +8,9 @@ briefly; after ``MAX_WAIT_SECONDS`` it is ``Throttled`` without reaching IICS, a
 as it would for IICS's own 429. Aligned one-second windows of at most N requests keep any sliding
 window of a few seconds within 1.2 N, so set N to about 80% of the org's limit.
 
+Each org has its own limit at IICS, so its own budget: the default org counts in the item's ``requests``
+attribute, a further org ``dev`` in ``requests@dev`` of the same item (``counter_for``).
+
 The counter is a guard, not a dependency: when DynamoDB cannot answer, the request goes ahead (with a
 warning and a ``RequestBudgetUnavailable`` metric) and IICS's own throttling still applies.
 """
@@ -28,6 +31,12 @@ from iics_monitor.observability import logger, metrics
 MAX_WAIT_SECONDS = 2.0
 KEEP_SECONDS = 3600  # each second's counter expires (TTL) an hour later
 _FULL = "ConditionalCheckFailedException"
+DEFAULT_COUNTER = "requests"
+
+
+def counter_for(org: str | None) -> str:
+    """The attribute that counts ``org``'s requests (None: the stack's own org)."""
+    return DEFAULT_COUNTER if org is None else f"{DEFAULT_COUNTER}@{org}"
 
 
 class RequestBudget:
@@ -41,8 +50,10 @@ class RequestBudget:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        counter: str = DEFAULT_COUNTER,
     ) -> None:
         self._table = table_name
+        self._counter = counter
         self._limit = per_second
         self._client = client
         self._clock = clock
@@ -74,8 +85,9 @@ class RequestBudget:
             self._client.update_item(
                 TableName=self._table,
                 Key={"second": {"N": str(second)}},
-                UpdateExpression="ADD requests :one SET expiresAt = :expires",
-                ConditionExpression="attribute_not_exists(requests) OR requests < :limit",
+                UpdateExpression="ADD #requests :one SET expiresAt = :expires",
+                ConditionExpression="attribute_not_exists(#requests) OR #requests < :limit",
+                ExpressionAttributeNames={"#requests": self._counter},
                 ExpressionAttributeValues={
                     ":one": {"N": "1"},
                     ":limit": {"N": str(self._limit)},

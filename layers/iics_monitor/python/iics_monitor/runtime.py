@@ -7,10 +7,12 @@ cold, as a new container would.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 
 import boto3
 import urllib3
@@ -22,7 +24,7 @@ from iics_monitor.config import ArchiveConfig, CheckConfig, ExportConfig, Reques
 from iics_monitor.credentials import secret_credentials
 from iics_monitor.history import DurationHistory
 from iics_monitor.hosts import INFORMATICA_ONLY, HostPolicy
-from iics_monitor.ratelimit import RequestBudget
+from iics_monitor.ratelimit import RequestBudget, counter_for
 from iics_monitor.verdicts import SecretVerdicts
 
 
@@ -117,6 +119,7 @@ def iics_client(
     request_limit: RequestLimit | None = None,
     verdict_table: str | None = None,
     hosts: HostPolicy = INFORMATICA_ONLY,
+    org: str | None = None,
 ) -> IicsClient:
     """One client, and so one IICS session, per container and secret; with the stack's request budget and
     its record of refused passwords. Each request may take ``read_timeout_seconds`` in all
@@ -124,7 +127,8 @@ def iics_client(
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout_seconds)
     budget = None
     if request_limit is not None:
-        budget = RequestBudget(request_limit.table, request_limit.per_second, dynamodb()).take
+        counter = counter_for(org)  # each org's own limit at IICS, so its own budget
+        budget = RequestBudget(request_limit.table, request_limit.per_second, dynamodb(), counter=counter).take
     return IicsClient(
         secret_credentials(secret_name, secretsmanager()),
         timeout=timeout,
@@ -135,11 +139,31 @@ def iics_client(
     )
 
 
-def iics_client_for(config: CheckConfig | ExportConfig | ArchiveConfig) -> IicsClient:
-    """The container's IICS client, as a function's configuration sets it up."""
+def iics_client_for(config: CheckConfig | ExportConfig | ArchiveConfig, org: str | None = None) -> IicsClient:
+    """The container's IICS client for ``org`` (None: the stack's own secret), as a function's
+    configuration sets it up: one client, session and request budget per org."""
     return iics_client(
-        config.secret_name, config.read_timeout_seconds, config.request_limit, config.verdict_table, config.hosts
+        config.secret_for(org),
+        config.read_timeout_seconds,
+        config.request_limit,
+        config.verdict_table,
+        config.hosts,
+        org,
     )
+
+
+@contextlib.contextmanager
+def iics_clients_within(
+    config: CheckConfig | ExportConfig | ArchiveConfig, until: float
+) -> Iterator[Callable[[str | None], IicsClient]]:
+    """``source_for(org)``: the container's IICS client for ``org``, its requests ending by ``until`` (a
+    ``time.monotonic()`` time) while the block runs. A function learns the org from the request it parses."""
+    with contextlib.ExitStack() as stack:
+
+        def source_for(org: str | None) -> IicsClient:
+            return stack.enter_context(iics_client_for(config, org).within(until))
+
+        yield source_for
 
 
 def deadline(context, reserve_seconds: float, most_seconds: float = math.inf) -> float:

@@ -12,6 +12,7 @@ person looks instead of an odd end passing as a success.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,8 @@ from iics_monitor.scrub import scrub
 
 _TEXT_LIMIT = 500  # bounds what one IICS string can add to a state payload or event
 REASON_LIMIT = 1000  # a reason or error text the monitor writes (it may quote IICS)
-WARNING_PREFIX = "IICS reported "  # every outcome warning starts so; the alert rule matches on it
+WARNING_PREFIX = "IICS reported "
+_ORG_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # every outcome warning starts so; the alert rule matches on it
 
 
 class JobState(StrEnum):
@@ -133,7 +135,7 @@ class ExportObject:
 
 @dataclass(frozen=True)
 class JobStatus:
-    """What the monitor uses of ``GET /public/core/v3/export/<id>[?expand=objects]``."""
+    """What the monitor uses of ``GET /public/core/v3/export/<id>[?expand=objects]`` (or ``import/<id>``)."""
 
     name: str | None
     raw_state: str | None
@@ -144,6 +146,7 @@ class JobStatus:
     objects: tuple[ExportObject, ...]
     warning: str | None = None
     note: str | None = None
+    source_org_id: str | None = None  # an import's: the org its package was exported from
 
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> JobStatus:
@@ -162,6 +165,7 @@ class JobStatus:
             objects=tuple(_parse_object(o) for o in objects if isinstance(o, Mapping)),
             warning=text(reading.warning),
             note=reading.note,
+            source_org_id=_org_id(body.get("sourceOrgId")),
         )
 
     @property
@@ -170,6 +174,11 @@ class JobStatus:
         if start is None or end is None or end < start:
             return None
         return round((end - start).total_seconds(), 3)
+
+
+def _org_id(value: Any) -> str | None:
+    """An IICS org id (22 letters and digits in practice), or None for anything else."""
+    return value if isinstance(value, str) and _ORG_ID.fullmatch(value) else None
 
 
 def _parse_object(item: Mapping[str, Any]) -> ExportObject:

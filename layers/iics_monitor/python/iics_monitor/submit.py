@@ -1,6 +1,9 @@
 """Start one monitor execution per job: the logic behind ``functions/start_monitor``, and the door
 every request passes (``accept``), whether it came as an announcement or as a bare input.
 
+An ``IICS Export Job Submitted`` event announces an export, ``IICS Import Job Submitted`` an import
+(a bare input says ``"kind": "import"``); either may name the ``org`` whose credentials the watch uses.
+
 Exactly one outcome per job comes from the execution name. It is the job id (plus the attempt,
 when a user asks to watch a job again). Step Functions keeps names unique per state machine for
 90 days and enforces that atomically, so EventBridge's at-least-once delivery, a user submitting
@@ -27,7 +30,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -36,6 +39,10 @@ from iics_monitor.errors import InvalidInput
 from iics_monitor.observability import logger, metrics
 from iics_monitor.status import REASON_LIMIT, text
 from iics_monitor.validation import (
+    EXPORT,
+    IMPORT,
+    KINDS,
+    ORG_NAME,
     ExportRequest,
     MonitorSettings,
     StartExportRequest,
@@ -43,41 +50,69 @@ from iics_monitor.validation import (
     parse_job_id,
 )
 
+EXPORT_SUBMITTED = "IICS Export Job Submitted"
+IMPORT_SUBMITTED = "IICS Import Job Submitted"
+
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _NO_EVENT_ID = "a start-export event needs an EventBridge event id"
 Request = ExportRequest | StartExportRequest
 
 
-def accept(raw: Any, defaults: MonitorSettings) -> dict[str, Any]:
-    """``{"request": <validated request>}``, or ``{"refused": {"reason", "errorType", "jobId"}}``.
+def accept(raw: Any, defaults: MonitorSettings, orgs: Collection[str] = ()) -> dict[str, Any]:
+    """``{"request": <validated request>}``, or ``{"refused": {"reason", "errorType", "jobId", "kind", "org"}}``.
 
     ``raw`` is a bare request, or an event-shaped input whose request is its ``detail``."""
-    detail = raw.get("detail") if isinstance(raw, Mapping) and "detail" in raw else raw
-    return _accepted(detail, defaults)[1]
+    if isinstance(raw, Mapping) and "detail" in raw:
+        return _accepted(raw.get("detail"), defaults, orgs, announced_kind(raw))[1]
+    return _accepted(raw, defaults, orgs)[1]
 
 
-def _accepted(detail: Any, defaults: MonitorSettings) -> tuple[Request | None, dict[str, Any]]:
+def announced_kind(event: Mapping[str, Any]) -> str | None:
+    """The kind of job an event's detail-type announces: import for ``IICS Import Job Submitted``."""
+    return IMPORT if event.get("detail-type") == IMPORT_SUBMITTED else None
+
+
+def _accepted(
+    detail: Any, defaults: MonitorSettings, orgs: Collection[str], announced: str | None = None
+) -> tuple[Request | None, dict[str, Any]]:
     try:
-        request = parse_announcement(detail, defaults)
+        request = parse_announcement(detail, defaults, orgs, announced)
     except InvalidInput as error:
-        return None, {"refused": _refusal(detail, error)}
+        return None, {"refused": _refusal(detail, error, announced)}
     return request, {"request": request.to_dict()}
 
 
-def _refusal(detail: Any, error: InvalidInput) -> dict[str, Any]:
-    try:  # a refused announcement of a valid job still names it, so its consumers hear of it
-        job_id = parse_job_id(detail.get("jobId")) if isinstance(detail, Mapping) else None
+def _refusal(detail: Any, error: InvalidInput, announced: str | None = None) -> dict[str, Any]:
+    """Why, and what of the announcement is valid: a refused announcement of a valid job still names it
+    (and its kind and org), so its consumers hear of it on the outcome they listen to."""
+    fields = detail if isinstance(detail, Mapping) else {}
+    try:
+        job_id = parse_job_id(fields.get("jobId")) if "jobId" in fields else None
     except InvalidInput:
         job_id = None
-    return {"reason": text(error, REASON_LIMIT), "errorType": type(error).__name__, "jobId": job_id}
+    kind = fields.get("kind") if fields.get("kind") in KINDS else (announced or EXPORT)
+    org = fields.get("org") if isinstance(fields.get("org"), str) and ORG_NAME.fullmatch(fields["org"]) else None
+    return {
+        "reason": text(error, REASON_LIMIT),
+        "errorType": type(error).__name__,
+        "jobId": job_id,
+        "kind": kind,
+        "org": org,
+    }
 
 
 def start_monitor(
-    event: Mapping[str, Any], *, sfn: Any, state_machine_arn: str, defaults: MonitorSettings
+    event: Mapping[str, Any],
+    *,
+    sfn: Any,
+    state_machine_arn: str,
+    defaults: MonitorSettings,
+    orgs: Collection[str] = (),
 ) -> dict[str, Any]:
-    """Start (or find) the execution for the job an ``IICS Export Job Submitted`` event announces."""
+    """Start (or find) the execution for the job an ``IICS Export Job Submitted`` or ``IICS Import Job
+    Submitted`` event announces."""
     event = event if isinstance(event, Mapping) else {}
-    request, accepted = _accepted(event.get("detail"), defaults)
+    request, accepted = _accepted(event.get("detail"), defaults, orgs, announced_kind(event))
     event_id = _event_id(event)
     if isinstance(request, StartExportRequest) and event_id is None:
         request, accepted = None, {"refused": _refusal(None, InvalidInput(_NO_EVENT_ID))}

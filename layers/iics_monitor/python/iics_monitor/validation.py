@@ -5,8 +5,9 @@ Past this module, code trusts its types. Nothing unvalidated reaches a URL or an
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,6 +32,43 @@ def parse_job_id(value: Any) -> str:
 
 
 _BOTH = "give either jobId (watch a job) or export (start one), not both"
+
+# What a job is: IICS's export and import resources are watched alike (/public/core/v3/<kind>/<id>).
+EXPORT, IMPORT = "export", "import"
+KINDS = (EXPORT, IMPORT)
+# An org's name, as its secret's name ends (docs/orgs.md): it goes into S3 keys and history keys.
+ORG_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def parse_kind(value: Any, announced: str | None = None) -> str:
+    """A request's ``kind``: ``export`` (the default) or ``import``. ``announced`` is what the envelope
+    said (an ``IICS Import Job Submitted`` event); a body that says otherwise is refused."""
+    if value is None:
+        return announced or EXPORT
+    if value not in KINDS:
+        raise InvalidInput(f"kind must be export or import, got {_shown(value)}")
+    if announced is not None and value != announced:
+        raise InvalidInput(f"kind {value} contradicts the announcement, which is of an {announced} job")
+    return value
+
+
+def parse_org_name(value: Any) -> str:
+    """``value`` if it has an org name's shape (configured or not), else ``InvalidInput``."""
+    if not isinstance(value, str) or not ORG_NAME.fullmatch(value):
+        raise InvalidInput(f"org must be 1-64 letters, digits, _ and -, got {_shown(value)}")
+    return value
+
+
+def parse_org(value: Any, orgs: Collection[str]) -> str | None:
+    """A request's ``org``: None (the stack's own IICS secret) or one of the ``orgs`` configured."""
+    if value is None:
+        return None
+    if parse_org_name(value) not in orgs:
+        configured = ", ".join(sorted(orgs)[:10]) or "none"
+        raise InvalidInput(f"org {value} is not configured in this stack (IicsOrgSecretArns: {configured})")
+    return value
+
+
 MAX_EXPORT_OBJECTS = 1000  # IICS's recommended ceiling per export
 
 
@@ -75,18 +113,26 @@ def parse_export_spec(raw: Any) -> ExportSpec:
     )
 
 
-def parse_export_request(raw: Any, defaults: MonitorSettings) -> ExportSpec:
-    """A start-export request ``{"export", "monitor"?, ...}``: its export spec, its ``monitor``
-    overrides checked too, so nothing invalid starts a job."""
-    return _parse_start_export(raw, defaults).spec
+def parse_export_request(raw: Any, defaults: MonitorSettings, orgs: Collection[str] = ()) -> StartExportRequest:
+    """A start-export request ``{"export", "monitor"?, "org"?, ...}``: its export spec, its ``monitor``
+    overrides and its org checked too, so nothing invalid starts a job."""
+    return _parse_start_export(raw, defaults, orgs)
 
 
-def _parse_start_export(raw: Any, defaults: MonitorSettings) -> StartExportRequest:
+def _parse_start_export(
+    raw: Any, defaults: MonitorSettings, orgs: Collection[str], announced: str | None = None
+) -> StartExportRequest:
     if not isinstance(raw, Mapping):
         raise InvalidInput("input must be an object")
     if "jobId" in raw:
         raise InvalidInput(_BOTH)
-    return StartExportRequest(parse_export_spec(raw.get("export")), defaults.overridden_by(raw.get("monitor")))
+    if parse_kind(raw.get("kind"), announced) != EXPORT:
+        raise InvalidInput("an import cannot be started with export: upload and start it, then announce its jobId")
+    return StartExportRequest(
+        parse_export_spec(raw.get("export")),
+        defaults.overridden_by(raw.get("monitor")),
+        org=parse_org(raw.get("org"), orgs),
+    )
 
 
 def _parse_object(raw: Any, index: int) -> ExportObjectSpec:
@@ -178,28 +224,43 @@ class MonitorSettings:
         return {name: getattr(self, attr) for name, (attr, _, _) in self.FIELDS.items()}
 
 
+_EXECUTION_NAME = 80  # Step Functions' limit
+
+
 @dataclass(frozen=True)
 class ExportRequest:
-    """A request to watch one export job, from the trigger event or a bare input."""
+    """A request to watch one IICS job (an export, or an import with ``kind`` import), from the
+    trigger event or a bare input. ``org`` names the org whose credentials the watch uses (None: the
+    stack's own secret)."""
 
     job_id: str
     name: str | None
     settings: MonitorSettings
     attempt: int = 1
+    kind: str = EXPORT
+    org: str | None = None
 
     @property
     def execution_name(self) -> str:
-        """One execution per job and attempt: Step Functions refuses a second with the same name."""
-        return self.job_id if self.attempt == 1 else f"{self.job_id}-attempt-{self.attempt}"
+        """One execution per job and attempt: Step Functions refuses a second with the same name. An
+        import's name says so, so an export and an import of the same id never meet."""
+        suffix = "" if self.attempt == 1 else f"-attempt-{self.attempt}"
+        if self.kind == EXPORT:
+            return self.job_id + suffix
+        name = f"import-{self.job_id}{suffix}"
+        if len(name) > _EXECUTION_NAME:  # a 64-character id: still one name per job, within the limit
+            name = f"import-{hashlib.blake2b(self.job_id.encode(), digest_size=16).hexdigest()}{suffix}"
+        return name
 
     def to_dict(self) -> dict[str, Any]:
-        """The request as the execution carries it: validated fields only, settings resolved."""
+        """The request as the execution carries it: validated fields only, settings resolved. ``kind``
+        and ``org`` are always there: the state machine's error path reads them."""
         body: dict[str, Any] = {"jobId": self.job_id, "monitor": self.settings.to_dict()}
         if self.name is not None:
             body["name"] = self.name
         if self.attempt != 1:
             body["attempt"] = self.attempt
-        return body
+        return body | {"kind": self.kind, "org": self.org}
 
 
 @dataclass(frozen=True)
@@ -208,9 +269,10 @@ class StartExportRequest:
 
     spec: ExportSpec
     settings: MonitorSettings
+    org: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"export": self.spec.to_body(), "monitor": self.settings.to_dict()}
+        return {"export": self.spec.to_body(), "monitor": self.settings.to_dict(), "kind": EXPORT, "org": self.org}
 
 
 MAX_ATTEMPT = 99
@@ -224,8 +286,12 @@ def _parse_attempt(value: Any) -> int:
     return value
 
 
-def parse_request(raw: Any, defaults: MonitorSettings) -> ExportRequest:
-    """Parse ``{"jobId", "name"?, "monitor"?, "attempt"?}`` (the trigger event's detail, or a bare input).
+def parse_request(
+    raw: Any, defaults: MonitorSettings, orgs: Collection[str] = (), announced: str | None = None
+) -> ExportRequest:
+    """Parse ``{"jobId", "name"?, "monitor"?, "attempt"?, "kind"?, "org"?}`` (the trigger event's
+    detail, or a bare input). ``orgs``: the org names the stack is configured with; ``announced``:
+    the kind the envelope says (``IICS Import Job Submitted``: import).
 
     Other fields are ignored (upstream systems may carry their own context in the event) and never
     enter the execution: it carries ``ExportRequest.to_dict()`` only."""
@@ -240,14 +306,18 @@ def parse_request(raw: Any, defaults: MonitorSettings) -> ExportRequest:
         name=_parse_name(raw.get("name")),
         settings=defaults.overridden_by(raw.get("monitor")),
         attempt=_parse_attempt(raw.get("attempt")),
+        kind=parse_kind(raw.get("kind"), announced),
+        org=parse_org(raw.get("org"), orgs),
     )
 
 
-def parse_announcement(raw: Any, defaults: MonitorSettings) -> ExportRequest | StartExportRequest:
+def parse_announcement(
+    raw: Any, defaults: MonitorSettings, orgs: Collection[str] = (), announced: str | None = None
+) -> ExportRequest | StartExportRequest:
     """The door: an announcement's detail (or a bare input) as the one request the execution carries.
 
     ``start_monitor`` and the state machine's ``AcceptInput`` both call this, so what one accepts the
     other does too, and a contradiction (``jobId`` with ``export``) is refused before any name is taken."""
     if isinstance(raw, Mapping) and "export" in raw and "jobId" not in raw:
-        return _parse_start_export(raw, defaults)
-    return parse_request(raw, defaults)
+        return _parse_start_export(raw, defaults, orgs, announced)
+    return parse_request(raw, defaults, orgs, announced)
