@@ -146,6 +146,11 @@ def _deployed_value(value: Any, sam: dict) -> str:
     if function == "Fn::If":
         condition, when_true, when_false = argument
         return _deployed_value(when_true if _holds(sam["Conditions"][condition], sam) else when_false, sam)
+    if function == "Fn::Join":  # a CommaDelimitedList Parameter, joined back: its value as given
+        separator, values = argument
+        if isinstance(values, dict):
+            return _deployed_value(values, sam)
+        return separator.join(_deployed_value(v, sam) for v in values)
     raise ValueError(f"the bench cannot resolve {value!r} in template.yaml's environment")
 
 
