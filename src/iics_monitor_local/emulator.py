@@ -1,6 +1,7 @@
-"""A local HTTP server that plays Informatica IICS for the export-job resources.
+"""A local HTTP server that plays Informatica IICS for the export and import resources.
 
-It speaks the v3 (and v2) login, the export status, log and package resources with the field sets,
+It speaks the v3 (and v2) login for several orgs, the export start, status, log and package resources
+and the import upload, start, status and log resources with the field sets,
 value formats and error bodies described in /work/shared/reference, so the monitor's client can be
 exercised end to end without the internet: schedules drive job states, faults inject the failures
 the real service and its proxies produce, and every request is recorded for assertions.
@@ -17,11 +18,8 @@ The scenario format is documented in docs/emulator.md.
 from __future__ import annotations
 
 import base64
-import csv
 import dataclasses
-import hashlib
 import html
-import io
 import json
 import logging
 import math
@@ -34,9 +32,8 @@ import struct
 import sys
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -46,6 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from iics_monitor_local import reference
 from iics_monitor_local.loopback import LoopbackServer
+from iics_monitor_local.packages import PackageError, PackageObject, build_package, form_field, read_package
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +54,9 @@ V2_LOGIN_PATH = "/ma/api/v2/user/login"
 # same port plays that role, so a client that ignores the returned baseApiUrl gets 404s here too.
 API_PREFIX = "/na1/saas"
 EXPORT_PATH = "/public/core/v3/export"
+IMPORT_PATH = "/public/core/v3/import"
+JOB_KINDS = ("export", "import")
+CONFLICT_RESOLUTIONS = ("OVERWRITE", "REUSE")
 
 REFERENCE_JOB_ID = reference.STATUS_IN_PROGRESS["id"]
 
@@ -102,6 +103,8 @@ _CODE_V2_LOGIN = "UI_10000"
 _CODE_BAD_REQUEST = "MigrationSvc_001"  # invented
 _CODE_JOB_NOT_FOUND = "MigrationSvc_004"  # invented
 _CODE_NO_PACKAGE = "MigrationSvc_005"  # invented
+_CODE_BAD_PACKAGE = "MigrationSvc_010"  # invented: an upload that is not a valid package
+_CODE_ALREADY_STARTED = "MigrationSvc_011"  # invented: an import started twice
 _CODE_THROTTLED = "MigrationSvc_429"  # invented
 _CODE_NOT_FOUND = "APP_404"  # invented: a path the emulator does not serve
 _CODE_INJECTED = "APP_500"  # invented: an injected HTTP fault without a more specific meaning
@@ -114,7 +117,7 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 _ID_LENGTH = 22
 _MAX_CREDENTIAL_LENGTH = 255
 
-FAULT_ROUTES = frozenset({"login", "logout", "export", "status", "log", "package", "any"})
+FAULT_ROUTES = frozenset({"login", "logout", "export", "status", "log", "package", "upload", "import", "any"})
 FAULT_KINDS = frozenset(
     {"http", "echo", "reset", "slow", "drip", "endless", "malformed_json", "invalidate_session", "huge", "wrong_id"}
 )
@@ -245,8 +248,9 @@ def _page_json(document: Any) -> bytes:
     return re.sub(r"\n *", " ", json.dumps(document, indent=1)).encode()
 
 
-def _state_message(state: str) -> str:
-    return _STATE_MESSAGES.get(state, f"Export state {state}.")
+def _state_message(state: str, kind: str = "export") -> str:
+    message = _STATE_MESSAGES.get(state, f"Export state {state}.")
+    return message.replace("Export", "Import", 1) if kind == "import" else message
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -264,14 +268,6 @@ def _reject_unknown_keys(spec: Mapping[str, Any], allowed: Iterable[str], where:
     unknown = set(spec) - set(allowed)
     if unknown:
         raise ValueError(f"Unknown {where} keys {sorted(unknown)}; allowed: {sorted(allowed)}")
-
-
-def _zip_bytes(entries: Mapping[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 # --- Responses ----------------------------------------------------------------------------------
@@ -535,6 +531,7 @@ class _ExportObject:
     type: str
     description: str | None
     final_status: Mapping[str, Any] | None  # None: the object ends in the job's own final state
+    folder: str | None = None  # an uploaded object's package folder (/Explore/Sales, /SYS); None: from path
 
     def status_in(self, job_state: str) -> dict[str, Any]:
         if job_state not in TERMINAL_STATES:
@@ -556,6 +553,8 @@ class _ExportObject:
     @property
     def asset_path(self) -> str:
         """Where the asset sits in a package and in log lines: SYS/<name> or Explore/<path>/<name>."""
+        if self.folder is not None:
+            return "/".join(part for part in (self.folder.strip("/"), self.name) if part)
         if self.type in _SYS_TYPES:
             return f"SYS/{self.name}"
         folder = (self.path or "/").strip("/")
@@ -563,6 +562,10 @@ class _ExportObject:
 
     def failed_in(self, job_state: str) -> bool:
         return self.status_in(job_state)["state"] == "FAILED"
+
+    def in_package(self) -> PackageObject:
+        folder = "/" + self.asset_path.rpartition("/")[0]  # the package folder: /Explore/Sales, /SYS
+        return PackageObject(self.id, self.name, self.type, folder, self.description)
 
 
 def _export_object(spec: Mapping[str, Any]) -> _ExportObject:
@@ -598,8 +601,19 @@ class _Job:
         pinned_times: tuple[_JobTimes, _JobTimes] | None = None,
         log_size: int | None = None,
         ended_states: Sequence[str] = (),
+        *,
+        org_id: str,
+        kind: str = "export",
+        source_org_id: str | None = None,
+        corrupt_package: bool = False,
+        started: bool = True,
     ) -> None:
         self.id = job_id
+        self.org_id = org_id
+        self.kind = kind
+        self.source_org_id = source_org_id  # imports: the org the package came from
+        self.corrupt_package = corrupt_package  # its package has an entry that no longer matches its manifest
+        self.started = started  # an uploaded import waits in NOT_STARTED until it is started
         self._end_states = TERMINAL_STATES | set(ended_states)
         self.name = name
         self.schedule = schedule
@@ -608,12 +622,21 @@ class _Job:
         self.log_size = log_size  # a generated log padded to this many bytes once the job ends
         # (while running, once terminal): lets the reference job reproduce the page's timestamps.
         self.pinned_times = pinned_times
+        self._begin(schedule)
+
+    def _begin(self, schedule: _PollSchedule | _TimedSchedule) -> None:
+        self.schedule = schedule
         self.created_at = time.time()
         self._created_monotonic = time.monotonic()
         self.polls = 0
         self.state = schedule.state_at(0, 0.0)
         self.updated_at = self.created_at
         self.ended_at = self.created_at if self.ends_with(self.state) else None
+
+    def start(self, name: str, schedule: _PollSchedule, objects: list[_ExportObject]) -> None:
+        """Start an uploaded import: its schedule runs from now, as an export's from its POST."""
+        self.name, self.objects, self.started = name, objects, True
+        self._begin(schedule)
 
     def ends_with(self, state: str) -> bool:
         """Whether ``state`` sets the job's endTime: an end word, or one of its ``ended_states``."""
@@ -642,16 +665,17 @@ class _Job:
 
     def status_body(self, state: str, *, expand: bool) -> dict[str, Any]:
         times = self.times(state)
-        return {
+        body = {
             "id": self.id,
             "createTime": times.create_time,
             "updateTime": times.update_time,
             "name": self.name,
             "startTime": times.start_time,
             "endTime": times.end_time,
-            "status": {"state": state, "message": _state_message(state)},
+            "status": {"state": state, "message": _state_message(state, self.kind)},
             "objects": [o.status_entry(state) for o in self.objects] if expand else None,
         }
+        return body | {"sourceOrgId": self.source_org_id} if self.kind == "import" else body
 
 
 # --- Generated log and package ------------------------------------------------------------------
@@ -660,12 +684,12 @@ class _Job:
 def _generated_log(job: _Job, state: str, org_name: str, user: str) -> bytes:
     """A log in the observed format: OIE_002 header, a line per object, OIE_003 footer.
 
-    No public sample of a failed export log exists; failed objects get an ERROR line with the
-    emulator's own code OIE_005. While the job runs only the header exists.
+    No public sample of a failed export or import log exists; failed objects get an ERROR line with
+    the emulator's own code (OIE_005 export, OIE_007 import). While the job runs only the header exists.
     """
     started = _iso_millis(job.created_at)
     lines = [
-        f"> OIE_002 INFO {started} Starting export operation.",
+        f"> OIE_002 INFO {started} Starting {job.kind} operation.",
         "Execution Client: API",
         f"Job Name: {job.name}",
         f"Organization: {org_name}",
@@ -675,9 +699,9 @@ def _generated_log(job: _Job, state: str, org_name: str, user: str) -> bytes:
     if job.ends_with(state):
         ended_at = job.ended_at
         assert ended_at is not None  # observe() sets it whenever the state is terminal
-        lines += [_object_log_line(o, state, _iso_millis(ended_at)) for o in job.objects]
+        lines += [_object_log_line(o, state, _iso_millis(ended_at), job.kind) for o in job.objects]
         lines += [
-            f"> OIE_003 INFO {_iso_millis(ended_at)} Finished export operation.",
+            f"> OIE_003 INFO {_iso_millis(ended_at)} Finished {job.kind} operation.",
             f"Job Name: {job.name}",
             f"Start Time: {_log_footer_time(job.created_at)}",
             f"End Time: {_log_footer_time(ended_at)}",
@@ -689,12 +713,18 @@ def _generated_log(job: _Job, state: str, org_name: str, user: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _object_log_line(obj: _ExportObject, job_state: str, stamp: str) -> str:
+# Log codes per job kind: (object done, object failed). OIE_004 and OIE_006 are observed; the failure
+# codes are the emulator's own.
+_OBJECT_CODES = {"export": ("OIE_004", "OIE_005"), "import": ("OIE_006", "OIE_007")}
+
+
+def _object_log_line(obj: _ExportObject, job_state: str, stamp: str, kind: str = "export") -> str:
     subject = f"object [/{obj.asset_path}] of type [{obj.type}] id [{obj.id}]"
+    done, failed = _OBJECT_CODES[kind]
     if obj.failed_in(job_state):
-        reason = obj.status_in(job_state)["message"] or "Export failed."
-        return f"> OIE_005 ERROR {stamp} Failed to export {subject}: {reason}"
-    return f"> OIE_004 INFO {stamp} Successfully exported {subject}"
+        reason = obj.status_in(job_state)["message"] or f"{kind.capitalize()} failed."
+        return f"> {failed} ERROR {stamp} Failed to {kind} {subject}: {reason}"
+    return f"> {done} INFO {stamp} Successfully {kind}ed {subject}"
 
 
 # A big log repeats one block of this many filler lines (about 1 MiB), so it costs the emulator
@@ -793,44 +823,19 @@ def _with_other_id(response: _Response) -> _Response:
     return dataclasses.replace(response, body=_page_json(document | {"id": _new_id()}))
 
 
-def _asset_zip(obj: _ExportObject) -> bytes:
-    document = {"id": obj.id, "name": obj.name, "path": obj.path, "type": obj.type}
-    return _zip_bytes({f"{obj.name}.json": json.dumps(document).encode()})
-
-
-def _package_csv(objects: Sequence[_ExportObject]) -> bytes:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["Object Name", "Object Type", "Object Path", "Object Id"])
-    writer.writerows([o.name, o.type, o.path or "", o.id] for o in objects)
-    return text.getvalue().encode()
-
-
-def _package(job: _Job, state: str, org_id: str) -> bytes:
-    """The export ZIP: a zip per exported asset, the metadata, checksums and a contents CSV."""
-    exported = [o for o in job.objects if not o.failed_in(state)]
-    entries = {f"{o.asset_path}.{o.type}.zip": _asset_zip(o) for o in exported}
-    metadata = {
-        "id": job.id,
-        "name": job.name,
-        "sourceOrgId": org_id,
-        "exportedObjects": [
-            {"objectGuid": o.id, "objectName": o.name, "objectType": o.type, "path": o.path} for o in exported
-        ],
-    }
-    entries["exportMetadata.v2.json"] = json.dumps(metadata, indent=2).encode()
-    checksums = [f"{name}={hashlib.sha256(data).hexdigest()}" for name, data in entries.items()]
-    entries["exportPackage.chksum"] = ("\n".join(checksums) + "\n").encode()
-    entries[f"ContentsofExportPackage_{job.name}.csv"] = _package_csv(exported)
-    return _zip_bytes(entries)
+def _package(job: _Job, state: str, org: EmulatedOrg) -> bytes:
+    """The export zip in the real layout (iics_monitor_local.packages), of the objects not failed."""
+    exported = [o.in_package() for o in job.objects if not o.failed_in(state)]
+    return build_package(job.name, org.org_id, org.name, exported, corrupt=job.corrupt_package)
 
 
 # --- Routing ------------------------------------------------------------------------------------
 
 
-# A resource: the emulator, the request, and the job its path names. Job resources are only called
-# with an existing job (the pipeline answers 404 otherwise), so they take a `_Job`.
-Handler = Callable[["IicsEmulator", _Request, "_Job | None"], _Response]
+# A resource: the emulator, the request, the job its path names and the org of the request's session
+# (None on public routes). Job resources are only called with an existing job of that org and of the
+# route's kind (the pipeline answers 404 otherwise), so they take a `_Job`.
+Handler = Callable[["IicsEmulator", _Request, "_Job | None", "str | None"], _Response]
 
 
 @dataclass(frozen=True)
@@ -841,6 +846,30 @@ class _Route:
     handler: Handler
     needs_session: bool
     rate_limited: bool
+    kind: str = "export"  # the kind of job a job id in its path names
+
+
+# --- Orgs ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmulatedOrg:
+    """An org of the pod, with its one user. Each has its own sessions, jobs and (with a rate limit) budget."""
+
+    org_id: str
+    name: str
+    username: str
+    password: str
+
+
+@dataclass
+class _OrgSettings:
+    user_id: str = field(default_factory=_new_id)
+    parent_org_id: str = field(default_factory=_new_id)
+    # Poll-count states of jobs created by POST (None: the emulator's export_states / import_states).
+    states: dict[str, list[str]] = field(default_factory=dict)
+    # Object id or name -> why importing it fails in this org (a dependency it lacks, say).
+    failing_imports: dict[str, str] = field(default_factory=dict)
 
 
 # --- The emulator -------------------------------------------------------------------------------
@@ -874,18 +903,22 @@ class IicsEmulator(LoopbackServer):
         self.session_jwt_length = session_jwt_length
         # Poll-count states of jobs created through POST /export.
         self.export_states: list[str] = ["IN_PROGRESS", "SUCCESSFUL"]
+        # Poll-count states of imports once started (POST /import/<id>); an org may have its own.
+        self.import_states: list[str] = ["IN_PROGRESS", "SUCCESSFUL"]
         self.org_id = _new_id()
         self.org_name = "iics-emulator-org"
-        self._user_id = _new_id()
-        self._parent_org_id = _new_id()
+        self._orgs: dict[str, EmulatedOrg] = {}  # the orgs add_org added; the default org is the constructor's user
+        self._org_settings: dict[str, _OrgSettings] = {self.org_id: _OrgSettings()}
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
         self._faults: list[_ArmedFault] = []
         self._sessions: dict[str, float] = {}  # session id -> monotonic time of last use
+        self._session_orgs: dict[str, str] = {}  # session id -> its user's org
         self._issued: list[str] = []  # every session id login gave out, live or not
         self._requests: list[RecordedRequest] = []
         self._logins = 0
-        self._bucket: _TokenBucket | None = None
+        self._rate: float | None = None
+        self._buckets: dict[str, _TokenBucket] = {}  # per org, as IICS limits each org
         self._chaos: _Chaos | None = None
         self._huge_answers: list[_PaddedBody] = []
 
@@ -910,8 +943,18 @@ class IicsEmulator(LoopbackServer):
         log: bytes | str | None = None,
         log_size: int | None = None,
         ended_states: Sequence[str] = (),
+        *,
+        kind: str = "export",
+        org: str | None = None,
+        source_org_id: str | None = None,
+        corrupt_package: bool = False,
     ) -> str:
         """Add an export job and return its id. Give `states` (per poll) or `schedule` (timed).
+
+        `kind="import"` adds an import job instead, already started, served by the import resources
+        (status, log) with `source_org_id` (default: a new id) as its sourceOrgId. `org`: the id of the
+        org the job belongs to (None: the default org); other orgs' sessions do not see it.
+        `corrupt_package`: its package has one entry that no longer matches the manifest.
 
         `ended_states`: states that set this job's endTime besides the end words (TERMINAL_STATES),
         such as a word IICS might add or `IN_PROGRESS`, as a status whose word lags its endTime.
@@ -921,6 +964,8 @@ class IicsEmulator(LoopbackServer):
         """
         if log_size is not None and (log is not None or not isinstance(log_size, int) or log_size < 0):
             raise ValueError("log_size must be a whole number of bytes (at least 0), and not given with log")
+        if kind not in JOB_KINDS:
+            raise ValueError(f"kind must be one of {list(JOB_KINDS)}, got {kind!r}")
         job = _Job(
             job_id=job_id or _new_id(),
             name=name or _default_job_name(),
@@ -929,6 +974,10 @@ class IicsEmulator(LoopbackServer):
             log=log.encode() if isinstance(log, str) else log,
             log_size=log_size,
             ended_states=_states_list(ended_states, "ended_states"),
+            org_id=self._known_org(org),
+            kind=kind,
+            source_org_id=(source_org_id or _new_id()) if kind == "import" else None,
+            corrupt_package=corrupt_package,
         )
         self._register(job)
         return job.id
@@ -947,9 +996,68 @@ class IicsEmulator(LoopbackServer):
             objects=[_export_object(o) for o in finished["objects"]],
             log=reference.LOG_TEXT.encode(),
             pinned_times=(_JobTimes.of(reference.STATUS_IN_PROGRESS), _JobTimes.of(finished)),
+            org_id=self.org_id,
         )
         self._register(job)
         return job.id
+
+    # Orgs
+
+    def add_org(
+        self, username: str, password: str, name: str | None = None, *, org_id: str | None = None
+    ) -> EmulatedOrg:
+        """Add an org of the same pod with its one user, and return it. Its sessions see only its jobs."""
+        org = EmulatedOrg(org_id or _new_id(), name or f"iics-emulator-org-{len(self._orgs) + 2}", username, password)
+        with self._lock:
+            if org.org_id in self._org_settings:
+                raise ValueError(f"An org with id {org.org_id} already exists")
+            if any(other.username == username for other in self.orgs):
+                raise ValueError(f"An org already has the user {username!r}")
+            self._orgs[org.org_id] = org
+            self._org_settings[org.org_id] = _OrgSettings()
+        return org
+
+    @property
+    def orgs(self) -> list[EmulatedOrg]:
+        """Every org, the default one (the constructor's user) first."""
+        default = EmulatedOrg(self.org_id, self.org_name, self.username, self.password)
+        return [default, *self._orgs.values()]
+
+    def org(self, org_id: str | None = None) -> EmulatedOrg:
+        """The org with this id (None: the default org)."""
+        return next(org for org in self.orgs if org.org_id == self._known_org(org_id))
+
+    def set_org_states(
+        self, org_id: str, *, export_states: Sequence[str] | None = None, import_states: Sequence[str] | None = None
+    ) -> None:
+        """The poll-count states of that org's jobs created by POST from now on (instead of
+        ``export_states`` / ``import_states``)."""
+        settings = self._org_settings[self._known_org(org_id)]
+        for kind, states in (("export", export_states), ("import", import_states)):
+            if states is not None:
+                settings.states[kind] = list(_poll_schedule(states).states)
+
+    def fail_imports(self, org_id: str, failures: Mapping[str, str]) -> None:
+        """Objects (by id or name) whose import fails in that org, with the reason its log and status give,
+        as a package whose dependencies the target org lacks. An import with a failed object ends FAILED."""
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in failures.items()):
+            raise ValueError("fail_imports takes {object id or name: reason}, all strings")
+        with self._lock:
+            self._org_settings[self._known_org(org_id)].failing_imports.update(failures)
+
+    def _known_org(self, org_id: str | None) -> str:
+        if org_id is None:
+            return self.org_id
+        if org_id not in self._org_settings:
+            raise ValueError(f"No org with id {org_id!r}; add it with add_org first")
+        return org_id
+
+    def _states_of(self, org_id: str, kind: str) -> list[str]:
+        default = self.export_states if kind == "export" else self.import_states
+        return self._org_settings[org_id].states.get(kind, default)
+
+    def _org_of_credentials(self, credentials: tuple[str, str]) -> EmulatedOrg | None:
+        return next((org for org in self.orgs if (org.username, org.password) == credentials), None)
 
     def _register(self, job: _Job) -> None:
         with self._lock:
@@ -978,7 +1086,8 @@ class IicsEmulator(LoopbackServer):
     def _log_body(self, job: _Job, state: str) -> bytes | _GeneratedLog:
         if job.log is not None:
             return job.log
-        log = _generated_log(job, state, self.org_name, self.username)
+        org = self.org(job.org_id)
+        log = _generated_log(job, state, org.name, org.username)
         if job.log_size is None or job.ended_at is None:  # while the job runs, only the header exists
             return log
         return _GeneratedLog(log, job.log_size, _iso_millis(job.ended_at))
@@ -990,6 +1099,7 @@ class IicsEmulator(LoopbackServer):
     def invalidate_sessions(self) -> None:
         with self._lock:
             self._sessions.clear()
+            self._session_orgs.clear()
 
     @property
     def expired_session_status(self) -> int:
@@ -1006,12 +1116,13 @@ class IicsEmulator(LoopbackServer):
     def rate_limit_per_second(self) -> float | None:
         """Requests per second the org may make to the API (None: unlimited)."""
         with self._lock:
-            return None if self._bucket is None else self._bucket.rate
+            return self._rate
 
     @rate_limit_per_second.setter
     def rate_limit_per_second(self, rate: float | None) -> None:
         with self._lock:
-            self._bucket = None if rate is None else _TokenBucket(rate)
+            self._rate = rate
+            self._buckets = {}
 
     # Observations
 
@@ -1063,6 +1174,10 @@ class IicsEmulator(LoopbackServer):
                 setattr(self, setting, spec[setting])
         if "export_states" in spec:
             self.export_states = list(_poll_schedule(spec["export_states"]).states)
+        if "import_states" in spec:
+            self.import_states = list(_poll_schedule(spec["import_states"]).states)
+        for org in spec.get("orgs", []):
+            self._load_org(org)
         reference_job = spec.get("reference_job")
         if reference_job:
             reference_spec = {} if reference_job is True else reference_job
@@ -1074,6 +1189,13 @@ class IicsEmulator(LoopbackServer):
         for fault in spec.get("faults", []):
             _reject_unknown_keys(fault, [f.name for f in fields(Fault)], "fault")
             self.add_fault(Fault(**fault))
+
+    def _load_org(self, spec: Mapping[str, Any]) -> None:
+        _reject_unknown_keys(spec, _ORG_KEYS, "org")
+        org = self.add_org(spec["username"], spec["password"], spec.get("name"), org_id=spec.get("id"))
+        states = {kind: spec.get(kind) for kind in ("export_states", "import_states")}
+        self.set_org_states(org.org_id, **states)
+        self.fail_imports(org.org_id, spec.get("fail_imports", {}))
 
     # Request pipeline: route, fault, session, rate limit, resource. Called from server threads.
 
@@ -1124,17 +1246,21 @@ class IicsEmulator(LoopbackServer):
 
     def _serve(self, route: _Route, request: _Request, job_id: str | None) -> _Response:
         with self._lock:
-            if route.needs_session and not self._touch_session(request.headers):
+            org_id = self._touch_session(request.headers) if route.needs_session else None
+            if route.needs_session and org_id is None:
                 return self._expired_session()
-            if route.rate_limited and self._bucket is not None:
-                wait = self._bucket.take()
+            if route.rate_limited and self._rate is not None:
+                assert org_id is not None  # every rate-limited route needs a session
+                wait = self._buckets.setdefault(org_id, _TokenBucket(self._rate)).take()
                 if wait:
                     # Retry-After takes whole seconds; never advertise 0, which invites a hot loop.
                     return _throttled(_retry_after_header(max(1, math.ceil(wait))))
             job = None if job_id is None else self._jobs.get(job_id)
-            if job_id is not None and job is None:
-                return _v3_error(HTTPStatus.NOT_FOUND, _CODE_JOB_NOT_FOUND, f"Export job [{job_id}] was not found.")
-            return route.handler(self, request, job)
+            if job_id is not None and (job is None or (job.org_id, job.kind) != (org_id, route.kind)):
+                # Another org's job, or an export asked for as an import: as if it did not exist.
+                message = f"{route.kind.capitalize()} job [{job_id}] was not found."
+                return _v3_error(HTTPStatus.NOT_FOUND, _CODE_JOB_NOT_FOUND, message)
+            return route.handler(self, request, job, org_id)
 
     def _expired_session(self) -> _Response:
         return _session_rejected(status=self.expired_session_status)
@@ -1145,95 +1271,159 @@ class IicsEmulator(LoopbackServer):
             self._huge_answers.append(body)
         return dataclasses.replace(served, body=body)
 
-    def _touch_session(self, headers: Mapping[str, str]) -> bool:
-        """Whether the request carries a live session id; using a session keeps it alive."""
+    def _touch_session(self, headers: Mapping[str, str]) -> str | None:
+        """The org of the live session the request carries (None: none); using a session keeps it alive."""
         session_id = _session_id(headers)
         last_used = self._sessions.get(session_id)
         now = time.monotonic()
         if last_used is None or now - last_used > self.session_idle_seconds:
             self._sessions.pop(session_id, None)
-            return False
+            return None
         self._sessions[session_id] = now
-        return True
+        return self._session_orgs[session_id]
 
-    def _open_session(self) -> str:
+    def _open_session(self, org: EmulatedOrg) -> str:
         length = self.session_jwt_length
-        session_id = _new_id() if length is None else _new_jwt(length, self.username)
+        session_id = _new_id() if length is None else _new_jwt(length, org.username)
         self._sessions[session_id] = time.monotonic()
+        self._session_orgs[session_id] = org.org_id
         self._issued.append(session_id)
         return session_id
 
     # Resources. Each runs with the lock held.
 
-    def _login_v3(self, request: _Request, job: _Job | None) -> _Response:
+    def _login_v3(self, request: _Request, job: _Job | None, org_id: str | None) -> _Response:
         credentials = _credentials(request.body)
         if credentials is None:
             return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_REQUEST, "Body must be JSON with username, password.")
-        if credentials != (self.username, self.password):
+        org = self._org_of_credentials(credentials)
+        if org is None:
             return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_CREDENTIALS, "Invalid username or password.")
+        settings = self._org_settings[org.org_id]
         user_info = {
-            "sessionId": self._open_session(),
-            "id": self._user_id,
-            "name": self.username,
-            "parentOrgId": self._parent_org_id,
-            "orgId": self.org_id,
-            "orgName": self.org_name,
+            "sessionId": self._open_session(org),
+            "id": settings.user_id,
+            "name": org.username,
+            "parentOrgId": settings.parent_org_id,
+            "orgId": org.org_id,
+            "orgName": org.name,
             "groups": {},
             "status": "Active",
         }
         products = [{"name": "Integration Cloud", "baseApiUrl": self.base_api_url}]
         return _json_response(HTTPStatus.OK, {"products": products, "userInfo": user_info})
 
-    def _login_v2(self, request: _Request, job: _Job | None) -> _Response:
+    def _login_v2(self, request: _Request, job: _Job | None, org_id: str | None) -> _Response:
         credentials = _credentials(request.body, login_type="login")
         if credentials is None:
             return _v2_error(HTTPStatus.BAD_REQUEST, 'Body must be JSON with "@type": "login", username, password.')
-        if credentials != (self.username, self.password):
+        org = self._org_of_credentials(credentials)
+        if org is None:
             return _v2_error(HTTPStatus.FORBIDDEN, "Invalid user name or password.")
         user = {
             "@type": "user",
-            "id": self._user_id,
-            "orgId": self.org_id,
-            "name": self.username,
-            "icSessionId": self._open_session(),
+            "id": self._org_settings[org.org_id].user_id,
+            "orgId": org.org_id,
+            "name": org.username,
+            "icSessionId": self._open_session(org),
             "serverUrl": self.base_api_url,
         }
         return _json_response(HTTPStatus.OK, user)
 
-    def _logout(self, request: _Request, job: _Job | None) -> _Response:
+    def _logout(self, request: _Request, job: _Job | None, org_id: str | None) -> _Response:
         self._sessions.pop(_session_id(request.headers), None)
         return _Response(HTTPStatus.OK)
 
-    def _start_export(self, request: _Request, job: _Job | None) -> _Response:
+    def _start_export(self, request: _Request, job: _Job | None, org_id: str | None) -> _Response:
+        assert org_id is not None  # the route needs a session
         spec = _export_request(request.body)
         if spec is None:
             return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_REQUEST, 'Body must be JSON with "objects": [{"id"}].')
         name, object_ids = spec
         objects = [_ExportObject(i, i, "/Default", "DTEMPLATE", "", None) for i in object_ids]
-        schedule = _poll_schedule(self.export_states)
-        job = _Job(_new_id(), name or _default_job_name(), schedule, objects, log=None)
+        schedule = _poll_schedule(self._states_of(org_id, "export"))
+        job = _Job(_new_id(), name or _default_job_name(), schedule, objects, log=None, org_id=org_id)
         self._jobs[job.id] = job
         body = job.status_body("IN_PROGRESS", expand=False)
         body["status"]["message"] = _EXPORT_STARTED_MESSAGE
         return _json_response(HTTPStatus.OK, body)
 
-    def _export_status(self, request: _Request, job: _Job) -> _Response:
+    def _job_status(self, request: _Request, job: _Job, org_id: str | None) -> _Response:
         expand = "objects" in parse_qs(urlsplit(request.path).query).get("expand", [])
         return _json_response(HTTPStatus.OK, job.status_body(job.observe(poll=True), expand=expand))
 
-    def _export_log(self, request: _Request, job: _Job) -> _Response:
+    def _job_log(self, request: _Request, job: _Job, org_id: str | None) -> _Response:
         log = self._log_body(job, job.observe(poll=False))
         return _Response(HTTPStatus.OK, log, "text/plain; charset=utf-8")
 
-    def _export_package(self, request: _Request, job: _Job) -> _Response:
+    def _export_package(self, request: _Request, job: _Job, org_id: str | None) -> _Response:
         state = job.observe(poll=False)
         if state not in TERMINAL_STATES or state in FAILURE_STATES:
             message = f"Export job [{job.id}] has no package: its state is {state}."
             return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_NO_PACKAGE, message)
         disposition = (("Content-Disposition", f'attachment; filename="{job.name}.zip"'),)
-        return _Response(HTTPStatus.OK, _package(job, state, self.org_id), "application/zip", disposition)
+        return _Response(HTTPStatus.OK, _package(job, state, self.org(job.org_id)), "application/zip", disposition)
 
-    def _not_found(self, request: _Request, job: _Job | None) -> _Response:
+    def _upload_package(self, request: _Request, job: _Job | None, org_id: str | None) -> _Response:
+        """POST import/package: check the zip against its manifest; the import job waits, NOT_STARTED."""
+        assert org_id is not None  # the route needs a session
+        data = form_field(_header(request.headers, "Content-Type"), request.body, "package")
+        if data is None:
+            message = 'Body must be multipart/form-data with the package zip in the form field "package".'
+            return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_REQUEST, message)
+        try:
+            package = read_package(data)
+        except PackageError as error:
+            return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_PACKAGE, str(error))
+        relax = parse_qs(urlsplit(request.path).query).get("relaxChecksum", [""])[-1].lower() == "true"
+        if package.mismatched and not relax:
+            message = f"Checksum validation failed for [{package.mismatched[0]}]: the package was changed after export."
+            return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_PACKAGE, message)
+        objects = [
+            _ExportObject(o.id, o.name, o.folder, o.type, o.description, None, folder=o.folder) for o in package.objects
+        ]
+        job = _Job(
+            _new_id(),
+            package.name or _default_job_name(),
+            _poll_schedule(["NOT_STARTED"]),
+            objects,
+            log=None,
+            org_id=org_id,
+            kind="import",
+            source_org_id=package.source_org_id,
+            started=False,
+        )
+        self._jobs[job.id] = job
+        status = {"state": "NOT_STARTED", "message": _state_message("NOT_STARTED", "import")}
+        return _json_response(
+            HTTPStatus.OK, {"jobId": job.id, "jobStatus": status, "checksumValid": package.checksum_valid}
+        )
+
+    def _start_import(self, request: _Request, job: _Job, org_id: str | None) -> _Response:
+        """POST import/<id>: start an uploaded import; its objects fail where the org says they do."""
+        assert org_id is not None  # the route needs a session
+        spec = _import_request(request.body)
+        if isinstance(spec, str):
+            return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_REQUEST, spec)
+        if job.started:
+            message = f"Import job [{job.id}] was already started."
+            return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_ALREADY_STARTED, message)
+        name, include = spec
+        known = {o.id for o in job.objects}
+        if include is not None and not set(include) <= known:
+            missing = sorted(set(include) - known)
+            return _v3_error(HTTPStatus.BAD_REQUEST, _CODE_BAD_REQUEST, f"includeObjects not in the package: {missing}")
+        failing = self._org_settings[org_id].failing_imports
+        objects = [_failing(o, failing) for o in job.objects if include is None or o.id in include]
+        states = self._states_of(org_id, "import")
+        if any(o.final_status is not None for o in objects):  # a failed object fails the import; the rest import
+            states = ["FAILED" if s in TERMINAL_STATES and s not in FAILURE_STATES else s for s in states]
+            imported = {"state": "SUCCESSFUL", "message": None}
+            objects = [o if o.final_status else dataclasses.replace(o, final_status=imported) for o in objects]
+        job.start(name, _poll_schedule(states), objects)
+        return _json_response(HTTPStatus.OK, job.status_body(job.state, expand=False))
+
+    def _not_found(self, request: _Request, job: _Job | None, org_id: str | None) -> _Response:
         return _v3_error(HTTPStatus.NOT_FOUND, _CODE_NOT_FOUND, f"No resource at {request.method} {request.path}.")
 
 
@@ -1280,23 +1470,60 @@ def _export_request(body: bytes) -> tuple[str | None, list[str]] | None:
     return (name if isinstance(name, str) else None), ids
 
 
+def _import_request(body: bytes) -> tuple[str, list[str] | None] | str:
+    """(name, includeObjects or None) from an import start body, or why it is not a valid one."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or not isinstance(document.get("name"), str) or not document["name"]:
+        return 'Body must be JSON with "name" and "importSpecification".'
+    spec = document.get("importSpecification")
+    if not isinstance(spec, dict) or spec.get("defaultConflictResolution") not in CONFLICT_RESOLUTIONS:
+        return f"importSpecification.defaultConflictResolution must be one of {list(CONFLICT_RESOLUTIONS)}."
+    include = spec.get("includeObjects")
+    if include is not None and (not isinstance(include, list) or not all(isinstance(i, str) and i for i in include)):
+        return "importSpecification.includeObjects must be a list of object ids."
+    rules = spec.get("objectSpecification")
+    if rules is not None and (not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules)):
+        return "importSpecification.objectSpecification must be a list of objects."
+    return document["name"], include
+
+
+def _failing(obj: _ExportObject, failing: Mapping[str, str]) -> _ExportObject:
+    """``obj`` as an import into an org where it fails (by id or name) ends: FAILED, with the reason."""
+    reason = failing.get(obj.id, failing.get(obj.name))
+    if reason is None:
+        return obj
+    return dataclasses.replace(obj, final_status={"state": "FAILED", "message": reason})
+
+
 def _pattern(path_regex: str) -> re.Pattern[str]:
     return re.compile(path_regex + r"(?:\?.*)?")  # any query string; only status reads one
 
 
 _EXPORT = re.escape(API_PREFIX + EXPORT_PATH)
 _JOB = _EXPORT + "/(?P<job_id>[^/?]+)"
+_IMPORT = re.escape(API_PREFIX + IMPORT_PATH)
+_IMPORT_JOB = _IMPORT + "/(?P<job_id>[^/?]+)"
 _PUBLIC = {"needs_session": False, "rate_limited": False}
-# The export resource is the one Informatica rate-limits, per org.
+# The export resource is the one Informatica rate-limits, per org; the import resource is assumed to
+# be limited the same way (iics-import-and-packages.md).
 _API = {"needs_session": True, "rate_limited": True}
+_IMPORTS = _API | {"kind": "import"}
 _ROUTES = (
     _Route("login", "POST", _pattern(re.escape(LOGIN_PATH)), IicsEmulator._login_v3, **_PUBLIC),
     _Route("login", "POST", _pattern(re.escape(V2_LOGIN_PATH)), IicsEmulator._login_v2, **_PUBLIC),
     _Route("logout", "POST", _pattern(re.escape(LOGOUT_PATH)), IicsEmulator._logout, True, False),
     _Route("export", "POST", _pattern(_EXPORT), IicsEmulator._start_export, **_API),
-    _Route("status", "GET", _pattern(_JOB), IicsEmulator._export_status, **_API),
-    _Route("log", "GET", _pattern(_JOB + "/log"), IicsEmulator._export_log, **_API),
+    _Route("status", "GET", _pattern(_JOB), IicsEmulator._job_status, **_API),
+    _Route("log", "GET", _pattern(_JOB + "/log"), IicsEmulator._job_log, **_API),
     _Route("package", "GET", _pattern(_JOB + "/package"), IicsEmulator._export_package, **_API),
+    # Before "import": "package" is not a job id.
+    _Route("upload", "POST", _pattern(_IMPORT + "/package"), IicsEmulator._upload_package, **_IMPORTS),
+    _Route("import", "POST", _pattern(_IMPORT_JOB), IicsEmulator._start_import, **_IMPORTS),
+    _Route("status", "GET", _pattern(_IMPORT_JOB), IicsEmulator._job_status, **_IMPORTS),
+    _Route("log", "GET", _pattern(_IMPORT_JOB + "/log"), IicsEmulator._job_log, **_IMPORTS),
 )
 _UNKNOWN_ROUTE = _Route("unknown", "*", re.compile(".*"), IicsEmulator._not_found, **_PUBLIC)
 
@@ -1313,9 +1540,13 @@ def _match_route(method: str, path: str) -> tuple[_Route, str | None]:
 _SCENARIO_KEYS = (
     "username", "password", "session_idle_seconds", "session_jwt_length", "rate_limit_per_second",
     "expired_session_status",
-    "export_states", "reference_job", "jobs", "faults",
+    "export_states", "import_states", "orgs", "reference_job", "jobs", "faults",
 )  # fmt: skip
-_JOB_KEYS = ("id", "name", "states", "schedule", "objects", "log", "log_size", "ended_states")
+_JOB_KEYS = (
+    "id", "name", "states", "schedule", "objects", "log", "log_size", "ended_states",
+    "kind", "org", "source_org_id", "corrupt_package",
+)  # fmt: skip
+_ORG_KEYS = ("id", "username", "password", "name", "export_states", "import_states", "fail_imports")
 
 
 def _read_scenario_file(path: Path) -> Mapping[str, Any]:

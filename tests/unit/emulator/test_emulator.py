@@ -326,7 +326,7 @@ def test_package_is_a_zip_of_asset_zips_metadata_checksums_and_contents(emu):
     assert reply.status == 200 and reply.headers["Content-Type"] == "application/zip"
     package = zipfile.ZipFile(io.BytesIO(reply.data))
     assert set(package.namelist()) == {
-        "Explore/Sales.Project.zip",
+        "Explore/Sales.Project.json",  # a project is JSON, not a zip (the real package, issue 15)
         "Explore/Sales/m_load.DTEMPLATE.zip",
         "SYS/ff.SAAS_CONNECTION.zip",
         "SYS/Linux.SAAS_RUNTIME_ENVIRONMENT.zip",

@@ -1,4 +1,5 @@
-"""IICS REST client on urllib3: v3 login, export status and the export log.
+"""IICS REST client on urllib3: v3 login; export and import jobs' status and log; export start and
+package; import upload and start.
 
 One client lives per warm Lambda container and keeps its session. When IICS refuses the session (401,
 or 403 with code AUTH_01) it logs in again once and retries once. A refused login is never retried:
@@ -19,12 +20,13 @@ import html
 import json
 import math
 import re
+import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import urllib3
 
@@ -35,6 +37,7 @@ from iics_monitor.errors import (
     BadRequest,
     IicsError,
     IicsUnavailable,
+    InvalidInput,
     JobNotFound,
     LoginFailed,
     LoginRefused,
@@ -64,6 +67,13 @@ _SESSION_REFUSED_CODE = "AUTH_01"  # with a 403, an expired session: another pub
 _SESSION_ID = re.compile(r"[!-~]{1,16000}")  # visible ASCII, as a header must be; JWT ids reach 16,000
 _SECONDS = re.compile(r"\d{1,30}(\.\d{1,6})?")
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+# Where each kind of job lives: the import resources mirror the export ones (iics-import-and-packages.md).
+JOB_PATHS = {"export": "/public/core/v3/export", "import": "/public/core/v3/import"}
+CONFLICT_RESOLUTIONS = ("OVERWRITE", "REUSE")
+_FILENAME = re.compile(r"[\w .()+-]{1,200}")  # what may stand in the upload's Content-Disposition unquoted
+
+# A body sent as it is made: bytes, or a function that makes its chunks (called once per attempt).
+Body = bytes | Callable[[], Iterable[bytes]]
 
 
 @dataclass(frozen=True)
@@ -189,15 +199,16 @@ class IicsClient:
 
     # --- public calls ---------------------------------------------------------------------
 
-    def get_status(self, job_id: str, *, expand_objects: bool = False) -> dict[str, Any]:
-        """The export job's status body, optionally with per-object status."""
+    def get_status(self, job_id: str, *, expand_objects: bool = False, kind: str = "export") -> dict[str, Any]:
+        """The status body of the export (or, with ``kind="import"``, import) job, optionally with
+        per-object status."""
         query = "?expand=objects" if expand_objects else ""
-        response = self._call("GET", f"/public/core/v3/export/{parse_job_id(job_id)}{query}")
+        response = self._call("GET", _job_path(kind, job_id, query))
         return _of_job(_json_object(response), job_id, response.status)
 
-    def open_log(self, job_id: str) -> LogStream:
-        """The export log as an unread stream; use it as a context manager."""
-        return self._open_stream(f"/public/core/v3/export/{parse_job_id(job_id)}/log")
+    def open_log(self, job_id: str, *, kind: str = "export") -> LogStream:
+        """The export (or import) log as an unread stream; use it as a context manager."""
+        return self._open_stream(_job_path(kind, job_id, "/log"))
 
     def open_package(self, job_id: str) -> LogStream:
         """The export package (a zip) as an unread stream; use it as a context manager."""
@@ -209,20 +220,89 @@ class IicsClient:
         Not retried here: a request that failed on the way may still have started a job. The POST is
         only begun with its whole ``request_seconds`` left (``NotSent`` otherwise). Once it went out,
         a failure that is not IICS refusing it raises ``StartUnconfirmed``."""
-        body = json.dumps(spec.to_body()).encode()
+        return self._start(JOB_PATHS["export"], json.dumps(spec.to_body()).encode(), "an export may have started")
+
+    def _start(self, path: str, body: bytes, unconfirmed: str) -> dict[str, Any]:
+        """POST a job start once: ``NotSent`` if it never went out, ``StartUnconfirmed`` if no answer
+        confirmed or refused it."""
         if self._session is None:
-            self.login()  # a failure here cannot have started an export
+            self.login()  # a failure here cannot have started a job
         try:
-            return _json_object(self._call("POST", "/public/core/v3/export", body=body, whole_budget=True))
+            return _json_object(self._call("POST", path, body=body, whole_budget=True))
         except IicsUnavailable as error:
             if isinstance(error, NotSent):
                 raise
             raise StartUnconfirmed(
-                f"an export may have started; check IICS before retrying ({error.message})",
+                f"{unconfirmed}; check IICS before retrying ({error.message})",
                 status=error.status,
                 code=error.code,
                 request_id=error.request_id,
             ) from None
+
+    def upload_package(
+        self, stream: BinaryStream, size: int, *, relax_checksum: bool = False, filename: str = "package.zip"
+    ) -> dict[str, Any]:
+        """POST import/package: upload ``size`` bytes of ``stream`` (a zip) as the form field ``package``;
+        the answer ``{"jobId", "jobStatus": {"state": "NOT_STARTED", ...}, "checksumValid"}``, its jobId valid.
+
+        The zip is sent as it is read, 64 KiB at a time, with an exact Content-Length: never whole in
+        memory. IICS refusing it (not a zip, a checksum mismatch without ``relax_checksum``) is a
+        ``BadRequest`` with IICS's message. Not retried, but safe to repeat: an upload whose answer was
+        lost may have left an import job NOT_STARTED, which imports nothing until started; the error
+        says so. A refused cached session is retried once after a fresh login only when ``stream`` can
+        seek back to where it was."""
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidInput(f"the package size must be a whole number of bytes, got {size!r}")
+        if not isinstance(filename, str) or not _FILENAME.fullmatch(filename):
+            raise InvalidInput("the package file name must be 1-200 letters, digits, spaces or ._-()+")
+        boundary = secrets.token_hex(16)
+        head, tail = _multipart_frame(boundary, filename)
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + size + len(tail)),
+        }
+        query = "?relaxChecksum=true" if relax_checksum else ""
+        body = _replayable(stream, lambda: _framed(head, stream, size, tail))
+        if self._session is None:
+            self.login()  # a failure here cannot have uploaded anything
+        try:
+            response = self._call(
+                "POST", f"{JOB_PATHS['import']}/package{query}", body=body, headers=headers, whole_budget=True
+            )
+        except IicsUnavailable as error:
+            if isinstance(error, NotSent):
+                raise
+            raise type(error)(
+                f"the upload may have created an import job, NOT_STARTED (nothing imported); uploading again is "
+                f"safe ({error.message})",
+                status=error.status,
+                code=error.code,
+                request_id=error.request_id,
+            ) from None
+        answer = _json_object(response)
+        try:
+            parse_job_id(answer.get("jobId"))
+        except InvalidInput:
+            raise IicsUnavailable("IICS answered the upload without a usable jobId", status=response.status) from None
+        return answer
+
+    def start_import(
+        self, job_id: str, name: str, conflict_resolution: str, include_objects: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """POST import/<jobId>: start an uploaded import; the answer is the job's status body.
+
+        Checked before anything is sent: the ids, a name, and ``conflict_resolution`` OVERWRITE or REUSE.
+        Not retried, like ``start_export``: once the POST went out, a failure that is not IICS refusing it
+        raises ``StartUnconfirmed`` (the import may be running; check its status before starting again)."""
+        if conflict_resolution not in CONFLICT_RESOLUTIONS:
+            raise InvalidInput(f"conflict resolution must be one of {', '.join(CONFLICT_RESOLUTIONS)}")
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise InvalidInput("an import needs a name of 1-255 characters")
+        spec: dict[str, Any] = {"defaultConflictResolution": conflict_resolution}
+        if include_objects is not None:
+            spec["includeObjects"] = [parse_job_id(i) for i in include_objects]
+        body = json.dumps({"name": name, "importSpecification": spec}).encode()
+        return self._start(_job_path("import", job_id), body, "an import may have started")
 
     def login(self) -> Session:
         """v3 login. Raises ``LoginRefused`` on a refusal, and never tries that version of the secret again:
@@ -279,16 +359,32 @@ class IicsClient:
         return LogStream(response, until=self._until, read_seconds=self._read_seconds(), clock=self._clock)
 
     def _call(
-        self, method: str, path: str, *, stream: bool = False, body: bytes | None = None, whole_budget: bool = False
+        self,
+        method: str,
+        path: str,
+        *,
+        stream: bool = False,
+        body: Body | None = None,
+        headers: dict[str, str] | None = None,
+        whole_budget: bool = False,
     ) -> Answer | urllib3.BaseHTTPResponse:
-        """The answer (read whole), or for ``stream`` the response with its body unread."""
+        """The answer (read whole), or for ``stream`` the response with its body unread. A body is JSON
+        unless ``headers`` say otherwise."""
         fresh = self._session is None
         session = self._session or self.login()
+        body_headers = ({"Content-Type": "application/json"} if body is not None else {}) | (headers or {})
 
         def send(session: Session) -> Answer | urllib3.BaseHTTPResponse:
-            headers = _auth(session) | ({"Content-Type": "application/json"} if body is not None else {})
+            payload = body() if callable(body) else body
             url = session.base_api_url + path
-            return self._send(method, url, body=body, headers=headers, stream=stream, whole_budget=whole_budget)
+            return self._send(
+                method,
+                url,
+                body=payload,
+                headers=_auth(session) | body_headers,
+                stream=stream,
+                whole_budget=whole_budget,
+            )
 
         response = send(session)
         error = self._error_of(response)
@@ -319,7 +415,7 @@ class IicsClient:
         method: str,
         url: str,
         *,
-        body: bytes | None = None,
+        body: bytes | Iterable[bytes] | None = None,
         headers: dict[str, str] | None = None,
         stream: bool = False,
         whole_budget: bool = False,
@@ -360,6 +456,60 @@ class IicsClient:
 
     def _read_seconds(self) -> float:
         return _seconds(self._timeout.read_timeout, self.request_seconds)
+
+
+class BinaryStream(Protocol):
+    """What ``upload_package`` reads the zip from: an open binary file, an S3 body, a BytesIO."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _job_path(kind: str, job_id: str, suffix: str = "") -> str:
+    base = JOB_PATHS.get(kind)
+    if base is None:
+        raise ValueError(f"kind must be one of {', '.join(JOB_PATHS)}, got {kind!r}")
+    return f"{base}/{parse_job_id(job_id)}{suffix}"
+
+
+def _multipart_frame(boundary: str, filename: str) -> tuple[bytes, bytes]:
+    """What goes before and after the zip in a multipart/form-data body with the one field ``package``."""
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="package"; filename="{filename}"\r\n'
+        "Content-Type: application/zip\r\n\r\n"
+    )
+    return head.encode(), f"\r\n--{boundary}--\r\n".encode()
+
+
+def _framed(head: bytes, stream: BinaryStream, size: int, tail: bytes) -> Iterator[bytes]:
+    """``head``, then exactly ``size`` bytes of ``stream`` read 64 KiB at a time, then ``tail``."""
+    yield head
+    left = size
+    while left:
+        chunk = stream.read(min(left, _READ_BYTES))
+        if not chunk:
+            raise InvalidInput(f"the package stream ended {left} bytes short of the {size} bytes announced")
+        left -= len(chunk)
+        yield chunk
+    yield tail
+
+
+def _replayable(stream: Any, chunks: Callable[[], Iterator[bytes]]) -> Callable[[], Iterator[bytes]]:
+    """``chunks`` for the first attempt; for another (after a refused session), the same from where the
+    stream began, when it can seek back there. A stream that cannot was not sent twice: ``NotSent``."""
+    start = stream.tell() if callable(getattr(stream, "seekable", None)) and stream.seekable() else None
+    attempts = 0
+
+    def attempt() -> Iterator[bytes]:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
+            if start is None:
+                raise NotSent("the package stream cannot be read again to retry the upload after a new login")
+            stream.seek(start)
+        return chunks()
+
+    return attempt
 
 
 def _seconds(timeout: Any, default: float) -> float:
