@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 TRIGGER_SOURCE = "iics.export"  # the template's trigger rule matches these two
 TRIGGER_DETAIL_TYPE = "IICS Export Job Submitted"
+IMPORT_TRIGGER_DETAIL_TYPE = "IICS Import Job Submitted"
 
 
 class StackUnusable(Exception):
@@ -47,9 +48,10 @@ def read_stack(cloudformation: Any, name: str, *required: str) -> DeployedStack:
     return DeployedStack(name, outputs, parameters)
 
 
-def put_trigger(events: Any, bus: str, detail: Mapping[str, Any]) -> str:
-    """Put the trigger event on ``bus``; its event id. An entry EventBridge refused is an error."""
-    entry = {"Source": TRIGGER_SOURCE, "DetailType": TRIGGER_DETAIL_TYPE, "Detail": json.dumps(detail)}
+def put_trigger(events: Any, bus: str, detail: Mapping[str, Any], detail_type: str = TRIGGER_DETAIL_TYPE) -> str:
+    """Put the trigger event (``IICS Export Job Submitted``, or ``detail_type``) on ``bus``; its event id.
+    An entry EventBridge refused is an error."""
+    entry = {"Source": TRIGGER_SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail)}
     try:
         response = events.put_events(Entries=[entry | {"EventBusName": bus}])
     except (BotoCoreError, ClientError) as error:

@@ -109,10 +109,13 @@ from iics_monitor.hosts import LOOPBACK_HTTP_VARIABLE  # hosts imports no Powert
 from iics_monitor_local import template
 from iics_monitor_local.async_lambda import AsyncLambda
 from iics_monitor_local.aws_faults import Faults, protocol_of
-from iics_monitor_local.deployed import put_trigger
+from iics_monitor_local.deployed import TRIGGER_DETAIL_TYPE, put_trigger
 from iics_monitor_local.lambda_runtime import FunctionSpec, Runtime
 from iics_monitor_local.samconfig import STACK_NAME
 from iics_monitor_local.template import PROJECT_ROOT, TEMPLATE
+
+# docs/orgs.md: an org is its secret name's last segment
+ORG_SECRET_PREFIX = "iics-export-monitor/orgs/"  # noqa: S105 - a name, not a secret
 
 ARTIFACT_BUCKET = "iics-monitor-local-artifacts"
 REGION = "us-east-1"
@@ -397,6 +400,9 @@ class LocalStack:
     """The template, deployed into moto. Use as a context manager.
 
     ``parameters`` overrides template Parameters, as ``sam deploy --parameter-overrides`` would.
+    ``orgs`` maps further org names to their logins (``{"username", "password", "loginUrl"}``): each
+    goes into a secret ``iics-export-monitor/orgs/<org>`` before the deploy, and IicsOrgSecretArns
+    lists them, as docs/orgs.md tells an operator to do.
     ``loopback_http`` lets the functions use plain http to this machine, where the emulators listen;
     False runs them as deployed (https to Informatica only). ``workers`` is how many invocations of one
     function run at once; ``reuse_workers=False`` makes every invocation a cold start (a new container).
@@ -410,8 +416,11 @@ class LocalStack:
         loopback_http: bool = True,
         workers: int = WORKERS_PER_FUNCTION,
         reuse_workers: bool = True,
+        orgs: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.template_path = template
+        self.orgs = dict(orgs or {})
+        self.org_secret_arns: dict[str, str] = {}
         self.loopback_http = loopback_http
         self.workers, self._reuse_workers = workers, reuse_workers
         self.parameters = {k: str(v) for k, v in (parameters or {}).items()}
@@ -451,6 +460,7 @@ class LocalStack:
                 _role_credentials, self._local_environment(), workers=self.workers, reuse=self._reuse_workers
             )
             _registry.async_lambda = AsyncLambda(REGION, QUEUE_TIME_SCALE)
+            self._put_org_secrets()
             self._deploy()
             # GAP iam: from here on every call is authorised against the caller's IAM policies
             patches.enter_context(enable_iam_authentication())
@@ -720,16 +730,26 @@ class LocalStack:
         """Call ``listener`` after every in-process Lambda invocation (from moto's worker threads)."""
         _registry.listeners.append(listener)
 
+    def _put_org_secrets(self) -> None:
+        """Each further org's login in its own secret, named so that its last segment is the org's name."""
+        secrets = self.client("secretsmanager")
+        for org, login in self.orgs.items():
+            created = secrets.create_secret(Name=f"{ORG_SECRET_PREFIX}{org}", SecretString=json.dumps(dict(login)))
+            self.org_secret_arns[org] = created["ARN"]
+        if self.org_secret_arns:
+            self.parameters["IicsOrgSecretArns"] = ",".join(self.org_secret_arns.values())
+
     def put_iics_secret(self, username: str, password: str, login_url: str) -> None:
         self.client("secretsmanager").create_secret(
             Name=self.stack_parameters["IicsSecretName"],
             SecretString=json.dumps({"username": username, "password": password, "loginUrl": login_url}),
         )
 
-    def submit(self, detail: Mapping[str, Any]) -> str:
-        """Announce an export the way the upstream system does: an event on the bus (``deployed.put_trigger``).
+    def submit(self, detail: Mapping[str, Any], detail_type: str = TRIGGER_DETAIL_TYPE) -> str:
+        """Announce a job the way the upstream system does: an event on the bus (``deployed.put_trigger``),
+        ``IICS Export Job Submitted`` unless ``detail_type`` says ``IICS Import Job Submitted``.
         Returns the event's id."""
-        event_id = put_trigger(self.client("events"), self.bus_name, detail)
+        event_id = put_trigger(self.client("events"), self.bus_name, detail, detail_type)
         _registry.async_lambda.wait_for_first_attempts(event_id)
         return event_id
 

@@ -50,7 +50,6 @@ from iics_monitor.validation import (
     parse_job_id,
 )
 
-EXPORT_SUBMITTED = "IICS Export Job Submitted"
 IMPORT_SUBMITTED = "IICS Import Job Submitted"
 
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
