@@ -35,7 +35,15 @@ CAUSE_LIMIT = 32_768  # characters: Step Functions' limit for an error's Cause
 HOSTILE = "\U0001f600" * 10_000  # 12 bytes each once JSON-escaped
 ID = "A" * 64
 SETTINGS = MonitorSettings(initial_wait_seconds=3600, max_wait_seconds=3600, timeout_seconds=30 * 24 * 3600)
-CONFIG = CheckConfig(secret_name="iics", defaults=SETTINGS, max_polls=2000)  # noqa: S106 - a name, not a secret
+ORG = "o" * 64  # the longest org name, configured
+ORG_ARN = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:orgs/{ORG}-a1B2c3"
+CONFIG = CheckConfig(
+    secret_name="iics",  # noqa: S106 - a name, not a secret
+    defaults=SETTINGS,
+    max_polls=2000,
+    org_secrets={ORG: ORG_ARN},
+)
+JOB = {"kind": "import", "org": ORG}  # the state's $.job at its largest
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)
 EXECUTION_ARN = "arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:" + "x" * 80 + ":" + "x" * 80
 
@@ -67,7 +75,7 @@ class _Source:
     def __init__(self, answer: dict | Exception) -> None:
         self.answer = answer
 
-    def get_status(self, job_id: str, *, expand_objects: bool = False) -> dict[str, Any]:
+    def get_status(self, job_id: str, *, expand_objects: bool = False, kind: str = "export") -> dict[str, Any]:
         if isinstance(self.answer, Exception):
             raise self.answer
         return self.answer
@@ -75,14 +83,14 @@ class _Source:
 
 def largest_request() -> dict[str, Any]:
     """The biggest watch request the door lets through (a start-export request is counted apart)."""
-    raw = {"jobId": ID, "name": "\U0001f600" * 255, "monitor": SETTINGS.to_dict(), "attempt": MAX_ATTEMPT}
-    return accept(raw, SETTINGS)["request"]
+    raw = {"jobId": ID, "name": "\U0001f600" * 255, "monitor": SETTINGS.to_dict(), "attempt": MAX_ATTEMPT} | JOB
+    return accept(raw, SETTINGS, CONFIG.orgs)["request"]
 
 
 def largest_export_request() -> dict[str, Any]:
     objects = [{"id": ID, "includeDependencies": False}] * MAX_EXPORT_OBJECTS
-    raw = {"export": {"name": "\U0001f600" * 255, "objects": objects}, "monitor": SETTINGS.to_dict()}
-    return accept(raw, SETTINGS)["request"]
+    raw = {"export": {"name": "\U0001f600" * 255, "objects": objects}, "monitor": SETTINGS.to_dict(), "org": ORG}
+    return accept(raw, SETTINGS, CONFIG.orgs)["request"]
 
 
 def largest_poll() -> dict[str, Any]:
@@ -113,13 +121,16 @@ def largest_outcome(poll: dict[str, Any]) -> dict[str, Any]:
         package=archived,
         package_error=HOSTILE,
         log_summary=insight.finish(),
+        kind="import",
+        org=ORG,
     )
 
 
 def error_outcome_detail(poll: dict[str, Any], failure: dict[str, Any]) -> dict[str, Any]:
-    """BuildErrorOutcome's detail, from the ASL itself: its literals, and its paths read from the state."""
-    parameters = json.loads(ASL.read_text())["States"]["BuildErrorOutcome"]["Parameters"]["detail"]
-    state = {"check": {"poll": poll}, "failure": failure}
+    """BuildJobErrorOutcome's detail (BuildErrorOutcome's and what job it was), from the ASL itself: its
+    literals, and its paths read from the state."""
+    parameters = json.loads(ASL.read_text())["States"]["BuildJobErrorOutcome"]["Parameters"]["detail"]
+    state = {"check": {"poll": poll}, "failure": failure, "job": JOB}
 
     def resolve(path: str) -> Any:
         if path.startswith("$$."):
@@ -145,18 +156,24 @@ def worst_case() -> dict[str, int]:
     paths = {
         # EmitOutcome on the success path: request, poll record and the outcome, nothing else.
         "success path (at EmitOutcome)": size(
-            {"request": request, "submission": submission, "check": {"poll": poll}, "outcome": {"detail": outcome}}
+            {
+                "request": request,
+                "submission": submission,
+                "check": {"poll": poll},
+                "job": JOB,
+                "outcome": {"detail": outcome},
+            }
         ),
         # A task's Catch adds the error to the state; the Report* states then keep only poll and failure.
         "error path (at a Catch)": size(
-            {"request": request, "submission": submission, "check": {"poll": poll}, "error": error}
+            {"request": request, "submission": submission, "check": {"poll": poll}, "job": JOB, "error": error}
         ),
         "error path (at EmitOutcome)": size(
-            {"check": {"poll": poll}, "failure": failure, "outcome": {"detail": error_outcome}}
+            {"check": {"poll": poll}, "failure": failure, "job": JOB, "outcome": {"detail": error_outcome}}
         ),
         # Start-export: the export spec is carried until StartExport answers.
         "start-export (at a Catch of StartExport)": size(
-            {"request": export_request, "submission": submission, "check": {"poll": poll}, "error": error}
+            {"request": export_request, "submission": submission, "check": {"poll": poll}, "job": JOB, "error": error}
         ),
     }
     parts = {

@@ -16,11 +16,14 @@ from urllib.parse import quote
 
 from iics_monitor.errors import InvalidInput
 from iics_monitor.loginsight import format_for_slack
-from iics_monitor.outcome import DETAIL_TYPE, OUTCOMES, SOURCE
+from iics_monitor.outcome import DETAIL_TYPES, OUTCOMES, SOURCE
 from iics_monitor.scrub import scrub
+from iics_monitor.validation import EXPORT, IMPORT, ORG_NAME
 
 LISTED_FAILED_OBJECTS = 10
 SUBJECT_LIMIT = 100  # SNS: ASCII, no line breaks, under 100 characters
+QUOTED_ERRORS = 3  # first error lines of an import's log an alert quotes (the outcome keeps up to 5)
+_KIND_OF = {detail_type: kind for kind, detail_type in DETAIL_TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,16 @@ class Alert:
     iics_error_code: str | None = None
     log_summary: str | None = None  # the log insight, as one line of text (iics_monitor.loginsight)
     warning: str | None = None  # a success IICS qualified (schemaMinorVersion 2)
+    kind: str = EXPORT  # schemaMinorVersion 3: an import's alert says so, and names its org
+    org: str | None = None
+    first_errors: tuple[str, ...] = ()  # "CODE message" of the log's first errors
 
     @classmethod
     def from_event(cls, event: Any) -> Alert:
         if not isinstance(event, Mapping) or not isinstance(event.get("detail"), Mapping):
             raise InvalidInput("an alert must be an EventBridge event with a detail object")
-        if event.get("source") != SOURCE or event.get("detail-type") != DETAIL_TYPE:
-            raise InvalidInput(f"an alert must be a {DETAIL_TYPE!r} event from {SOURCE}")
+        if event.get("source") != SOURCE or event.get("detail-type") not in _KIND_OF:
+            raise InvalidInput(f"an alert must be a {' or '.join(map(repr, _KIND_OF))} event from {SOURCE}")
         detail = event["detail"]
         if detail.get("state") not in OUTCOMES:
             raise InvalidInput(f"the outcome state must be one of {', '.join(OUTCOMES)}")
@@ -99,6 +105,9 @@ class Alert:
             if isinstance(detail.get("logSummary"), Mapping)
             else None,
             warning=_text(detail.get("warning")),
+            kind=_KIND_OF[event["detail-type"]],
+            org=detail["org"] if isinstance(detail.get("org"), str) and ORG_NAME.fullmatch(detail["org"]) else None,
+            first_errors=_first_errors(detail.get("logSummary")),
         )
 
     @property
@@ -118,9 +127,22 @@ class Alert:
         return self.state
 
     @property
+    def quoted_errors(self) -> tuple[str, ...]:
+        """The log lines an alert quotes: an import's first errors, the first thing people read of it."""
+        return self.first_errors if self.kind == IMPORT else ()
+
+    @property
     def unlisted_failures(self) -> int:
         """Failed objects the alert does not name (the event lists up to 25, the alert up to 10)."""
         return max(self.failed, len(self.failed_objects)) - min(len(self.failed_objects), LISTED_FAILED_OBJECTS)
+
+
+def _first_errors(summary: Any) -> tuple[str, ...]:
+    """The log's first error lines, "CODE message", as the log insight kept them (scrubbed, bounded)."""
+    errors = _mapping(_mapping(summary).get("errors")).get("first")
+    entries = [e for e in errors if isinstance(e, Mapping)] if isinstance(errors, list) else []
+    lines = (" ".join(filter(None, (_text(e.get("code")), _text(e.get("message"))))) for e in entries)
+    return tuple(line[:300] for line in lines if line)[:QUOTED_ERRORS]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -167,7 +189,7 @@ def execution_console_url(alert: Alert, region: str) -> str:
 def subject(alert: Alert) -> str:
     """ "IICS export FAILED: promote-to-prod (k7A7...)", as SNS allows: ASCII, one line, < 100 chars."""
     job = " ".join(filter(None, [alert.job_name, f"({alert.job_id})" if alert.job_id else None])) or "unknown job"
-    text = f"IICS export {alert.label}: {job}"
+    text = f"IICS {alert.kind} {alert.label}: {job}"
     text = "".join(c if " " <= c <= "~" else "?" for c in text)
     return text if len(text) < SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 4] + "..."
 
@@ -175,9 +197,10 @@ def subject(alert: Alert) -> str:
 def text_body(alert: Alert, region: str) -> str:
     """The plain-text alert: what happened, why, what failed, where the log is."""
     job = " ".join(filter(None, [alert.job_name, f"({alert.job_id})" if alert.job_id else None])) or "An IICS job"
-    lines = [f"IICS export job {job} ended {alert.label}.", ""]
+    lines = [f"IICS {alert.kind} job {job} ended {alert.label}.", ""]
     facts = [
         ("State", alert.state + (f" (IICS: {alert.iics_state})" if alert.iics_state else "")),
+        ("Org", alert.org),
         ("Duration", duration_text(alert.duration_seconds)),
         ("Objects", f"{alert.total} total, {alert.successful} successful, {alert.failed} failed"),
         ("Warning", alert.warning),
@@ -194,6 +217,8 @@ def text_body(alert: Alert, region: str) -> str:
             lines.append(f"- {item.name or '(unnamed)'}" + (f" ({where})" if where else "") + f": {item.message or ''}")
         if alert.unlisted_failures:
             lines.append(f"...and {alert.unlisted_failures} more")
+    if alert.quoted_errors:
+        lines += ["", "First errors in the log:", *(f"> {line}" for line in alert.quoted_errors)]
     lines.append("")
     if alert.log_bucket and alert.log_key:
         lines += [

@@ -35,6 +35,7 @@ from iics_monitor.errors import ConfigError, MonitorError
 from iics_monitor.hosts import is_loopback
 from iics_monitor.observability import logger, tracer
 from iics_monitor.scrub import remember
+from iics_monitor.validation import EXPORT
 from iics_monitor.verdicts import SecretVerdicts
 
 SLACK_HOST = "hooks.slack.com"
@@ -350,12 +351,15 @@ def _title(alert: Alert) -> str:
 
 def _facts(alert: Alert) -> list[tuple[str, str]]:
     state = alert.state + (f" (IICS: {_value(alert.iics_state, 100)})" if alert.iics_state else "")
-    return [
+    facts = [
         ("State", state),
         ("Duration", duration_text(alert.duration_seconds)),
         ("Objects", f"{alert.total} total, {alert.successful} successful, {alert.failed} failed"),
         ("Polls", str(alert.polls)),
     ]
+    if alert.kind != EXPORT or alert.org is not None:  # an export of the stack's own org: as it always was
+        facts.insert(1, ("Job", alert.kind + (f" in org {_value(alert.org, 64)}" if alert.org else "")))
+    return facts
 
 
 def _notes(alert: Alert) -> list[str]:
@@ -370,7 +374,7 @@ def _notes(alert: Alert) -> list[str]:
             ("Log says", alert.log_summary, 600),
         )
         if value
-    ]
+    ] + [f"> {_value(line, 300)}" for line in alert.quoted_errors]
 
 
 def _failed_object_lines(alert: Alert) -> list[str]:
