@@ -198,6 +198,7 @@ class RecordedRequest(_Request):
     route: str
     status: int | None
     time: float
+    org_id: str | None = None  # the org it acted in: the logging-in user's, or the session's
 
 
 # --- Small helpers ------------------------------------------------------------------------------
@@ -1213,7 +1214,8 @@ class IicsEmulator(LoopbackServer):
         else:
             outcome = self._inject(fault, route, request, job_id)
         status = outcome.status if isinstance(outcome, _Response) else None
-        recorded = RecordedRequest(**vars(request), route=route.name, status=status, time=received)
+        org_id = self._org_of_request(request, route.name)
+        recorded = RecordedRequest(**vars(request), route=route.name, status=status, time=received, org_id=org_id)
         with self._lock:
             self._requests.append(recorded)
         return outcome
@@ -1281,6 +1283,15 @@ class IicsEmulator(LoopbackServer):
             return None
         self._sessions[session_id] = now
         return self._session_orgs[session_id]
+
+    def _org_of_request(self, request: _Request, route: str) -> str | None:
+        """The org a recorded request acted in: a login's user's (any password), else its session's."""
+        if route == "login":
+            credentials = _credentials(request.body)
+            user = credentials[0] if credentials else None
+            return next((org.org_id for org in self.orgs if org.username == user), None)
+        with self._lock:
+            return self._session_orgs.get(_session_id(request.headers))
 
     def _open_session(self, org: EmulatedOrg) -> str:
         length = self.session_jwt_length

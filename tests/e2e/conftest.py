@@ -66,6 +66,15 @@ class Run:
         assert_valid_outcome(event["detail"])
         return event["detail"]
 
+    @property
+    def import_outcome(self) -> dict:
+        """The one outcome of an import: detail-type IICS Import Job State Change, the same detail shape."""
+        assert len(self.events) == 1, f"expected exactly one outcome event, got {len(self.events)}"
+        event = self.events[0]
+        assert (event["source"], event["detail-type"]) == ("iics.export.monitor", "IICS Import Job State Change")
+        assert_valid_outcome(event["detail"])
+        return event["detail"]
+
     def archived(self, key: str) -> bytes:
         return self.stack.client("s3").get_object(Bucket=self.stack.bucket, Key=key)["Body"].read()
 
@@ -82,10 +91,10 @@ class Pipeline:
         seen = len(self.capture.drain())
         return self._finish(self.stack.start(execution_input), seen)
 
-    def submit(self, detail: dict) -> Run:
+    def submit(self, detail: dict, detail_type: str = "IICS Export Job Submitted") -> Run:
         """Through the front door: the upstream event on the bus, routed by the template's rule."""
         seen, before = len(self.capture.drain()), {e["executionArn"] for e in self.stack.executions()}
-        self.stack.submit(detail)
+        self.stack.submit(detail, detail_type)
         (execution,) = [e for e in self.stack.executions() if e["executionArn"] not in before]
         return self._finish(execution["executionArn"], seen)
 
