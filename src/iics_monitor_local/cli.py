@@ -1,8 +1,9 @@
 """``iics-export-monitor``: start, watch and announce IICS export jobs from a terminal (click).
 
     iics-export-monitor demo | emulator | watch JOB_ID | start --object ID ... | submit JOB_ID
+    iics-export-monitor import PACKAGE.zip --org ORG
 
-Commands parse their options here and call one piece of logic: ``watch.run`` (watch, start),
+Commands parse their options here and call one piece of logic: ``watch.run`` (watch, start, import),
 ``demo.run``, the emulator, or ``submit`` below. The local stack (moto) loads only when a command
 runs it, so ``--help``, ``submit`` and ``emulator`` answer at once and work without the dev extra.
 docs/cli.md is the user's guide.
@@ -25,8 +26,9 @@ from typing import Any, NoReturn, TextIO
 
 import click
 
+from iics_monitor.client import CONFLICT_RESOLUTIONS
 from iics_monitor.errors import InvalidInput
-from iics_monitor.validation import MonitorSettings, parse_request
+from iics_monitor.validation import EXPORT, KINDS, MonitorSettings, parse_request
 from iics_monitor_local.runajob import EXIT_CODES
 from iics_monitor_local.samconfig import LAPTOP_SETTINGS, STACK_NAME
 
@@ -35,6 +37,7 @@ Exit codes (Informatica RunAJob's; every outcome's in docs/cli.md): 0 SUCCESSFUL
 a warning or failed objects, 3 FAILED, 4 TIMED_OUT, 5 ERROR
   5 also when the watch itself failed (no outcome, AWS unreachable, log mismatch)
   7 start only: IICS refused to start the export
+  7 import only: the import could not start (IICS refused the package or the start)
   2 bad usage or configuration: nothing was started
   6 stopped watching (Ctrl-C) before the job ended; the job goes on in IICS"""
 
@@ -65,18 +68,19 @@ def cli() -> None:
       iics-export-monitor demo
       iics-export-monitor watch 7evG9CokA1whk8ehF3opKM --out ./archive
       iics-export-monitor start --object 9Sks3TsNfjHl3iRqWH8fxH --name nightly
+      iics-export-monitor import release-42.zip --org prod --credentials ~/.iics/prod.json
       iics-export-monitor submit 7evG9CokA1whk8ehF3opKM --stack-name iics-export-monitor
       iics-export-monitor emulator --port 8080
 
     \b
     Environment:
-      IICS_USERNAME, IICS_PASSWORD, IICS_LOGIN_URL  the IICS login of watch and start
+      IICS_USERNAME, IICS_PASSWORD, IICS_LOGIN_URL  the IICS login of watch, start and import
       AWS_PROFILE, AWS_REGION, ...                   AWS, boto3's usual chain (--aws real, --s3, submit)
 
     \b
     Exit codes of watch and start (Informatica RunAJob's): 0 SUCCESSFUL, 1 SUCCESSFUL with a
     warning, 3 FAILED, 4 TIMED_OUT, 5 ERROR, 2 bad usage (nothing started), 6 stopped watching,
-    7 IICS refused to start the export. Every outcome's code: docs/cli.md.
+    7 IICS refused to start the export or import. Every outcome's code: docs/cli.md.
     """
 
 
@@ -183,14 +187,30 @@ def watch_options(command: Callable) -> Callable:
     return command
 
 
+ORG_HELP = (
+    "the org the job runs in, as the stack names it (its secret's last segment, docs/orgs.md); the "
+    "IICS login given (--credentials or IICS_*) must be that org's. Emulated AWS keeps it as the org's "
+    "secret; --aws real needs the org in the stack's IicsOrgSecretArns"
+)
+
+
 @cli.command("watch", epilog=EXIT_CODES_HELP + "\n\n" + ENVIRONMENT_HELP)
 @click.argument("job_id")
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    default=EXPORT,
+    show_default=True,
+    help="an export job, or an import job (its log kept as import.log)",
+)
+@click.option("--org", metavar="ORG", help=ORG_HELP + " (default: the stack's own IICS secret)")
 @watch_options
 @click.pass_context
-def watch_command(ctx: click.Context, job_id: str, **options: Any) -> None:
-    """Follow one export job to its end, a line per poll; keep its log.
+def watch_command(ctx: click.Context, job_id: str, kind: str, org: str | None, **options: Any) -> None:
+    """Follow one export (or import) job to its end, a line per poll; keep its log.
 
-    JOB_ID is the IICS export job id (1-64 letters and digits). By default template.yaml is
+    JOB_ID is the IICS export job id (1-64 letters and digits); with --kind import, an import
+    job's, whose log is kept as import.log. By default template.yaml is
     deployed into an AWS account emulated in this process; your IICS login becomes its secret,
     the job is announced with the upstream EventBridge event, and the real state machine and
     handlers poll IICS from this machine. With --aws real your deployed stack runs an execution
@@ -206,9 +226,11 @@ def watch_command(ctx: click.Context, job_id: str, **options: Any) -> None:
       iics-export-monitor watch 7evG9CokA1whk8ehF3opKM --credentials ~/.iics/dev.json --out logs
       iics-export-monitor watch 7evG9CokA1whk8ehF3opKM --aws real --region eu-west-1
       iics-export-monitor watch 7evG9CokA1whk8ehF3opKM --s3 s3://my-audit-bucket/iics/
+      iics-export-monitor watch 3pQ8ZVhH0x2kPzvn1mIaQe --kind import --org prod --credentials ~/.iics/prod.json
     """
     watch = _load("watch")
-    ctx.exit(watch.run(watch.GivenJob(job_id), watch.WatchOptions(**options), sys.stdout, sys.stderr))
+    job = watch.GivenJob(job_id, kind, org)
+    ctx.exit(watch.run(job, watch.WatchOptions(**options), sys.stdout, sys.stderr))
 
 
 @cli.command("start", epilog=EXIT_CODES_HELP + "\n\n" + ENVIRONMENT_HELP)
@@ -246,6 +268,53 @@ def start_command(
     """
     watch = _load("watch")
     job = watch.ExportToStart(object_ids, name, include_dependencies)
+    ctx.exit(watch.run(job, watch.WatchOptions(**options), sys.stdout, sys.stderr))
+
+
+@cli.command("import", epilog=EXIT_CODES_HELP + "\n\n" + ENVIRONMENT_HELP)
+@click.argument("package", metavar="PACKAGE.zip", type=click.Path(path_type=Path))
+@click.option("--org", metavar="ORG", required=True, help=ORG_HELP)
+@click.option("--name", help="the import job's name (default: the package file's name without .zip)")
+@click.option(
+    "--conflict",
+    type=click.Choice(CONFLICT_RESOLUTIONS),
+    default=CONFLICT_RESOLUTIONS[0],  # OVERWRITE: a promotion makes the target run what was exported
+    show_default=True,
+    help="objects that already exist in the org: replaced by the package's (OVERWRITE), or kept (REUSE)",
+)
+@click.option(
+    "--relax-checksum",
+    is_flag=True,
+    help="accept a package whose entries were changed after export (IICS's relaxChecksum=true)",
+)
+@watch_options
+@click.pass_context
+def import_command(
+    ctx: click.Context,
+    package: Path,
+    org: str,
+    name: str | None,
+    conflict: str,
+    relax_checksum: bool,
+    **options: Any,
+) -> None:
+    """Import an export package into an org: upload it, start the import, then watch it.
+
+    PACKAGE.zip is an IICS export package (as IICS or `watch` kept it). It is checked first (a
+    readable zip file), and so is ORG's name; bad input exits 2 and sends nothing. Then, with the
+    org's IICS login, the package is uploaded from this machine as it is read from disk (POST
+    /public/core/v3/import/package; IICS checks it against its exportPackage.chksum), the import
+    started (POST .../import/<jobId>), and the job followed to its end as watch --kind import --org
+    ORG does: its import.log kept, its outcome IICS Import Job State Change. A failed import
+    prints the first error lines of its log. A package IICS refuses exits 7, nothing watched.
+
+    \b
+    Examples:
+      iics-export-monitor import release-42.zip --org prod --credentials ~/.iics/prod.json
+      iics-export-monitor import release-42.zip --org prod --conflict REUSE --aws real --region eu-west-1
+    """
+    watch = _load("watch")
+    job = watch.ImportToStart(package, org, name, conflict, relax_checksum)
     ctx.exit(watch.run(job, watch.WatchOptions(**options), sys.stdout, sys.stderr))
 
 

@@ -2,6 +2,7 @@
 
     iics-export-monitor watch JOB_ID [--aws emulated|real] [--out DIR] [--s3 URL] [options]
     iics-export-monitor start --object ID [...] [watch options]
+    iics-export-monitor import PACKAGE.zip --org ORG [...] [watch options]
     python -m iics_monitor_local.watch JOB_ID [...]        (the same command as ``watch``)
 
 ``--aws emulated`` (the default) deploys template.yaml into moto (``LocalStack``), stores the IICS
@@ -9,7 +10,10 @@ credentials from the environment or ``--credentials FILE`` as the stack's secret
 with the upstream EventBridge event, and runs the real handlers (each function in worker processes of
 its own, as the tests run them) against the IICS org.
 ``--aws real`` starts an execution of a deployed stack instead (its functions use the deployed
-secret) and follows it. Either way the archived ``export.log`` and ``status.json`` are copied to
+secret) and follows it. An import (``--kind import``, or one ``import`` uploads and starts) is watched
+the same way; with ``--org`` the login is that org's, the emulated stack keeps it as the org's secret
+(``iics-export-monitor/orgs/<org>``), and the log is ``import.log``.
+Either way the archived ``export.log`` and ``status.json`` are copied to
 ``DIR/<jobId>/`` and/or to ``--s3`` in the deployed archive's layout, and the exit code is the one
 Informatica's RunAJob gives (``runajob``). With emulated AWS the archived export package is kept
 there too (``package.zip``): the stack it was archived in is gone when the command ends.
@@ -24,9 +28,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +44,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from iics_monitor.archive import LogArchiver
 from iics_monitor.client import IicsClient
-from iics_monitor.config import ARCHIVE_PREFIX, BUCKET_NAME  # the deployed archive's own rules
+from iics_monitor.config import ARCHIVE_PREFIX, BUCKET_NAME, org_secrets  # the deployed stack's own rules
 from iics_monitor.credentials import Credentials
 from iics_monitor.errors import (
     ConfigError,
@@ -47,17 +53,27 @@ from iics_monitor.errors import (
     InvalidInput,
     LoginFailed,
     MonitorError,
+    NotSent,
     StartUnconfirmed,
 )
 from iics_monitor.hosts import ALLOWED_HOSTS_PARAMETER, HostPolicy, is_loopback, service_url_parts
-from iics_monitor.validation import MonitorSettings, parse_export_spec, parse_job_id, parse_request
-from iics_monitor_local.deployed import StackUnusable, read_stack
+from iics_monitor.validation import (
+    EXPORT,
+    IMPORT,
+    MonitorSettings,
+    parse_export_spec,
+    parse_job_id,
+    parse_kind,
+    parse_org_name,
+    parse_request,
+)
+from iics_monitor_local.deployed import IMPORT_TRIGGER_DETAIL_TYPE, TRIGGER_DETAIL_TYPE, StackUnusable, read_stack
 from iics_monitor_local.progress import Progress
 from iics_monitor_local.runajob import EXIT_CODES, exit_code
 from iics_monitor_local.samconfig import LAPTOP_SETTINGS
 from iics_monitor_local.stack import EXECUTION_ENDED, LambdaInvocation, LocalStack
 
-__all__ = ["ExportToStart", "GivenJob", "WatchOptions", "run"]
+__all__ = ["ExportToStart", "GivenJob", "ImportToStart", "WatchOptions", "run"]
 
 CREDENTIAL_VARIABLES = {"username": "IICS_USERNAME", "password": "IICS_PASSWORD", "loginUrl": "IICS_LOGIN_URL"}
 # option -> (field of the execution input's ``monitor`` object, template Parameter)
@@ -73,6 +89,7 @@ MAX_S3_PREFIX = 900
 ARCHIVE_SLACK_SECONDS = 600
 # The state whose input carries the outcome detail it publishes, on the success and the ERROR paths.
 OUTCOME_STATE = "EmitOutcome"
+ORGS_PARAMETER = "IicsOrgSecretArns"
 
 
 class UsageError(Exception):
@@ -84,7 +101,8 @@ class WatchFailed(Exception):
 
 
 class NotStarted(Exception):
-    """IICS refused the start-export request: there is no job to watch (RunAJob's "failed to start")."""
+    """IICS refused the start request (or an import's package): there is no job to watch (RunAJob's
+    "failed to start")."""
 
 
 @dataclass(frozen=True)
@@ -111,43 +129,74 @@ class WatchedStack:
     state_machine_arn: str
     bucket: str
     settings: MonitorSettings
+    orgs: frozenset[str] = frozenset()  # the org names IicsOrgSecretArns configures
 
 
 # --- what to watch -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class JobRef:
+    """The job to watch: its id, whether it is an export or an import, and the org it runs in (None:
+    the stack's own IICS secret)."""
+
+    job_id: str
+    kind: str = EXPORT
+    org: str | None = None
+
+    def announcement(self) -> tuple[str, dict[str, Any]]:
+        """The trigger event's detail-type and detail: an export of the stack's own org is announced
+        as it always was."""
+        detail_type = IMPORT_TRIGGER_DETAIL_TYPE if self.kind == IMPORT else TRIGGER_DETAIL_TYPE
+        return detail_type, {"jobId": self.job_id} | ({"org": self.org} if self.org is not None else {})
+
+    def request(self) -> dict[str, Any]:
+        """The execution's bare input: the announcement's detail, with ``kind`` for an import."""
+        return self.announcement()[1] | ({"kind": self.kind} if self.kind != EXPORT else {})
+
+    def __str__(self) -> str:
+        what = f"{self.kind} job" if self.kind != EXPORT else "job"
+        return f"{what} {self.job_id}" + (f" of org {self.org}" if self.org is not None else "")
+
+
 class JobSource(Protocol):
-    """The job to watch: one given by id (``GivenJob``), or one the command starts (``ExportToStart``)."""
+    """The job to watch: one given by id (``GivenJob``), or one the command starts (``ExportToStart``,
+    ``ImportToStart``)."""
 
     logs_in: ClassVar[bool]  # begin() logs in to IICS from this machine, so it needs the IICS credentials
+    org: str | None  # the org whose login the command was given (None: the stack's own secret)
 
     def check(self) -> None:
-        """Parse the input; raise InvalidInput. Nothing is started."""
+        """Parse the input; raise InvalidInput or UsageError. Nothing is started."""
 
-    def begin(self, credentials: Credentials | None, hosts: HostPolicy, out: TextIO) -> str:
-        """The id of the job to watch, started now if need be (reaching IICS only on ``hosts``).
+    def begin(self, credentials: Credentials | None, hosts: HostPolicy, out: TextIO) -> JobRef:
+        """The job to watch, started now if need be (reaching IICS only on ``hosts``).
         Called once every check has passed."""
 
 
 class GivenJob:
-    """``watch JOB_ID``: a job that already runs in IICS."""
+    """``watch JOB_ID [--kind import] [--org ORG]``: a job that already runs in IICS."""
 
     logs_in = False
 
-    def __init__(self, job_id: str) -> None:
-        self._raw = job_id
+    def __init__(self, job_id: str, kind: str = EXPORT, org: str | None = None) -> None:
+        self._raw, self._kind, self.org = job_id, kind, org
 
     def check(self) -> None:
         parse_job_id(self._raw)
+        parse_kind(self._kind)
+        if self.org is not None:
+            parse_org_name(self.org)
 
-    def begin(self, credentials: Credentials | None, hosts: HostPolicy, out: TextIO) -> str:
-        return parse_job_id(self._raw)
+    def begin(self, credentials: Credentials | None, hosts: HostPolicy, out: TextIO) -> JobRef:
+        return JobRef(parse_job_id(self._raw), parse_kind(self._kind), self.org)
 
 
 class ExportToStart:
     """``start --object ID ...``: an export this command starts (IICS ``POST /export``), then watches."""
 
     logs_in = True
+    org = None
 
     def __init__(self, object_ids: Sequence[str], name: str | None, include_dependencies: bool | None) -> None:
         flag = {} if include_dependencies is None else {"includeDependencies": include_dependencies}
@@ -158,7 +207,7 @@ class ExportToStart:
     def check(self) -> None:
         parse_export_spec(self._raw)
 
-    def begin(self, credentials: Credentials | None, hosts: HostPolicy, out: TextIO) -> str:
+    def begin(self, credentials: Credentials | None, hosts: HostPolicy, out: TextIO) -> JobRef:
         spec = parse_export_spec(self._raw)
         client = IicsClient(lambda: credentials, hosts=hosts)
         try:
@@ -181,7 +230,96 @@ class ExportToStart:
             raise WatchFailed("IICS accepted the export but answered no usable job id") from None
         objects = "1 object" if len(spec.objects) == 1 else f"{len(spec.objects)} objects"
         _say(out, f"Started export job {job_id} ({started.get('name') or 'no name'}, {objects})")
+        return JobRef(job_id)
+
+
+MAX_IMPORT_NAME = 255  # IICS's limit on a job name
+# The characters the upload's form may carry unquoted as the file name (IicsClient.upload_package
+# refuses others): any other one becomes "_". IICS keeps the name for its records only.
+_NOT_IN_UPLOAD_NAME = re.compile(r"[^\w .()+-]")
+
+
+class ImportToStart:
+    """``import PACKAGE.zip --org ORG``: an export package this command uploads to the org (IICS
+    ``POST import/package``, streamed from the file) and starts (``POST import/<jobId>``), then watches."""
+
+    logs_in = True
+
+    def __init__(self, package: Path, org: str, name: str | None, conflict: str, relax_checksum: bool) -> None:
+        self.package, self.org, self.conflict, self.relax_checksum = package, org, conflict, relax_checksum
+        self.name = package.stem if name is None else name  # what the user called the release
+
+    def check(self) -> None:
+        parse_org_name(self.org)
+        if not self.name.strip() or len(self.name) > MAX_IMPORT_NAME:
+            raise UsageError(f"--name must be 1-{MAX_IMPORT_NAME} characters, not blank")
+        if not self.package.exists():
+            raise UsageError(f"package {self.package} does not exist")
+        if not self.package.is_file():
+            raise UsageError(f"package {self.package} is not a file")
+        try:
+            with self.package.open("rb") as stream:
+                is_zip = zipfile.is_zipfile(stream)
+        except OSError as error:
+            raise UsageError(f"package {self.package} cannot be read: {error.strerror}") from None
+        if not is_zip:
+            raise UsageError(f"package {self.package} is not a zip file (IICS export packages are)")
+
+    def begin(self, credentials: Credentials | None, hosts: HostPolicy, out: TextIO) -> JobRef:
+        client = IicsClient(lambda: credentials, hosts=hosts)
+        try:
+            try:
+                client.login()
+            except (IicsError, ConfigError) as error:  # as start: a refused login is the command's error
+                raise WatchFailed(f"IICS did not take the package: {error}") from None
+            job_id = self._upload(client, out)
+            self._start(client, job_id, out)
+        finally:
+            with contextlib.suppress(IicsError):
+                client.logout()
+        return JobRef(job_id, IMPORT, self.org)
+
+    def _upload(self, client: IicsClient, out: TextIO) -> str:
+        """Send the package as it is read from disk; the import job's id (NOT_STARTED until started)."""
+        try:
+            with self.package.open("rb") as stream:
+                size = os.fstat(stream.fileno()).st_size
+                filename = _NOT_IN_UPLOAD_NAME.sub("_", self.package.name)[:200]
+                answer = client.upload_package(
+                    stream, size, relax_checksum=self.relax_checksum, filename=filename or "package.zip"
+                )
+        except OSError as error:
+            raise NotStarted(f"package {self.package} could not be read: {error.strerror}") from None
+        except (LoginFailed, ConfigError) as error:
+            raise WatchFailed(f"IICS did not take the package: {error}") from None
+        except IicsUnavailable as error:  # nothing imported: at most a NOT_STARTED job, which the message says
+            raise NotStarted(f"the package did not reach IICS: {error}") from None
+        except IicsError as error:  # not a package, or a checksum mismatch
+            raise NotStarted(f"IICS refused the package: {error}") from None
+        job_id = answer["jobId"]  # the client checked it
+        checksum = json.dumps(answer.get("checksumValid"))
+        _say(
+            out,
+            f"Uploaded {self.package.name} ({size} bytes) to org {self.org}: "
+            f"import job {job_id}, checksumValid {checksum}",
+        )
         return job_id
+
+    def _start(self, client: IicsClient, job_id: str, out: TextIO) -> None:
+        try:
+            client.start_import(job_id, self.name, self.conflict)
+        except NotSent as error:  # it never went out: the job waits NOT_STARTED, nothing imported
+            raise NotStarted(f"import job {job_id} was not started: {error}") from None
+        except (IicsUnavailable, StartUnconfirmed) as error:  # it may have reached IICS: no blind retry
+            raise WatchFailed(
+                f"IICS did not confirm the start of import job {job_id} ({error}); it may have started anyway, "
+                "check its status in IICS before starting it again"
+            ) from None
+        except (LoginFailed, ConfigError) as error:
+            raise WatchFailed(f"IICS did not start import job {job_id}: {error}") from None
+        except IicsError as error:
+            raise NotStarted(f"IICS refused to start import job {job_id}: {error}") from None
+        _say(out, f"Started import job {job_id} ({self.name}, {self.conflict})")
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -196,16 +334,16 @@ def run(job: JobSource, options: WatchOptions, out: TextIO, err: TextIO) -> int:
         needs_login = options.aws == "emulated" or job.logs_in
         credentials = read_credentials(options.credentials) if needs_login else None
         hosts = laptop_hosts(credentials, options.allowed_hosts)
-        aws = EmulatedAws(options, credentials) if options.aws == "emulated" else RealAws(options)
+        aws = EmulatedAws(options, credentials) if options.aws == "emulated" else RealAws(options, job.org)
         destination = S3Destination.open(options.s3, options.region) if options.s3 else None
         if options.aws == "real" and options.credentials is not None and not job.logs_in:
             _say(
                 out, "Note: --credentials is not used with --aws real; the deployed functions read the deployed secret."
             )
-        job_id = job.begin(credentials, hosts, out)
+        ref = job.begin(credentials, hosts, out)
         with _archive_folder(options) as (root, shown):
-            detail, kept = aws.watch(job_id, root / job_id, out)
-            copied = destination.store(job_id, detail, root / job_id) if destination else []
+            detail, kept = aws.watch(ref, root / ref.job_id, out)
+            copied = destination.store(ref, detail, root / ref.job_id) if destination else []
     except (UsageError, InvalidInput, ConfigError) as error:
         print(f"error: {error}", file=err)
         return EXIT_CODES["USAGE"]
@@ -288,25 +426,30 @@ class EmulatedAws:
         self.settings = LAPTOP_SETTINGS.configured(_overrides(options))  # its own stack: Parameters
         self.allowed_hosts = options.allowed_hosts
 
-    def watch(self, job_id: str, folder: Path, out: TextIO) -> tuple[dict, list[Path]]:
-        credentials, settings = self.credentials, self.settings
+    def watch(self, job: JobRef, folder: Path, out: TextIO) -> tuple[dict, list[Path]]:
+        credentials, settings, job_id = self.credentials, self.settings, job.job_id
         parameters = {parameter: settings.to_dict()[field] for field, parameter in WAIT_OPTIONS.values()}
         if self.allowed_hosts:
             parameters[ALLOWED_HOSTS_PARAMETER] = self.allowed_hosts
         _say(
             out,
-            f"Deploying template.yaml into emulated AWS (moto); IICS {credentials.login_url} as {credentials.username}",
+            f"Deploying template.yaml into emulated AWS (moto); IICS {credentials.login_url} as {credentials.username}"
+            + (f", the login of org {job.org}" if job.org is not None else ""),
         )
-        with LocalStack(parameters) as stack:
-            stack.put_iics_secret(credentials.username, credentials.password, credentials.login_url)
+        # A named org's login is that org's own secret (IicsOrgSecretArns), as in a deployed stack with
+        # several orgs; the stack's default secret is then left out, so nothing can watch with it instead.
+        login = {"username": credentials.username, "password": credentials.password, "loginUrl": credentials.login_url}
+        with LocalStack(parameters, orgs={job.org: login} if job.org is not None else None) as stack:
+            if job.org is None:
+                stack.put_iics_secret(credentials.username, credentials.password, credentials.login_url)
             stack.on_invocation(Progress(out, labels={job_id: job_id}))
             outcomes = stack.capture_events()
-            stack.submit({"jobId": job_id})
+            stack.submit(*reversed(job.announcement()))
             executions = stack.executions()
             if len(executions) != 1:
                 raise WatchFailed(f"the trigger event started {len(executions)} executions, expected 1")
             arn = executions[0]["executionArn"]
-            _say(out, f"Watching job {job_id}: execution {arn}")
+            _say(out, f"Watching {job}: execution {arn}")
             try:
                 ended = stack.wait(
                     arn,
@@ -329,7 +472,7 @@ class EmulatedAws:
 class RealAws:
     """``--aws real``: an execution of the deployed stack, followed through its history."""
 
-    def __init__(self, options: WatchOptions) -> None:
+    def __init__(self, options: WatchOptions, org: str | None = None) -> None:
         try:
             session = boto3.Session(region_name=options.region)
             cloudformation, self.sfn, self.s3 = (
@@ -338,18 +481,24 @@ class RealAws:
         except BotoCoreError as error:  # no region configured, unknown profile
             raise UsageError(f"AWS: {error}") from None
         self.stack = find_stack(cloudformation, options.stack_name)
+        if org is not None and org not in self.stack.orgs:  # before anything is uploaded or started
+            configured = ", ".join(sorted(self.stack.orgs)) or "none"
+            raise UsageError(
+                f"org {org} is not configured in stack {options.stack_name} (IicsOrgSecretArns: {configured}); "
+                "docs/orgs.md"
+            )
         self.overrides = _overrides(options)
         self._given = [option for option in WAIT_OPTIONS if getattr(options, option) is not None]
         self.stack.settings.overridden_by(self.overrides)  # refuse a bad combination before starting anything
         self.refresh = options.refresh
 
-    def watch(self, job_id: str, folder: Path, out: TextIO) -> tuple[dict, list[Path]]:
-        request: dict[str, Any] = {"jobId": job_id}
+    def watch(self, job: JobRef, folder: Path, out: TextIO) -> tuple[dict, list[Path]]:
+        job_id, request = job.job_id, job.request()
         if self.overrides:
             request["monitor"] = self.overrides
         # The name the stack's own trigger gives the job's execution, so a job it already watches
         # gets no second archive, outcome or alert: that execution is followed instead.
-        name = parse_request(request, self.stack.settings).execution_name
+        name = parse_request(request, self.stack.settings, self.stack.orgs).execution_name
         try:
             arn = self.sfn.start_execution(
                 stateMachineArn=self.stack.state_machine_arn, name=name, input=json.dumps(request)
@@ -359,13 +508,13 @@ class RealAws:
             ignored = ", ".join(f"--{option.replace('_', '-')}" for option in self._given)
             _say(
                 out,
-                f"Job {job_id} already has its monitor: following execution {arn} instead of starting another"
+                f"{_capital(str(job))} already has its monitor: following execution {arn} instead of starting another"
                 + (f" ({ignored} does not apply: it runs with its own settings)" if ignored else ""),
             )
         except (BotoCoreError, ClientError) as error:
             raise UsageError(f"cannot start {self.stack.state_machine_arn}: {error}") from None
         else:
-            _say(out, f"Watching job {job_id}: execution {arn}")
+            _say(out, f"Watching {job}: execution {arn}")
         try:
             detail = follow(self.sfn, arn, job_id, Progress(out, labels={job_id: job_id}), out, self.refresh)
         except KeyboardInterrupt:
@@ -390,7 +539,11 @@ def find_stack(cloudformation: Any, name: str) -> WatchedStack:
         raise UsageError(str(error)) from None
     try:
         settings = MonitorSettings(*(int(stack.parameters[parameter]) for _, parameter in WAIT_OPTIONS.values()))
-        return WatchedStack(stack.outputs["StateMachineArn"], stack.outputs["ArchiveBucketName"], settings)
+        # The stack's own reading of IicsOrgSecretArns: an org is its secret name's last segment.
+        orgs = frozenset(org_secrets({"IICS_ORGS": stack.parameters.get(ORGS_PARAMETER, "")}))
+        return WatchedStack(stack.outputs["StateMachineArn"], stack.outputs["ArchiveBucketName"], settings, orgs)
+    except ConfigError as error:
+        raise UsageError(f"stack {name}: {ORGS_PARAMETER}: {error}") from None
     except (KeyError, ValueError) as error:
         raise UsageError(f"stack {name} does not look like iics-export-monitor's: bad or missing {error}") from None
 
@@ -475,8 +628,8 @@ def _json(text: str | None) -> dict:
 def keep_archive(
     s3: Any, bucket: str, detail: Mapping[str, Any], folder: Path, with_package: bool = False
 ) -> list[Path]:
-    """Copy the archived export.log, and status.json beside it, into ``folder``; and ``with_package``,
-    the archived export package as package.zip.
+    """Copy the archived export.log (an import's import.log), and status.json beside it, into ``folder``;
+    and ``with_package``, the archived export package as package.zip.
 
     The local log and package are checked against the outcome's sha256. Without a log (``logError``)
     nothing is copied: status.json is found through the log's key.
@@ -485,12 +638,17 @@ def keep_archive(
     if not log:
         return []
     folder.mkdir(parents=True, exist_ok=True)
-    log_path = _download_checked(s3, bucket, log, folder / "export.log")
+    log_path = _download_checked(s3, bucket, log, folder / log_name(detail))
     status_key = log["key"].rsplit("/", 1)[0] + "/status.json"
     status_path = _download(s3, bucket, status_key, folder / "status.json")
     package = detail.get("package") if with_package else None
     package_path = _download_checked(s3, bucket, package, folder / "package.zip") if package else None
     return [path for path in (log_path, status_path, package_path) if path is not None]
+
+
+def log_name(detail: Mapping[str, Any]) -> str:
+    """The archive's name for the job's log (``archive.LogArchiver``): the outcome says the kind."""
+    return "import.log" if detail.get("kind") == IMPORT else "export.log"
 
 
 def _download_checked(s3: Any, bucket: str, archived: Mapping[str, Any], path: Path) -> Path:
@@ -524,7 +682,8 @@ def _sha256(path: Path) -> str:
 
 class S3Destination:
     """``--s3 s3://BUCKET/PREFIX/``: the kept log and status, copied with your AWS credentials in the
-    deployed archive's layout and metadata (``PREFIX/YYYY/MM/DD/<jobId>/export.log``, ``LogArchiver``)."""
+    deployed archive's layout and metadata (``PREFIX/[org=<org>/]YYYY/MM/DD/<jobId>/export.log`` or
+    ``import.log``, ``LogArchiver``)."""
 
     def __init__(self, archiver: LogArchiver) -> None:
         self._archiver = archiver
@@ -551,20 +710,20 @@ class S3Destination:
             raise UsageError("--s3 needs AWS credentials (AWS_PROFILE, environment, SSO or ~/.aws/credentials)")
         return cls(LogArchiver(bucket, prefix, client))
 
-    def store(self, job_id: str, detail: Mapping[str, Any], folder: Path) -> list[str]:
+    def store(self, job: JobRef, detail: Mapping[str, Any], folder: Path) -> list[str]:
         """Upload what ``keep_archive`` kept in ``folder``; the S3 URLs written."""
         if not detail.get("log"):
             return []
-        now, bucket = datetime.now(UTC), self._archiver.bucket
+        now, bucket, job_id, org = datetime.now(UTC), self._archiver.bucket, job.job_id, job.org
         try:
-            with (folder / "export.log").open("rb") as stream:
-                keys = [self._archiver.put_log(job_id, detail["state"], stream, now).key]
+            with (folder / log_name(detail)).open("rb") as stream:
+                keys = [self._archiver.put_log(job_id, detail["state"], stream, now, kind=job.kind, org=org).key]
             status = folder / "status.json"
             if status.exists():
-                keys.append(self._archiver.put_status(job_id, json.loads(status.read_bytes()), now))
+                keys.append(self._archiver.put_status(job_id, json.loads(status.read_bytes()), now, org))
             if (folder / "package.zip").exists():
                 with (folder / "package.zip").open("rb") as stream:
-                    keys.append(self._archiver.put_package(job_id, stream, now).key)
+                    keys.append(self._archiver.put_package(job_id, stream, now, org=org).key)
         except MonitorError as error:
             raise WatchFailed(f"--s3 s3://{bucket}/: {error}") from None
         return [f"s3://{bucket}/{key}" for key in keys]
@@ -596,10 +755,30 @@ def summarise(detail: Mapping[str, Any], kept: list[Path], copied: list[str], co
             if detail.get(field)
         ),
     ]
+    lines += _log_errors(detail)
     lines += [f"  archived: s3://{detail[o]['bucket']}/{detail[o]['key']}" for o in ("log", "package") if detail.get(o)]
     lines += [f"  kept: {path}" for path in kept]
     lines += [f"  copied: {url}" for url in copied]
     _say(out, "\n".join(lines))
+
+
+def _log_errors(detail: Mapping[str, Any]) -> list[str]:
+    """A failed import's first error lines, from the archived log's summary: what people read first
+    (an import fails on what the target org lacks, which only the log names)."""
+    if detail.get("kind") != IMPORT or detail.get("state") != "FAILED":
+        return []
+    errors = ((detail.get("logSummary") or {}).get("errors")) or {}
+    first = errors.get("first") or []
+    if not first:
+        return []
+    return [
+        f"  log errors ({errors.get('count', len(first))}):",
+        *(f"    {e.get('code')} {e.get('message')}" for e in first),
+    ]
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]  # not str.capitalize: a job id keeps its case
 
 
 def _say(out: TextIO, line: str) -> None:
