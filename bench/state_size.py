@@ -43,7 +43,7 @@ CONFIG = CheckConfig(
     max_polls=2000,
     org_secrets={ORG: ORG_ARN},
 )
-JOB = {"kind": "import", "org": ORG}  # the state's $.job at its largest
+JOB = {"kind": "import", "org": ORG}  # an import of a further org: its request and poll record say so
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)
 EXECUTION_ARN = "arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:" + "x" * 80 + ":" + "x" * 80
 
@@ -130,7 +130,7 @@ def error_outcome_detail(poll: dict[str, Any], failure: dict[str, Any]) -> dict[
     """BuildJobErrorOutcome's detail (BuildErrorOutcome's and what job it was), from the ASL itself: its
     literals, and its paths read from the state."""
     parameters = json.loads(ASL.read_text())["States"]["BuildJobErrorOutcome"]["Parameters"]["detail"]
-    state = {"check": {"poll": poll}, "failure": failure, "job": JOB}
+    state = {"check": {"poll": poll}, "failure": failure}
 
     def resolve(path: str) -> Any:
         if path.startswith("$$."):
@@ -160,20 +160,19 @@ def worst_case() -> dict[str, int]:
                 "request": request,
                 "submission": submission,
                 "check": {"poll": poll},
-                "job": JOB,
                 "outcome": {"detail": outcome},
             }
         ),
         # A task's Catch adds the error to the state; the Report* states then keep only poll and failure.
         "error path (at a Catch)": size(
-            {"request": request, "submission": submission, "check": {"poll": poll}, "job": JOB, "error": error}
+            {"request": request, "submission": submission, "check": {"poll": poll}, "error": error}
         ),
         "error path (at EmitOutcome)": size(
-            {"check": {"poll": poll}, "failure": failure, "job": JOB, "outcome": {"detail": error_outcome}}
+            {"check": {"poll": poll}, "failure": failure, "outcome": {"detail": error_outcome}}
         ),
         # Start-export: the export spec is carried until StartExport answers.
         "start-export (at a Catch of StartExport)": size(
-            {"request": export_request, "submission": submission, "check": {"poll": poll}, "job": JOB, "error": error}
+            {"request": export_request, "submission": submission, "check": {"poll": poll}, "error": error}
         ),
     }
     parts = {

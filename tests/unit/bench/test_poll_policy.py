@@ -43,10 +43,8 @@ def test_transitions_follow_the_state_machine():
 
     assert model.loop == ("CheckStatus", "IsFinished", "WaitBeforeNextPoll")
     assert model.success_path[0] == "NormaliseInput" and model.success_path[-1] == "Done"
-    # an announcement arrives validated: no AcceptInput; HasJobFields, RememberJob and WhichDetailType
-    # say what job it is (export or import, which org) and which detail-type its outcome goes out as
-    assert len(model.fixed_states) == 10
-    assert model.transitions(1) == 12  # one invocation: no Wait
+    assert len(model.fixed_states) == 7  # an announcement arrives validated: no AcceptInput
+    assert model.transitions(1) == 9  # one invocation: no Wait
 
 
 def test_every_job_is_detected_with_no_negative_delay(report):

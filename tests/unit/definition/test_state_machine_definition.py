@@ -118,11 +118,9 @@ def test_an_outcome_eventbridge_refuses_is_kept_in_the_queue_the_alarm_watches()
 def test_the_door_comes_first_and_its_refusal_never_reaches_iics():
     states = ASL["States"]
     choices = {c["Variable"]: c["Next"] for c in states[ASL["StartAt"]]["Choices"]}
-    assert choices == {"$.refused": "ReportRefusal", "$.request": "StartPolling"}
+    # a refused import (or a further org's job) is reported as one: its refusal says its kind and org
+    assert choices == {"$.refused.kind": "ReportJobRefusal", "$.refused": "ReportRefusal", "$.request": "StartPolling"}
     assert states[ASL["StartAt"]]["Default"] == "AcceptInput"
     assert states["AcceptInput"]["ResultPath"] == "$" and states["AcceptInput"]["OutputPath"] == "$.Payload"
-    assert states["ReportRefusal"]["Next"] == "WhichErrorOutcome"
-    error_outcomes = {c["Next"] for c in states["WhichErrorOutcome"]["Choices"]} | {
-        states["WhichErrorOutcome"]["Default"]
-    }
-    assert error_outcomes == {"BuildErrorOutcome", "BuildJobErrorOutcome"}
+    assert states["ReportRefusal"]["Next"] == "BuildErrorOutcome"
+    assert states["ReportJobRefusal"]["Next"] == "BuildJobErrorOutcome"

@@ -167,7 +167,7 @@ def no_retry_sleeps(monkeypatch):
 
 def finish_import(job, org, archiver, source_for, outcome="SUCCESSFUL", kind="import"):
     poll = {"jobId": job, "jobName": "promote", "outcome": outcome, "terminal": True, "polls": 2, "iicsState": outcome}
-    event = {"poll": poll, "job": {"kind": kind, "org": org}, "executionArn": "arn:x"}
+    event = {"poll": poll | {"kind": kind, "org": org}, "executionArn": "arn:x"}
     return finish_job(event, archiver=archiver, now=NOW, source_for=source_for, orgs=ORGS, archive_package=True)
 
 

@@ -24,7 +24,15 @@ from iics_monitor.history import history_key
 from iics_monitor.observability import logger, metrics
 from iics_monitor.policy import next_wait_seconds, sleeps_inline
 from iics_monitor.status import REASON_LIMIT, JobStatus, parse_time, text
-from iics_monitor.validation import EXPORT, ExportRequest, parse_job_id, parse_request
+from iics_monitor.validation import (
+    EXPORT,
+    KINDS,
+    ORG_NAME,
+    ExportRequest,
+    job_fields,
+    parse_job_id,
+    parse_request,
+)
 
 MAX_CONSECUTIVE_TRANSIENT_ERRORS = 10
 
@@ -208,7 +216,7 @@ def _error_result(event: Mapping[str, Any], error: MonitorError, config: CheckCo
     except InvalidInput:
         job_id = None
     polls = poll.get("polls") if isinstance(poll.get("polls"), int) and not isinstance(poll.get("polls"), bool) else 0
-    return {
+    return _job_fields_of(request) | {
         "jobId": job_id,
         "jobName": poll.get("jobName") if job_id else None,
         "state": "RUNNING",
@@ -223,6 +231,14 @@ def _error_result(event: Mapping[str, Any], error: MonitorError, config: CheckCo
         "polls": polls,
         "maxPolls": config.max_polls,
     }
+
+
+def _job_fields_of(request: Mapping[str, Any]) -> dict[str, Any]:
+    """An unparsable request's kind and org, as far as they are valid: its ERROR outcome still says
+    what job it was (an import, a further org's)."""
+    kind, org = request.get("kind"), request.get("org")
+    valid_org = org if isinstance(org, str) and ORG_NAME.fullmatch(org) else None
+    return job_fields(kind if kind in KINDS else EXPORT, valid_org)
 
 
 def _after_transient_error(
@@ -282,7 +298,7 @@ def _result(
     else:  # no fresh answer: repeat what the last good poll saw
         name, raw_state, state, message = previous.job_name, previous.iics_state, "RUNNING", previous.message
         job_start_time, job_end_time, warning = previous.job_start_time, None, None
-    return {
+    return job_fields(request.kind, request.org) | {
         "jobId": request.job_id,
         "jobName": name or request.name,
         "state": state,

@@ -72,8 +72,9 @@ def finish_job(
     source_for: Callable[[str | None], JobSource] | None = None,
     orgs: Collection[str] = (),
 ) -> dict[str, Any]:
-    """``event``: ``{"poll", "job"?: {"kind", "org"}, "executionArn"}``; without ``job``, an export of
-    the stack's own org. ``source_for(org)`` gives the org's IICS client; else ``source`` serves all."""
+    """``event``: ``{"poll", "executionArn"}``. The poll record says what job it is (``kind``, ``org``;
+    without them, an export of the stack's own org). ``source_for(org)`` gives the org's IICS client;
+    else ``source`` serves all."""
     poll = event.get("poll")
     if not isinstance(poll, Mapping):
         raise InvalidInput("archive input has no poll result")
@@ -82,8 +83,7 @@ def finish_job(
     if state not in _FINAL_STATES:
         raise InvalidInput(f"archive input outcome must be one of {', '.join(_FINAL_STATES)}")
     logger.set_correlation_id(job_id)
-    job = event.get("job") if isinstance(event.get("job"), Mapping) else {}
-    kind, org = parse_kind(job.get("kind")), parse_org(job.get("org"), orgs)
+    kind, org = parse_kind(poll.get("kind")), parse_org(poll.get("org"), orgs)
     if source_for is not None:
         source = source_for(org)
 

@@ -46,6 +46,7 @@ from iics_monitor.validation import (
     ExportRequest,
     MonitorSettings,
     StartExportRequest,
+    job_fields,
     parse_announcement,
     parse_job_id,
 )
@@ -91,13 +92,8 @@ def _refusal(detail: Any, error: InvalidInput, announced: str | None = None) -> 
         job_id = None
     kind = fields.get("kind") if fields.get("kind") in KINDS else (announced or EXPORT)
     org = fields.get("org") if isinstance(fields.get("org"), str) and ORG_NAME.fullmatch(fields["org"]) else None
-    return {
-        "reason": text(error, REASON_LIMIT),
-        "errorType": type(error).__name__,
-        "jobId": job_id,
-        "kind": kind,
-        "org": org,
-    }
+    refusal = {"reason": text(error, REASON_LIMIT), "errorType": type(error).__name__, "jobId": job_id}
+    return refusal | job_fields(kind, org)
 
 
 def start_monitor(

@@ -227,6 +227,13 @@ class MonitorSettings:
 _EXECUTION_NAME = 80  # Step Functions' limit
 
 
+def job_fields(kind: str, org: str | None) -> dict[str, Any]:
+    """``{"kind", "org"}`` for an import or a job of a further org; nothing for an export of the stack's
+    own org. What a request, a poll record and a refusal carry: the state machine routes on their
+    presence, and an export of the stack's own org keeps the states, paths and events it always had."""
+    return {} if kind == EXPORT and org is None else {"kind": kind, "org": org}
+
+
 @dataclass(frozen=True)
 class ExportRequest:
     """A request to watch one IICS job (an export, or an import with ``kind`` import), from the
@@ -253,14 +260,13 @@ class ExportRequest:
         return name
 
     def to_dict(self) -> dict[str, Any]:
-        """The request as the execution carries it: validated fields only, settings resolved. ``kind``
-        and ``org`` are always there: the state machine's error path reads them."""
+        """The request as the execution carries it: validated fields only, settings resolved."""
         body: dict[str, Any] = {"jobId": self.job_id, "monitor": self.settings.to_dict()}
         if self.name is not None:
             body["name"] = self.name
         if self.attempt != 1:
             body["attempt"] = self.attempt
-        return body | {"kind": self.kind, "org": self.org}
+        return body | job_fields(self.kind, self.org)
 
 
 @dataclass(frozen=True)
@@ -272,7 +278,7 @@ class StartExportRequest:
     org: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"export": self.spec.to_body(), "monitor": self.settings.to_dict(), "kind": EXPORT, "org": self.org}
+        return {"export": self.spec.to_body(), "monitor": self.settings.to_dict()} | job_fields(EXPORT, self.org)
 
 
 MAX_ATTEMPT = 99
