@@ -13,9 +13,10 @@ import pytest
 from iics_monitor.client import IicsClient
 from iics_monitor.credentials import Credentials
 from iics_monitor.history import DurationHistory, history_key
+from iics_monitor_local import template
 from iics_monitor_local.stack import TopicInbox
 from tests.conftest import EMULATOR_HOSTS
-from tests.e2e.conftest import FAST, Pipeline, deployed
+from tests.e2e.conftest import FAST, Pipeline, deployed, probe_in_place_of
 
 IMPORT_SUBMITTED = "IICS Import Job Submitted"
 REAL_PACKAGE = Path(__file__).resolve().parents[1] / "golden" / "real-export-package-2021.zip"
@@ -175,3 +176,64 @@ def test_each_org_has_its_own_request_budget_and_history(emulator, prod):
     prod_requests = sum(1 for r in emulator.requests if r.org_id == prod.org_id)
     assert counted["requests@prod"] == prod_requests and counted["requests"] == len(emulator.requests) - prod_requests
     assert len(imports) == 1 and len(exports) == 1  # one run each, kept apart
+
+
+def test_an_import_that_outlasts_the_poll_budget_is_archived_and_announced_as_an_import(emulator, prod):
+    login = PROD | {"loginUrl": emulator.url}
+    with deployed(emulator, FAST | {"MaxPolls": 2, "InlineWaitSeconds": 0}, orgs={"prod": login}) as pipeline:
+        job = emulator.add_job(kind="import", org=prod.org_id, states=["IN_PROGRESS"])
+
+        run = pipeline.submit({"jobId": job, "org": "prod"}, IMPORT_SUBMITTED)
+
+    detail = run.import_outcome
+    assert (detail["state"], detail["polls"]) == ("TIMED_OUT", 2)
+    assert "poll budget" in detail["reason"] and detail["log"]["key"].endswith(f"/{job}/import.log")
+    assert run.path[-5:] == ["ExplainImportPollBudget", "ArchiveImportLog", "EmitImportOutcome", "WasItAnError", "Done"]
+
+
+hung_check_status = probe_in_place_of("CheckStatusFunction", timeout=2)
+
+
+def test_an_import_whose_check_dies_ends_in_one_error_import_outcome(tmp_path, emulator, prod):
+    login = PROD | {"loginUrl": emulator.url}
+    variant = template.variant(hung_check_status, tmp_path / "template.json")
+    with deployed(emulator, FAST, template=variant, orgs={"prod": login}) as pipeline:
+        job = emulator.add_job(kind="import", org=prod.org_id, states=["SUCCESSFUL"])
+
+        run = pipeline.submit({"jobId": job, "org": "prod"}, IMPORT_SUBMITTED)
+
+    detail = run.import_outcome  # not an export's: the poll record said what job it was before the check ran
+    # jobId is null, as for an export whose first check dies: the poll record has no answer of IICS yet
+    assert (detail["state"], detail["kind"], detail["org"], detail["jobId"]) == ("ERROR", "import", "prod", None)
+    assert "Sandbox.Timedout" in detail["reason"]
+    assert run.path[-5:] == [
+        "BuildJobErrorOutcome",
+        "WhichDetailType",
+        "EmitImportOutcome",
+        "WasItAnError",
+        "MonitorFailed",
+    ]
+
+
+def test_an_export_of_a_further_org_goes_out_as_an_export_naming_its_org(two_orgs: Pipeline, emulator, prod):
+    job = emulator.add_job(org=prod.org_id, states=["IN_PROGRESS", "SUCCESSFUL"])
+
+    run = two_orgs.submit({"jobId": job, "org": "prod"})
+
+    detail = run.outcome  # IICS Export Job State Change
+    assert (detail["state"], detail["kind"], detail["org"], detail["schemaMinorVersion"]) == (
+        "SUCCESSFUL",
+        "export",
+        "prod",
+        3,
+    )
+    assert "/org=prod/" in detail["log"]["key"] and "/org=prod/" in detail["package"]["key"]
+
+
+def test_an_export_of_the_stacks_own_org_runs_the_states_it_always_ran(two_orgs: Pipeline, emulator):
+    job = emulator.add_job(states=["SUCCESSFUL"])
+
+    run = two_orgs.submit({"jobId": job})
+
+    assert "RememberJob" not in run.path and "kind" not in run.outcome and "org" not in run.outcome
+    assert run.path[:3] == ["NormaliseInput", "StartPolling", "IsExportRequest"]
