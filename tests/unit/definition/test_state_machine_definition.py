@@ -119,7 +119,12 @@ def test_the_door_comes_first_and_its_refusal_never_reaches_iics():
     states = ASL["States"]
     choices = {c["Variable"]: c["Next"] for c in states[ASL["StartAt"]]["Choices"]}
     # a refused import (or a further org's job) is reported as one: its refusal says its kind and org
-    assert choices == {"$.refused.kind": "ReportJobRefusal", "$.refused": "ReportRefusal", "$.request": "StartPolling"}
+    assert choices == {
+        "$.refused.promotion": "BuildPromotionOutcome",  # a refused promotion: one promotion outcome says why
+        "$.refused.kind": "ReportJobRefusal",
+        "$.refused": "ReportRefusal",
+        "$.request": "StartPolling",
+    }
     assert states[ASL["StartAt"]]["Default"] == "AcceptInput"
     assert states["AcceptInput"]["ResultPath"] == "$" and states["AcceptInput"]["OutputPath"] == "$.Payload"
     assert states["ReportRefusal"]["Next"] == "BuildErrorOutcome"

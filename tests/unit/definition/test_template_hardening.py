@@ -107,6 +107,15 @@ GRANTS = {
         ("dynamodb:PutItem", arn_of("DurationHistoryTable")),
         ("dynamodb:UpdateItem", arn_of("RequestBudgetTable")),
     ],
+    "PromoteFunctionRole": [  # a promotion's package: read from the archive, uploaded to the target org
+        *own_logs("PromoteLogGroup"),
+        ("secretsmanager:GetSecretValue", secret("IicsSecretName")),
+        ("secretsmanager:GetSecretValue", ref("IicsOrgSecretArns")),
+        *[(f"dynamodb:{a}", arn_of("SecretVerdictTable")) for a in ("GetItem", "PutItem", "DeleteItem")],
+        ("dynamodb:UpdateItem", arn_of("RequestBudgetTable")),
+        ("s3:GetObject", sub("${ArchiveBucket.Arn}/${ArchivePrefix}*")),
+        ("kms:Decrypt", ref("ArchiveKmsKeyArn")),
+    ],
     "StartMonitorFunctionRole": [
         *own_logs("StartMonitorLogGroup"),
         ("states:StartExecution", ref("ExportMonitorStateMachine")),
@@ -133,6 +142,7 @@ GRANTS = {
         ("lambda:InvokeFunction", arn_of("StartExportFunction")),
         ("lambda:InvokeFunction", arn_of("CheckStatusFunction")),
         ("lambda:InvokeFunction", arn_of("ArchiveLogFunction")),
+        ("lambda:InvokeFunction", arn_of("PromoteFunction")),
         ("events:PutEvents", regional_arn("events", "event-bus/${EventBusName}")),
         ("sqs:SendMessage", arn_of("UndeliveredOutcomeQueue")),
         *[(action, "*") for action in sorted(UNSCOPABLE_ACTIONS) if action.startswith("logs:")],
@@ -316,8 +326,11 @@ def test_the_archive_function_may_only_put_and_abort_under_the_prefix():
 def test_nobody_else_touches_the_archive_or_its_key():
     for deployed in (deploy({}), deploy(EVERY_OPTION)):
         for name, role in resources_of(deployed, "AWS::IAM::Role").items():
-            if name != "ArchiveLogFunctionRole":
-                assert not {a for a, _ in grants(role) if a.split(":")[0] in {"s3", "kms"}}, name
+            touched = {a for a, _ in grants(role) if a.split(":")[0] in {"s3", "kms"}}
+            if name == "PromoteFunctionRole":  # reads a promotion's package back, writes nothing
+                assert touched <= {"s3:GetObject", "kms:Decrypt"}, name
+            elif name != "ArchiveLogFunctionRole":
+                assert not touched, name
 
 
 def test_the_kms_key_is_granted_only_when_configured_and_only_through_s3():
@@ -344,6 +357,7 @@ def test_secrets_are_read_by_their_exact_name():
         "StartExportFunctionRole": iics,
         "CheckStatusFunctionRole": iics,
         "ArchiveLogFunctionRole": iics,
+        "PromoteFunctionRole": iics,
         "NotifySlackFunctionRole": [secret("SlackWebhookSecretName")],
     }
 

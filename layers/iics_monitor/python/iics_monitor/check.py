@@ -32,6 +32,7 @@ from iics_monitor.validation import (
     job_fields,
     parse_job_id,
     parse_request,
+    parse_track,
 )
 
 MAX_CONSECUTIVE_TRANSIENT_ERRORS = 10
@@ -238,7 +239,12 @@ def _job_fields_of(request: Mapping[str, Any]) -> dict[str, Any]:
     what job it was (an import, a further org's)."""
     kind, org = request.get("kind"), request.get("org")
     valid_org = org if isinstance(org, str) and ORG_NAME.fullmatch(org) else None
-    return job_fields(kind if kind in KINDS else EXPORT, valid_org)
+    fields = job_fields(kind if kind in KINDS else EXPORT, valid_org)
+    try:  # a promotion's job still leads to its promotion outcome
+        track = parse_track(request.get("promotion"))
+    except InvalidInput:
+        track = None
+    return fields if track is None else fields | {"promotion": track}
 
 
 def _after_transient_error(
@@ -298,25 +304,30 @@ def _result(
     else:  # no fresh answer: repeat what the last good poll saw
         name, raw_state, state, message = previous.job_name, previous.iics_state, "RUNNING", previous.message
         job_start_time, job_end_time, warning = previous.job_start_time, None, None
-    return job_fields(request.kind, request.org) | {
-        "jobId": request.job_id,
-        "jobName": name or request.name,
-        "state": state,
-        "iicsState": raw_state,
-        "message": message,
-        "terminal": False,
-        "outcome": None,
-        "reason": None,
-        "nextWaitSeconds": 0,
-        "polls": polls,
-        "maxPolls": config.max_polls,
-        "deadline": deadline.isoformat(),
-        "transientErrors": transient_errors,
-        "lastError": None,
-        "settings": request.settings.to_dict(),
-        "jobStartTime": job_start_time,
-        "jobEndTime": job_end_time,  # with "warning", what finish keeps if a later answer says running again
-        "warning": warning,
-        "expectedSeconds": previous.expected_seconds if previous else None,
-        "historyChecked": previous.history_checked if previous else False,
-    }
+    promotion = {} if request.promotion is None else {"promotion": request.promotion}
+    return (
+        job_fields(request.kind, request.org)
+        | promotion
+        | {
+            "jobId": request.job_id,
+            "jobName": name or request.name,
+            "state": state,
+            "iicsState": raw_state,
+            "message": message,
+            "terminal": False,
+            "outcome": None,
+            "reason": None,
+            "nextWaitSeconds": 0,
+            "polls": polls,
+            "maxPolls": config.max_polls,
+            "deadline": deadline.isoformat(),
+            "transientErrors": transient_errors,
+            "lastError": None,
+            "settings": request.settings.to_dict(),
+            "jobStartTime": job_start_time,
+            "jobEndTime": job_end_time,  # with "warning", what finish keeps if a later answer says running again
+            "warning": warning,
+            "expectedSeconds": previous.expected_seconds if previous else None,
+            "historyChecked": previous.history_checked if previous else False,
+        }
+    )

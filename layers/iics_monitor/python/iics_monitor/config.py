@@ -341,3 +341,33 @@ class ArchiveConfig(OrgSecrets):
             hosts=_host_policy(env),
             org_secrets=org_secrets(env),
         )
+
+
+@dataclass(frozen=True)
+class PromoteConfig(OrgSecrets):
+    """What functions/promote needs: the archive it reads packages from, and each org's login."""
+
+    secret_name: str
+    bucket: str
+    prefix: str
+    defaults: MonitorSettings
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    request_limit: RequestLimit | None = None
+    verdict_table: str | None = None
+    hosts: HostPolicy = INFORMATICA_ONLY
+    org_secrets: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PromoteConfig:
+        archive = ArchiveConfig.from_env(env)
+        return cls(
+            secret_name=archive.secret_name,
+            bucket=archive.bucket,
+            prefix=archive.prefix,
+            defaults=_poll_defaults(env),
+            read_timeout_seconds=archive.read_timeout_seconds,
+            request_limit=archive.request_limit,
+            verdict_table=archive.verdict_table,
+            hosts=archive.hosts,
+            org_secrets=archive.org_secrets,
+        )

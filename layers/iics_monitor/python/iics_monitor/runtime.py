@@ -20,7 +20,14 @@ from botocore.config import Config
 
 from iics_monitor.archive import DEFAULT_MAX_BYTES, LogArchiver
 from iics_monitor.client import CONNECT_TIMEOUT_SECONDS, IicsClient
-from iics_monitor.config import ArchiveConfig, CheckConfig, ExportConfig, RequestLimit, StartConfig
+from iics_monitor.config import (
+    ArchiveConfig,
+    CheckConfig,
+    ExportConfig,
+    PromoteConfig,
+    RequestLimit,
+    StartConfig,
+)
 from iics_monitor.credentials import secret_credentials
 from iics_monitor.history import DurationHistory
 from iics_monitor.hosts import INFORMATICA_ONLY, HostPolicy
@@ -46,6 +53,17 @@ def export_config() -> ExportConfig:
 @functools.cache
 def start_config() -> StartConfig:
     return StartConfig.from_env(os.environ)
+
+
+@functools.cache
+def promote_config() -> PromoteConfig:
+    return PromoteConfig.from_env(os.environ)
+
+
+@functools.cache
+def s3():
+    """The promote function's reader of archived packages (the archive's writer is the LogArchiver's)."""
+    return boto3.client("s3")
 
 
 @functools.cache
@@ -139,7 +157,9 @@ def iics_client(
     )
 
 
-def iics_client_for(config: CheckConfig | ExportConfig | ArchiveConfig, org: str | None = None) -> IicsClient:
+def iics_client_for(
+    config: CheckConfig | ExportConfig | ArchiveConfig | PromoteConfig, org: str | None = None
+) -> IicsClient:
     """The container's IICS client for ``org`` (None: the stack's own secret), as a function's
     configuration sets it up: one client, session and request budget per org."""
     return iics_client(
@@ -154,7 +174,7 @@ def iics_client_for(config: CheckConfig | ExportConfig | ArchiveConfig, org: str
 
 @contextlib.contextmanager
 def iics_clients_within(
-    config: CheckConfig | ExportConfig | ArchiveConfig, until: float
+    config: CheckConfig | ExportConfig | ArchiveConfig | PromoteConfig, until: float
 ) -> Iterator[Callable[[str | None], IicsClient]]:
     """``source_for(org)``: the container's IICS client for ``org``, its requests ending by ``until`` (a
     ``time.monotonic()`` time) while the block runs. A function learns the org from the request it parses."""
@@ -189,6 +209,8 @@ def reset() -> None:
         export_config,
         archive_config,
         start_config,
+        promote_config,
+        s3,
         topic_config,
         slack_config,
         slack_notifier,

@@ -45,6 +45,7 @@ from iics_monitor.validation import (
     ORG_NAME,
     ExportRequest,
     MonitorSettings,
+    PromotionRequest,
     StartExportRequest,
     job_fields,
     parse_announcement,
@@ -55,7 +56,7 @@ IMPORT_SUBMITTED = "IICS Import Job Submitted"
 
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 _NO_EVENT_ID = "a start-export event needs an EventBridge event id"
-Request = ExportRequest | StartExportRequest
+Request = ExportRequest | StartExportRequest | PromotionRequest
 
 
 def accept(raw: Any, defaults: MonitorSettings, orgs: Collection[str] = ()) -> dict[str, Any]:
@@ -93,6 +94,8 @@ def _refusal(detail: Any, error: InvalidInput, announced: str | None = None) -> 
     kind = fields.get("kind") if fields.get("kind") in KINDS else (announced or EXPORT)
     org = fields.get("org") if isinstance(fields.get("org"), str) and ORG_NAME.fullmatch(fields["org"]) else None
     refusal = {"reason": text(error, REASON_LIMIT), "errorType": type(error).__name__, "jobId": job_id}
+    if "promote" in fields:  # a refused promotion is told as one: its promotion outcome says why
+        return refusal | {"promotion": True}
     return refusal | job_fields(kind, org)
 
 
@@ -109,7 +112,7 @@ def start_monitor(
     event = event if isinstance(event, Mapping) else {}
     request, accepted = _accepted(event.get("detail"), defaults, orgs, announced_kind(event))
     event_id = _event_id(event)
-    if isinstance(request, StartExportRequest) and event_id is None:
+    if isinstance(request, StartExportRequest | PromotionRequest) and event_id is None:
         request, accepted = None, {"refused": _refusal(None, InvalidInput(_NO_EVENT_ID))}
     name = _execution_name(request, event_id or _digest(event))
     if request is None:
@@ -130,6 +133,8 @@ def _execution_name(request: Request | None, event_id: str) -> str:
         return f"invalid-{event_id}"
     if isinstance(request, StartExportRequest):
         return f"export-{event_id}"
+    if isinstance(request, PromotionRequest):  # one promotion per event: a redelivery meets this execution
+        return f"promote-{event_id}"
     logger.set_correlation_id(request.job_id)
     return request.execution_name
 

@@ -246,6 +246,7 @@ class ExportRequest:
     attempt: int = 1
     kind: str = EXPORT
     org: str | None = None
+    promotion: dict[str, Any] | None = None  # the promotion's record (parse_track), when it is one's job
 
     @property
     def execution_name(self) -> str:
@@ -314,16 +315,130 @@ def parse_request(
         attempt=_parse_attempt(raw.get("attempt")),
         kind=parse_kind(raw.get("kind"), announced),
         org=parse_org(raw.get("org"), orgs),
+        promotion=parse_track(raw.get("promotion")),
     )
+
+
+# --- promotions -----------------------------------------------------------------------------------
+
+CONFLICT_RESOLUTIONS = ("OVERWRITE", "REUSE")  # IICS's defaultConflictResolution
+_PROMOTE_FIELDS = {"from", "to", "objects", "name", "conflictResolution", "includeObjects", "allowUnverified"}
+PROMOTION_STEPS = ("export", "verify", "upload", "start", "import")
+
+
+@dataclass(frozen=True)
+class PromotionSpec:
+    """What a promotion does after its export: import the package into ``to``."""
+
+    to_org: str
+    conflict_resolution: str
+    name: str | None = None
+    include_objects: tuple[str, ...] | None = None
+    allow_unverified: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "to": self.to_org,
+            "conflictResolution": self.conflict_resolution,
+            "allowUnverified": self.allow_unverified,
+        }
+        if self.name is not None:
+            body["name"] = self.name
+        if self.include_objects is not None:
+            body["includeObjects"] = list(self.include_objects)
+        return body
+
+
+@dataclass(frozen=True)
+class PromotionRequest:
+    """``{"promote": {...}, "monitor"?}``: export ``objects`` from org ``from`` (None: the stack's own),
+    watch it, then upload its archived package to org ``to``, start the import and watch it."""
+
+    export: ExportSpec
+    settings: MonitorSettings
+    from_org: str | None
+    spec: PromotionSpec
+
+    def to_dict(self) -> dict[str, Any]:
+        """The execution's request: a start-export in org ``from`` that carries the promotion along
+        (``promotion.spec``) and the record every poll echoes (``promotion.track``)."""
+        track = {"from": self.from_org, "to": self.spec.to_org, "step": "export", "export": None}
+        return {
+            "export": self.export.to_body(),
+            "monitor": self.settings.to_dict(),
+            "kind": EXPORT,
+            "org": self.from_org,
+            "promotion": {"track": track, "spec": self.spec.to_dict()},
+        }
+
+
+def parse_promotion(raw: Any, defaults: MonitorSettings, orgs: Collection[str]) -> PromotionRequest:
+    """A promotion request: every field checked, both orgs configured and different, before anything starts."""
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("input must be an object")
+    if "jobId" in raw or "export" in raw:
+        raise InvalidInput("give promote alone: it starts its own export")
+    promote = raw.get("promote")
+    if not isinstance(promote, Mapping):
+        raise InvalidInput('promote must be an object: {"from"?, "to", "objects", "conflictResolution", ...}')
+    unknown = sorted(set(promote) - _PROMOTE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"promote has unknown fields: {', '.join(_shown(k) for k in unknown[:5])}")
+    from_org = parse_org(promote.get("from"), orgs)
+    if promote.get("to") is None:
+        raise InvalidInput("promote.to must name the org to import into")
+    to_org = parse_org(promote.get("to"), orgs)
+    if to_org == from_org:
+        raise InvalidInput(f"promote.from and promote.to are the same org ({to_org})")
+    conflict = promote.get("conflictResolution")
+    if conflict not in CONFLICT_RESOLUTIONS:
+        raise InvalidInput(f"promote.conflictResolution must be one of {', '.join(CONFLICT_RESOLUTIONS)}")
+    allow = promote.get("allowUnverified", False)
+    if not isinstance(allow, bool):
+        raise InvalidInput("promote.allowUnverified must be true or false")
+    export = parse_export_spec({"name": promote.get("name"), "objects": promote.get("objects")})
+    spec = PromotionSpec(to_org, conflict, export.name, _parse_ids(promote.get("includeObjects")), allow)
+    return PromotionRequest(export, defaults.overridden_by(raw.get("monitor")), from_org, spec)
+
+
+def _parse_ids(raw: Any) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_EXPORT_OBJECTS:
+        raise InvalidInput(f"promote.includeObjects must list 1 to {MAX_EXPORT_OBJECTS} object ids")
+    for index, value in enumerate(raw):
+        if not isinstance(value, str) or not _JOB_ID.fullmatch(value):
+            raise InvalidInput(f"promote.includeObjects[{index}] must be 1-64 letters and digits, got {_shown(value)}")
+    return tuple(raw)
+
+
+def parse_track(raw: Any) -> dict[str, Any] | None:
+    """The promotion record a request carries (``promotion.track``), checked: ``{"from", "to", "step",
+    "export"}``; None for a request that is no promotion. The poll record echoes it, so every outcome of
+    the promotion's jobs, the ERROR ones the state machine builds too, leads to its promotion outcome."""
+    if raw is None:
+        return None
+    track = raw.get("track") if isinstance(raw, Mapping) else None
+    if not isinstance(track, Mapping) or track.get("step") not in ("export", "import"):
+        raise InvalidInput("promotion.track must say its step, export or import")
+    for field in ("from", "to"):
+        if track.get(field) is not None:
+            parse_org_name(track[field])
+    export = track.get("export")
+    if export is not None and not isinstance(export, Mapping):
+        raise InvalidInput("promotion.track.export must be an object")
+    return {"from": track.get("from"), "to": track.get("to"), "step": track["step"], "export": export}
 
 
 def parse_announcement(
     raw: Any, defaults: MonitorSettings, orgs: Collection[str] = (), announced: str | None = None
-) -> ExportRequest | StartExportRequest:
+) -> ExportRequest | StartExportRequest | PromotionRequest:
     """The door: an announcement's detail (or a bare input) as the one request the execution carries.
 
     ``start_monitor`` and the state machine's ``AcceptInput`` both call this, so what one accepts the
     other does too, and a contradiction (``jobId`` with ``export``) is refused before any name is taken."""
+    if isinstance(raw, Mapping) and "promote" in raw:
+        return parse_promotion(raw, defaults, orgs)
     if isinstance(raw, Mapping) and "export" in raw and "jobId" not in raw:
         return _parse_start_export(raw, defaults, orgs, announced)
     return parse_request(raw, defaults, orgs, announced)
