@@ -69,9 +69,11 @@ def start_import(
     spec = _spec(raw.get("promotion"), config)
     export = body.get("export") if isinstance(body.get("export"), Mapping) else {}
     logger.set_correlation_id(request.job_id)
+    # the import is named as the promotion asked, else as the export was
+    name = text(spec.name or request.name or export.get("jobName"), 255) or "promotion"
     try:
         package = _package_to_import(export, spec, config)
-        job_id = _upload_and_start(source_for(spec.to_org), s3, package, spec, request.name)
+        job_id = _upload_and_start(source_for(spec.to_org), s3, package, spec, name)
     except StepFailed as failed:
         logger.warning("The promotion stopped before its import", extra={"step": failed.step})
         return {
@@ -83,11 +85,11 @@ def start_import(
     track = dict(request.promotion) | {"step": "import", "export": export_summary(export)}
     import_request = {
         "jobId": job_id,
-        "name": spec.name or request.name or export.get("jobName"),
+        "name": name,
         "monitor": request.settings.to_dict(),
         "kind": IMPORT,
         "org": spec.to_org,
-        "promotion": {"track": track, "spec": spec.to_dict()},
+        "promotion": {"track": track},  # the spec was for this step; the import needs only the record
     }
     logger.info("Promotion import started", extra={"importJobId": job_id})
     return {"outcome": None, "request": {k: v for k, v in import_request.items() if v is not None}}
@@ -132,7 +134,7 @@ def _package_to_import(export: Mapping[str, Any], spec: PromotionSpec, config: P
 
 
 def _upload_and_start(
-    client: ImportStarter, s3: Any, package: Mapping[str, Any], spec: PromotionSpec, name: str | None
+    client: ImportStarter, s3: Any, package: Mapping[str, Any], spec: PromotionSpec, name: str
 ) -> str:
     """Stream the package from S3 to the org's upload resource, then start the import; its job id."""
     try:
@@ -150,7 +152,7 @@ def _upload_and_start(
         body.close()
     job_id = parse_job_id(uploaded.get("jobId"))
     try:
-        client.start_import(job_id, spec.name or name or "promotion", spec.conflict_resolution, spec.include_objects)
+        client.start_import(job_id, name, spec.conflict_resolution, spec.include_objects)
     except StartUnconfirmed as error:
         raise StepFailed("start", f"the import start is unconfirmed: {error}", "ERROR", type(error).__name__) from None
     except (IicsError, MonitorError) as error:
