@@ -25,9 +25,10 @@ from iics_monitor.errors import IicsUnavailable
 from iics_monitor.loginsight import LogInsight
 from iics_monitor.observability import logger
 from iics_monitor.outcome import build_outcome
+from iics_monitor.promotion import export_summary
 from iics_monitor.status import JobStatus
 from iics_monitor.submit import accept
-from iics_monitor.validation import MAX_ATTEMPT, MAX_EXPORT_OBJECTS, MonitorSettings
+from iics_monitor.validation import MAX_ATTEMPT, MAX_EXPORT_OBJECTS, MAX_PROMOTION_OBJECTS, MonitorSettings
 
 ASL = Path(__file__).resolve().parents[1] / "statemachine" / "export_monitor.asl.json"
 STATE_LIMIT = 262_144  # bytes: Step Functions' limit for a state's data and a task's result
@@ -41,7 +42,7 @@ CONFIG = CheckConfig(
     secret_name="iics",  # noqa: S106 - a name, not a secret
     defaults=SETTINGS,
     max_polls=2000,
-    org_secrets={ORG: ORG_ARN},
+    org_secrets={ORG: ORG_ARN, "p" * 64: ORG_ARN.replace(ORG, "p" * 64)},
 )
 JOB = {"kind": "import", "org": ORG}  # an import of a further org: its request and poll record say so
 STARTED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -91,6 +92,18 @@ def largest_export_request() -> dict[str, Any]:
     objects = [{"id": ID, "includeDependencies": False}] * MAX_EXPORT_OBJECTS
     raw = {"export": {"name": "\U0001f600" * 255, "objects": objects}, "monitor": SETTINGS.to_dict(), "org": ORG}
     return accept(raw, SETTINGS, CONFIG.orgs)["request"]
+
+
+def largest_promotion_request() -> dict[str, Any]:
+    """The biggest promotion the door lets through: 500 objects to export, 500 to import."""
+    objects = [{"id": ID, "includeDependencies": False}] * MAX_PROMOTION_OBJECTS
+    promote = {"from": ORG, "to": "p" * 64, "objects": objects, "name": "\U0001f600" * 255}
+    promote |= {
+        "conflictResolution": "OVERWRITE",
+        "includeObjects": [ID] * MAX_PROMOTION_OBJECTS,
+        "allowUnverified": True,
+    }
+    return accept({"promote": promote, "monitor": SETTINGS.to_dict()}, SETTINGS, CONFIG.orgs)["request"]
 
 
 def largest_poll() -> dict[str, Any]:
@@ -146,6 +159,10 @@ def error_outcome_detail(poll: dict[str, Any], failure: dict[str, Any]) -> dict[
 def worst_case() -> dict[str, int]:
     """Bytes of the largest state on each path, and of what it is made of."""
     request, export_request = largest_request(), largest_export_request()
+    promotion = largest_promotion_request()
+    # after StartExport the request is the watched export's: the export spec gives way to its jobId
+    promotion_export = {k: v for k, v in promotion.items() if k != "export"} | {"jobId": ID, "name": "x" * 255}
+    summary = export_summary(outcome)  # what the import's request keeps of the export
     poll = largest_poll()
     outcome = largest_outcome(poll)
     submission = {"eventId": "e" * 64, "id": "0" * 32}
@@ -174,10 +191,25 @@ def worst_case() -> dict[str, int]:
         "start-export (at a Catch of StartExport)": size(
             {"request": export_request, "submission": submission, "check": {"poll": poll}, "error": error}
         ),
+        # A promotion carries its import's includeObjects beside the export spec until StartExport answers,
+        "promotion (at a Catch of StartExport)": size(
+            {"request": promotion, "submission": submission, "check": {"poll": poll}, "error": error}
+        ),
+        # and its export's outcome into StartImport, with the start's answer.
+        "promotion (at StartImport)": size(
+            {
+                "request": promotion_export,
+                "submission": submission,
+                "check": {"poll": poll},
+                "outcome": {"detail": outcome},
+                "start": {"started": {"request": promotion_export | {"promotion": {"track": {"export": summary}}}}},
+            }
+        ),
     }
     parts = {
         "request (watch)": size(request),
         "request (start-export, 1,000 objects)": size(export_request),
+        "request (promotion, 500 objects each way)": size(promotion),
         "poll record": size(poll),
         "outcome detail": size(outcome),
     }

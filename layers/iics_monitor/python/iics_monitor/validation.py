@@ -322,6 +322,9 @@ def parse_request(
 # --- promotions -----------------------------------------------------------------------------------
 
 CONFLICT_RESOLUTIONS = ("OVERWRITE", "REUSE")  # IICS's defaultConflictResolution
+# A promotion carries its import's includeObjects beside its export's objects until the export starts:
+# 500 of each keeps its largest state under 60% of Step Functions' 256 KiB (bench/state_size.py).
+MAX_PROMOTION_OBJECTS = 500
 _PROMOTE_FIELDS = {"from", "to", "objects", "name", "conflictResolution", "includeObjects", "allowUnverified"}
 PROMOTION_STEPS = ("export", "verify", "upload", "start", "import")
 
@@ -396,7 +399,10 @@ def parse_promotion(raw: Any, defaults: MonitorSettings, orgs: Collection[str]) 
     allow = promote.get("allowUnverified", False)
     if not isinstance(allow, bool):
         raise InvalidInput("promote.allowUnverified must be true or false")
-    export = parse_export_spec({"name": promote.get("name"), "objects": promote.get("objects")})
+    objects = promote.get("objects")
+    if isinstance(objects, list) and len(objects) > MAX_PROMOTION_OBJECTS:
+        raise InvalidInput(f"promote.objects must list 1 to {MAX_PROMOTION_OBJECTS} objects")
+    export = parse_export_spec({"name": promote.get("name"), "objects": objects})
     spec = PromotionSpec(to_org, conflict, export.name, _parse_ids(promote.get("includeObjects")), allow)
     return PromotionRequest(export, defaults.overridden_by(raw.get("monitor")), from_org, spec)
 
@@ -404,8 +410,8 @@ def parse_promotion(raw: Any, defaults: MonitorSettings, orgs: Collection[str]) 
 def _parse_ids(raw: Any) -> tuple[str, ...] | None:
     if raw is None:
         return None
-    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_EXPORT_OBJECTS:
-        raise InvalidInput(f"promote.includeObjects must list 1 to {MAX_EXPORT_OBJECTS} object ids")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_PROMOTION_OBJECTS:
+        raise InvalidInput(f"promote.includeObjects must list 1 to {MAX_PROMOTION_OBJECTS} object ids")
     for index, value in enumerate(raw):
         if not isinstance(value, str) or not _JOB_ID.fullmatch(value):
             raise InvalidInput(f"promote.includeObjects[{index}] must be 1-64 letters and digits, got {_shown(value)}")
