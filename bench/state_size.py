@@ -13,7 +13,9 @@ the largest state of each path through the ASL.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from iics_monitor.errors import IicsUnavailable
 from iics_monitor.loginsight import LogInsight
 from iics_monitor.observability import logger
 from iics_monitor.outcome import build_outcome
+from iics_monitor.package import LocalCopy, check
 from iics_monitor.status import JobStatus
 from iics_monitor.submit import accept
 from iics_monitor.validation import MAX_ATTEMPT, MAX_EXPORT_OBJECTS, MonitorSettings
@@ -104,6 +107,38 @@ def largest_poll() -> dict[str, Any]:
     return max(seen, timed_out, key=size)
 
 
+def hostile_package() -> bytes:
+    """A package whose check says the most: mismatched, missing and unlisted entries, keys that are ids,
+    a bad manifest line, and metadata of more types and folders than are named, all with hostile names."""
+    names = [f"{HOSTILE[:500]}{n}.zip" for n in range(40)]
+    manifest = [f"{name}={'0' * 64}" for name in names[:20]]  # 10+ mismatches (the entries hold b"x")
+    manifest += [f"missing/{name}={'0' * 64}" for name in names[:20]] + [
+        f"{ID[:-2]}{n:02}={'0' * 64}" for n in range(9)
+    ]
+    objects = [{"objectType": f"{n:02}{HOSTILE[:500]}", "path": f"{n:02}{HOSTILE[:500]}"} for n in range(40)]
+    metadata = {"name": HOSTILE, "sourceOrgId": ID, "sourceOrgName": HOSTILE, "exportedObjects": objects}
+    entries = dict.fromkeys(names, b"x") | {
+        "exportMetadata.v2.json": json.dumps(metadata).encode(),
+        "exportPackage.chksum": "\n".join(["#", *manifest, "a line without a digest"]).encode(),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def largest_package_check() -> dict[str, Any]:
+    """What the archive step's check (iics_monitor.package) adds to the outcome's package, for that package."""
+    copy = LocalCopy()
+    copy.restart()
+    try:
+        copy.write(hostile_package())
+        return check(copy, None)
+    finally:
+        copy.discard()
+
+
 def largest_outcome(poll: dict[str, Any]) -> dict[str, Any]:
     insight = LogInsight()
     for _ in range(50):
@@ -120,6 +155,7 @@ def largest_outcome(poll: dict[str, Any]) -> dict[str, Any]:
         execution_arn=EXECUTION_ARN,
         package=archived,
         package_error=HOSTILE,
+        package_check=largest_package_check(),
         log_summary=insight.finish(),
         kind="import",
         org=ORG,
