@@ -13,7 +13,9 @@ the largest state of each path through the ASL.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from iics_monitor.errors import IicsUnavailable
 from iics_monitor.loginsight import LogInsight
 from iics_monitor.observability import logger
 from iics_monitor.outcome import build_outcome
+from iics_monitor.package import LocalCopy, check
 from iics_monitor.promotion import export_summary
 from iics_monitor.status import JobStatus
 from iics_monitor.submit import accept
@@ -117,6 +120,38 @@ def largest_poll() -> dict[str, Any]:
     return max(seen, timed_out, key=size)
 
 
+def hostile_package() -> bytes:
+    """A package whose check says the most: mismatched, missing and unlisted entries, keys that are ids,
+    a bad manifest line, and metadata of more types and folders than are named, all with hostile names."""
+    names = [f"{HOSTILE[:500]}{n}.zip" for n in range(40)]
+    manifest = [f"{name}={'0' * 64}" for name in names[:20]]  # 10+ mismatches (the entries hold b"x")
+    manifest += [f"missing/{name}={'0' * 64}" for name in names[:20]] + [
+        f"{ID[:-2]}{n:02}={'0' * 64}" for n in range(9)
+    ]
+    objects = [{"objectType": f"{n:02}{HOSTILE[:500]}", "path": f"{n:02}{HOSTILE[:500]}"} for n in range(40)]
+    metadata = {"name": HOSTILE, "sourceOrgId": ID, "sourceOrgName": HOSTILE, "exportedObjects": objects}
+    entries = dict.fromkeys(names, b"x") | {
+        "exportMetadata.v2.json": json.dumps(metadata).encode(),
+        "exportPackage.chksum": "\n".join(["#", *manifest, "a line without a digest"]).encode(),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def largest_package_check() -> dict[str, Any]:
+    """What the archive step's check (iics_monitor.package) adds to the outcome's package, for that package."""
+    copy = LocalCopy()
+    copy.restart()
+    try:
+        copy.write(hostile_package())
+        return check(copy, None)
+    finally:
+        copy.discard()
+
+
 def largest_outcome(poll: dict[str, Any]) -> dict[str, Any]:
     insight = LogInsight()
     for _ in range(50):
@@ -133,6 +168,7 @@ def largest_outcome(poll: dict[str, Any]) -> dict[str, Any]:
         execution_arn=EXECUTION_ARN,
         package=archived,
         package_error=HOSTILE,
+        package_check=largest_package_check(),
         log_summary=insight.finish(),
         kind="import",
         org=ORG,
@@ -162,9 +198,9 @@ def worst_case() -> dict[str, int]:
     promotion = largest_promotion_request()
     # after StartExport the request is the watched export's: the export spec gives way to its jobId
     promotion_export = {k: v for k, v in promotion.items() if k != "export"} | {"jobId": ID, "name": "x" * 255}
-    summary = export_summary(outcome)  # what the import's request keeps of the export
     poll = largest_poll()
     outcome = largest_outcome(poll)
+    summary = export_summary(outcome)  # what the import's request keeps of the export
     submission = {"eventId": "e" * 64, "id": "0" * 32}
     error = {"Error": "E" * 256, "Cause": "C" * CAUSE_LIMIT}
     # ReadErrorCause parses the Lambda's Cause (at most 32 KiB) and copies its errorMessage into the outcome.

@@ -207,11 +207,18 @@ class LogArchiver:
             return self._put_stream(key, self._capped(stream, until), LOG_CONTENT_TYPE, metadata, observer)
 
     def put_package(
-        self, job_id: str, stream: BinaryIO, when: datetime, until: float = math.inf, org: str | None = None
+        self,
+        job_id: str,
+        stream: BinaryIO,
+        when: datetime,
+        until: float = math.inf,
+        org: str | None = None,
+        observer: Callable[[bytes], None] | None = None,
     ) -> ArchivedLog:
         key = self.folder(job_id, when, org) + "package.zip"
+        metadata = {"job-id": job_id}
         with _s3_errors_as_store_unavailable("the package"):
-            return self._put_stream(key, self._capped(stream, until), PACKAGE_CONTENT_TYPE, {"job-id": job_id})
+            return self._put_stream(key, self._capped(stream, until), PACKAGE_CONTENT_TYPE, metadata, observer)
 
     def _capped(self, stream: BinaryIO, until: float) -> CappedReader:
         return CappedReader(stream, self.max_bytes, until)

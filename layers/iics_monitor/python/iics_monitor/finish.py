@@ -31,6 +31,7 @@ from iics_monitor.history import history_key
 from iics_monitor.loginsight import LogInsight
 from iics_monitor.observability import logger, metrics
 from iics_monitor.outcome import build_outcome
+from iics_monitor.package import LocalCopy, check
 from iics_monitor.status import JobState, JobStatus, parse_time
 from iics_monitor.validation import EXPORT, parse_job_id, parse_kind, parse_org
 
@@ -108,12 +109,12 @@ def finish_job(
         key = history_key(kind, org, status.name)
         history.record(key, status.duration_seconds, now, state=status.state.value)
     log, log_error, log_summary, store_down = _archive_log(job_id, state, source, archiver, now, step, kind, org)
-    package, package_error = None, None
+    package, package_check, package_error = None, None, None
     if archive_package and state == "SUCCESSFUL" and kind == EXPORT:  # an import has no package to serve
         if store_down:  # S3 just refused the log six times: the event should not wait for six more
             package_error = "package not stored: S3 did not store the log either"
         else:
-            package, package_error = _archive_package(job_id, source, archiver, now, step, org)
+            package, package_check, package_error = _archive_package(job_id, source, archiver, now, step, org)
     metrics.add_metric(name=OUTCOME_METRICS[state], unit=MetricUnit.Count, value=1, minimal=True)
     return build_outcome(
         job_id=job_id,
@@ -126,6 +127,7 @@ def finish_job(
         execution_arn=event.get("executionArn"),
         package=package,
         package_error=package_error,
+        package_check=package_check,
         log_summary=log_summary,
         kind=kind,
         org=org,
@@ -195,15 +197,24 @@ def open_log(source: JobSource, job_id: str, kind: str) -> LogStream:
 
 def _archive_package(
     job_id: str, source: JobSource, archiver: LogArchiver, now: datetime, step: StepTime, org: str | None
-) -> tuple[ArchivedLog | None, str | None]:
-    """The export package zip beside the log; like the log, a failure is reported, never fatal."""
+) -> tuple[ArchivedLog | None, dict[str, Any] | None, str | None]:
+    """The export package zip beside the log, with its check (``iics_monitor.package``) from a copy
+    teed to /tmp on the way, removed at the end whatever happens. Like the log, a failure is reported,
+    never fatal."""
+    copy = LocalCopy()
 
     def upload() -> ArchivedLog:
+        copy.restart()  # each attempt writes the copy afresh
         with source.open_package(job_id) as stream:
-            return archiver.put_package(job_id, stream, now, until=step.until, org=org)
+            return archiver.put_package(job_id, stream, now, until=step.until, org=org, observer=copy.write)
 
-    package, error = _stream_to_s3("package", upload, step)
-    return package, None if error is None else _failure_text("package", error)
+    try:
+        package, error = _stream_to_s3("package", upload, step)
+        if error is not None:
+            return None, None, _failure_text("package", error)
+        return package, check(copy, package.truncated, until=step.until), None
+    finally:
+        copy.discard()
 
 
 def _stream_to_s3(

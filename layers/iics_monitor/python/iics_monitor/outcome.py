@@ -67,11 +67,13 @@ def build_outcome(
     execution_arn: str | None,
     package: ArchivedLog | None = None,
     package_error: str | None = None,
+    package_check: Mapping[str, Any] | None = None,
     log_summary: dict[str, Any] | None = None,
     kind: str = EXPORT,
     org: str | None = None,
 ) -> dict[str, Any]:
-    """The event detail for a job that reached SUCCESSFUL, FAILED or TIMED_OUT."""
+    """The event detail for a job that reached SUCCESSFUL, FAILED or TIMED_OUT. ``package_check``: the
+    package's ``verified``, ``verification`` and ``contents`` (``iics_monitor.package.check``)."""
     return job_fields(kind, org, status.source_org_id if status and kind == IMPORT else None) | {
         "jobId": job_id,
         "jobName": (status and status.name) or poll.get("jobName"),
@@ -90,7 +92,7 @@ def build_outcome(
         "log": log.to_dict() if log else None,
         "logError": text(log_error, REASON_LIMIT),
         "logSummary": log_summary,
-        "package": package.to_dict() if package else None,
+        "package": package.to_dict() | dict(package_check or {}) if package else None,
         "packageError": text(package_error, REASON_LIMIT),
         "executionArn": execution_arn,
         "polls": poll.get("polls", 0),
