@@ -871,6 +871,7 @@ class _OrgSettings:
     states: dict[str, list[str]] = field(default_factory=dict)
     # Object id or name -> why importing it fails in this org (a dependency it lacks, say).
     failing_imports: dict[str, str] = field(default_factory=dict)
+    corrupt_packages: bool = False  # exports created by POST serve a package that fails its manifest
 
 
 # --- The emulator -------------------------------------------------------------------------------
@@ -1029,11 +1030,19 @@ class IicsEmulator(LoopbackServer):
         return next(org for org in self.orgs if org.org_id == self._known_org(org_id))
 
     def set_org_states(
-        self, org_id: str, *, export_states: Sequence[str] | None = None, import_states: Sequence[str] | None = None
+        self,
+        org_id: str,
+        *,
+        export_states: Sequence[str] | None = None,
+        import_states: Sequence[str] | None = None,
+        corrupt_packages: bool | None = None,
     ) -> None:
         """The poll-count states of that org's jobs created by POST from now on (instead of
-        ``export_states`` / ``import_states``)."""
+        ``export_states`` / ``import_states``); ``corrupt_packages``: their packages have an entry
+        that no longer matches the manifest (``add_job(corrupt_package=True)`` for one job)."""
         settings = self._org_settings[self._known_org(org_id)]
+        if corrupt_packages is not None:
+            settings.corrupt_packages = corrupt_packages
         for kind, states in (("export", export_states), ("import", import_states)):
             if states is not None:
                 settings.states[kind] = list(_poll_schedule(states).states)
@@ -1353,7 +1362,10 @@ class IicsEmulator(LoopbackServer):
         name, object_ids = spec
         objects = [_ExportObject(i, i, "/Default", "DTEMPLATE", "", None) for i in object_ids]
         schedule = _poll_schedule(self._states_of(org_id, "export"))
-        job = _Job(_new_id(), name or _default_job_name(), schedule, objects, log=None, org_id=org_id)
+        corrupt = self._org_settings[org_id].corrupt_packages
+        job = _Job(
+            _new_id(), name or _default_job_name(), schedule, objects, log=None, org_id=org_id, corrupt_package=corrupt
+        )
         self._jobs[job.id] = job
         body = job.status_body("IN_PROGRESS", expand=False)
         body["status"]["message"] = _EXPORT_STARTED_MESSAGE

@@ -40,11 +40,11 @@ def promote(pipeline, **fields) -> tuple[dict, list[dict], dict]:
     """Announce a promotion; its one promotion outcome, the jobs' own outcomes, and the execution."""
     request = {"from": "dev", "to": "prod", "objects": [{"id": o["id"]} for o in OBJECTS]}
     request |= {"conflictResolution": "OVERWRITE", "name": "release-42"} | fields
-    before = {e["executionArn"] for e in pipeline.stack.executions()}
+    before, seen = {e["executionArn"] for e in pipeline.stack.executions()}, len(pipeline.capture.drain())
     pipeline.stack.submit({"promote": request})
     (execution,) = [e for e in pipeline.stack.executions() if e["executionArn"] not in before]
     described = pipeline.stack.wait(execution["executionArn"], timeout=90)
-    events = pipeline.capture.drain()
+    events = pipeline.capture.drain()[seen:]  # the capture keeps every event so far
     promotions = [e for e in events if e["detail-type"] == "IICS Promotion State Change"]
     jobs = [e for e in events if e["detail-type"] != "IICS Promotion State Change"]
     assert len(promotions) == 1, [e["detail-type"] for e in events]
@@ -72,14 +72,28 @@ def test_a_promotion_exports_imports_and_announces_one_outcome_naming_both_jobs(
     assert len(uploads) == 1 and uploads[0].org_id == prod.org_id
 
 
-def test_a_package_that_is_not_verified_is_not_imported(stack, emulator, orgs):
-    detail, jobs, _ = promote(stack)  # no allowUnverified: the package must have been verified
+def test_a_verified_package_is_imported_without_being_told_to(stack, emulator, orgs):
+    detail, jobs, _ = promote(stack)  # no allowUnverified
 
-    if jobs[0]["detail"]["package"].get("verified") is True:
-        pytest.skip("this stack verifies packages; the corrupt package test covers refusal")
-    assert (detail["state"], detail["failedStep"]) == ("FAILED", "verify")
-    assert "allowUnverified" in detail["reason"] and detail["import"] is None
+    assert jobs[0]["detail"]["package"]["verified"] is True
+    assert (detail["state"], detail["export"]["package"]["verified"]) == ("SUCCESSFUL", True)
+
+
+def test_a_corrupt_package_is_not_imported_unless_the_request_says_so(stack, emulator, orgs):
+    dev, _ = orgs
+    emulator.set_org_states(dev.org_id, corrupt_packages=True)
+
+    detail, jobs, _ = promote(stack)
+
+    package = jobs[0]["detail"]["package"]
+    assert package["verified"] is False and package["verification"]["mismatches"]["count"] == 1
+    assert (detail["state"], detail["failedStep"], detail["import"]) == ("FAILED", "verify", None)
+    assert "failed verification" in detail["reason"] and "allowUnverified" in detail["reason"]
     assert not [r for r in emulator.requests if r.route == "upload"]
+
+    forced, jobs, _ = promote(stack, allowUnverified=True)  # said explicitly: imported all the same
+    assert forced["state"] in ("SUCCESSFUL", "FAILED") and forced["failedStep"] != "verify"
+    assert [r.route for r in emulator.requests if r.route == "upload"] == ["upload"]
 
 
 def test_a_failed_import_ends_the_promotion_failed_at_the_import_with_the_log_saying_why(stack, emulator, orgs):
