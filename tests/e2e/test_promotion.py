@@ -143,3 +143,28 @@ def test_the_promotion_sample_is_what_a_promotion_announces(stack, emulator, org
     sample = load_event("promotion-outcome-failed.json")["detail"]
     detail, _, _ = promote(stack, allowUnverified=True)
     assert set(detail) == set(sample)
+
+
+def test_a_package_the_target_org_refuses_ends_the_promotion_at_the_upload(stack, emulator, orgs):
+    from iics_monitor_local.emulator import Fault
+
+    emulator.add_fault(Fault(route="upload", status=400, times=1))
+
+    detail, jobs, _ = promote(stack)
+
+    assert [e["detail-type"] for e in jobs] == ["IICS Export Job State Change"]
+    assert (detail["state"], detail["failedStep"], detail["import"]) == ("FAILED", "upload", None)
+    assert "IICS refused the package" in detail["reason"]
+    assert not [r for r in emulator.requests if r.route == "import"]  # nothing was started
+
+
+def test_a_successful_promotion_runs_these_states(stack, emulator, orgs):
+    """What a promotion costs in Step Functions: the states of its execution (docs/promotion.md)."""
+    dev, prod = orgs
+    emulator.set_org_states(dev.org_id, export_states=["SUCCESSFUL"])
+    emulator.set_org_states(prod.org_id, import_states=["SUCCESSFUL"])
+
+    detail, _, execution = promote(stack)
+
+    assert detail["state"] == "SUCCESSFUL"
+    assert len(execution["path"]) == 28, execution["path"]
