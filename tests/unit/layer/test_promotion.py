@@ -229,3 +229,52 @@ def test_every_end_of_a_promotion_says_its_state_and_the_step_that_failed(state,
     detail = outcome_of(state)
     assert (detail["state"], detail["failedStep"]) == expected
     assert detail["reason"]
+
+
+class Zeros:
+    """A package body of ``size`` bytes made as it is read, like an S3 StreamingBody."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        self.left -= n
+        return bytes(n)
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_package_goes_from_s3_to_the_target_org_in_bounded_memory():
+    import tracemalloc
+
+    size = 64 * 1024 * 1024
+
+    class BigS3(FakeS3):
+        def get_object(self, Bucket, Key):  # noqa: N803
+            return {"Body": Zeros(size), "ContentLength": size}
+
+    class StreamingOrg(FakeOrg):
+        def upload_package(self, stream, size, **kwargs):  # as IicsClient.upload_package reads: 64 KiB at a time
+            sent = 0
+            while chunk := stream.read(64 * 1024):
+                sent += len(chunk)
+            self.calls.append(("upload", sent))
+            return {"jobId": "Qm3vT8kXw2LpN5rYb7HcZd"}
+
+    org = StreamingOrg()
+    request = {k: v for k, v in request_of().items() if k != "export"} | {"jobId": "k7A75aikpuMNj4otBBZWnz"}
+    tracemalloc.start()
+    try:
+        answer = start_import(
+            {"startImport": {"request": request, "export": export_outcome(verified=True)}},
+            source_for=lambda _: org,
+            s3=BigS3(),
+            config=CONFIG,
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert answer["outcome"] is None and org.calls[0] == ("upload", size)
+    assert peak < 2 * 1024 * 1024  # 64 MiB went through; the function never held it
