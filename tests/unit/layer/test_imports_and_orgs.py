@@ -63,13 +63,28 @@ def test_an_import_and_an_export_of_the_same_id_have_different_executions():
         ({"jobId": JOB, "org": "staging"}, None, "org staging is not configured"),
         ({"jobId": JOB, "org": "../x"}, None, "org must be"),
         ({"jobId": JOB, "kind": "copy"}, None, "kind must be export or import"),
-        ({"jobId": JOB, "kind": "export"}, "import", "contradicts the announcement"),
         ({"export": {"objects": [{"id": JOB}]}, "kind": "import"}, None, "an import cannot be started with export"),
     ],
 )
 def test_a_bad_kind_or_org_is_refused_at_the_door_naming_it(detail, announced, says):
     with pytest.raises(InvalidInput, match=says):
         parse_announcement(detail, SETTINGS, ORGS, announced)
+
+
+def test_an_announcements_detail_type_decides_its_kind_and_its_own_kind_field_is_context():
+    """An upstream system's own "kind" in an export announcement was ignored before imports existed; it
+    still is: only a bare input says its kind with the field."""
+    export = {"detail-type": "IICS Export Job Submitted", "detail": {"jobId": JOB, "kind": "full"}}
+    assert "kind" not in accept(export, SETTINGS, ORGS)["request"]
+    imported = {"detail-type": "IICS Import Job Submitted", "detail": {"jobId": JOB, "kind": "export"}}
+    assert accept(imported, SETTINGS, ORGS)["request"]["kind"] == "import"
+    with pytest.raises(InvalidInput, match="kind must be export or import"):
+        parse_announcement({"jobId": JOB, "kind": "full"}, SETTINGS, ORGS)  # a bare input
+
+
+def test_the_door_never_takes_a_promotion_record_from_outside():
+    event = {"detail-type": "IICS Export Job Submitted", "detail": {"jobId": JOB, "promotion": "r-42"}}
+    assert "promotion" not in accept(event, SETTINGS)["request"]
 
 
 def test_a_refused_import_still_says_it_is_an_import_of_its_org():

@@ -123,7 +123,7 @@ def check_job(
 ) -> dict:
     """Check the job (more than once if ``invocation`` allows) and say what the state machine does next.
     ``source_for(org)`` gives the IICS client of the org the request names; else ``source`` serves all."""
-    request = parse_request(event.get("request"), config.defaults, config.orgs)
+    request = parse_request(event.get("request"), config.defaults, config.orgs, internal=True)
     logger.set_correlation_id(request.job_id)
     if source_for is not None:
         source = source_for(request.org)
@@ -239,12 +239,14 @@ def _job_fields_of(request: Mapping[str, Any]) -> dict[str, Any]:
     what job it was (an import, a further org's)."""
     kind, org = request.get("kind"), request.get("org")
     valid_org = org if isinstance(org, str) and ORG_NAME.fullmatch(org) else None
-    fields = job_fields(kind if kind in KINDS else EXPORT, valid_org)
+    kind = kind if kind in KINDS else EXPORT
     try:  # a promotion's job still leads to its promotion outcome
         track = parse_track(request.get("promotion"))
     except InvalidInput:
         track = None
-    return fields if track is None else fields | {"promotion": track}
+    if track is None:
+        return job_fields(kind, valid_org)
+    return {"kind": kind, "org": valid_org, "promotion": track}
 
 
 def _after_transient_error(
@@ -304,30 +306,27 @@ def _result(
     else:  # no fresh answer: repeat what the last good poll saw
         name, raw_state, state, message = previous.job_name, previous.iics_state, "RUNNING", previous.message
         job_start_time, job_end_time, warning = previous.job_start_time, None, None
-    promotion = {} if request.promotion is None else {"promotion": request.promotion}
-    return (
-        job_fields(request.kind, request.org)
-        | promotion
-        | {
-            "jobId": request.job_id,
-            "jobName": name or request.name,
-            "state": state,
-            "iicsState": raw_state,
-            "message": message,
-            "terminal": False,
-            "outcome": None,
-            "reason": None,
-            "nextWaitSeconds": 0,
-            "polls": polls,
-            "maxPolls": config.max_polls,
-            "deadline": deadline.isoformat(),
-            "transientErrors": transient_errors,
-            "lastError": None,
-            "settings": request.settings.to_dict(),
-            "jobStartTime": job_start_time,
-            "jobEndTime": job_end_time,  # with "warning", what finish keeps if a later answer says running again
-            "warning": warning,
-            "expectedSeconds": previous.expected_seconds if previous else None,
-            "historyChecked": previous.history_checked if previous else False,
-        }
-    )
+    # a promotion's job says its kind and org even in the stack's own org: its ERROR outcomes keep one shape
+    job = {"kind": request.kind, "org": request.org, "promotion": request.promotion} if request.promotion else {}
+    return (job or job_fields(request.kind, request.org)) | {
+        "jobId": request.job_id,
+        "jobName": name or request.name,
+        "state": state,
+        "iicsState": raw_state,
+        "message": message,
+        "terminal": False,
+        "outcome": None,
+        "reason": None,
+        "nextWaitSeconds": 0,
+        "polls": polls,
+        "maxPolls": config.max_polls,
+        "deadline": deadline.isoformat(),
+        "transientErrors": transient_errors,
+        "lastError": None,
+        "settings": request.settings.to_dict(),
+        "jobStartTime": job_start_time,
+        "jobEndTime": job_end_time,  # with "warning", what finish keeps if a later answer says running again
+        "warning": warning,
+        "expectedSeconds": previous.expected_seconds if previous else None,
+        "historyChecked": previous.history_checked if previous else False,
+    }

@@ -63,7 +63,7 @@ def start_import(
     (``{"outcome": "FAILED"|"ERROR", "step", "reason", "errorType"}``)."""
     body = event.get("startImport") if isinstance(event.get("startImport"), Mapping) else {}
     raw = body.get("request") if isinstance(body.get("request"), Mapping) else {}
-    request = parse_request(raw, config.defaults, config.orgs)
+    request = parse_request(raw, config.defaults, config.orgs, internal=True)
     if request.promotion is None:
         raise InvalidInput("startImport needs the request of a promotion's export")
     spec = _spec(raw.get("promotion"), config)

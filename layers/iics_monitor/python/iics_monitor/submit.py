@@ -69,8 +69,11 @@ def accept(raw: Any, defaults: MonitorSettings, orgs: Collection[str] = ()) -> d
 
 
 def announced_kind(event: Mapping[str, Any]) -> str | None:
-    """The kind of job an event's detail-type announces: import for ``IICS Import Job Submitted``."""
-    return IMPORT if event.get("detail-type") == IMPORT_SUBMITTED else None
+    """The kind of job an event's detail-type announces (import for ``IICS Import Job Submitted``, export
+    for any other); None for an input without a detail-type (started by hand), which says its own."""
+    if "detail-type" not in event:
+        return None
+    return IMPORT if event.get("detail-type") == IMPORT_SUBMITTED else EXPORT
 
 
 def _accepted(
@@ -91,7 +94,7 @@ def _refusal(detail: Any, error: InvalidInput, announced: str | None = None) -> 
         job_id = parse_job_id(fields.get("jobId")) if "jobId" in fields else None
     except InvalidInput:
         job_id = None
-    kind = fields.get("kind") if fields.get("kind") in KINDS else (announced or EXPORT)
+    kind = announced or (fields.get("kind") if fields.get("kind") in KINDS else EXPORT)
     org = fields.get("org") if isinstance(fields.get("org"), str) and ORG_NAME.fullmatch(fields["org"]) else None
     refusal = {"reason": text(error, REASON_LIMIT), "errorType": type(error).__name__, "jobId": job_id}
     if "promote" in fields:  # a refused promotion is told as one: its promotion outcome says why
@@ -113,7 +116,7 @@ def start_monitor(
     request, accepted = _accepted(event.get("detail"), defaults, orgs, announced_kind(event))
     event_id = _event_id(event)
     if isinstance(request, StartExportRequest | PromotionRequest) and event_id is None:
-        request, accepted = None, {"refused": _refusal(None, InvalidInput(_NO_EVENT_ID))}
+        request, accepted = None, {"refused": _refusal(event.get("detail"), InvalidInput(_NO_EVENT_ID))}
     name = _execution_name(request, event_id or _digest(event))
     if request is None:
         logger.warning("Refused export submission; the monitor will report it", extra=accepted["refused"])

@@ -41,14 +41,16 @@ ORG_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def parse_kind(value: Any, announced: str | None = None) -> str:
-    """A request's ``kind``: ``export`` (the default) or ``import``. ``announced`` is what the envelope
-    said (an ``IICS Import Job Submitted`` event); a body that says otherwise is refused."""
+    """A request's ``kind``: ``export`` (the default) or ``import``. ``announced`` is what an event's
+    detail-type says (``IICS Export Job Submitted``: export; ``IICS Import Job Submitted``: import): it
+    decides, and a ``kind`` in the detail is the upstream system's own context, ignored like any other
+    field, as it always was. Only a bare input says its kind with ``kind``."""
+    if announced is not None:
+        return announced
     if value is None:
-        return announced or EXPORT
+        return EXPORT
     if value not in KINDS:
         raise InvalidInput(f"kind must be export or import, got {_shown(value)}")
-    if announced is not None and value != announced:
-        raise InvalidInput(f"kind {value} contradicts the announcement, which is of an {announced} job")
     return value
 
 
@@ -294,11 +296,17 @@ def _parse_attempt(value: Any) -> int:
 
 
 def parse_request(
-    raw: Any, defaults: MonitorSettings, orgs: Collection[str] = (), announced: str | None = None
+    raw: Any,
+    defaults: MonitorSettings,
+    orgs: Collection[str] = (),
+    announced: str | None = None,
+    *,
+    internal: bool = False,
 ) -> ExportRequest:
     """Parse ``{"jobId", "name"?, "monitor"?, "attempt"?, "kind"?, "org"?}`` (the trigger event's
     detail, or a bare input). ``orgs``: the org names the stack is configured with; ``announced``:
-    the kind the envelope says (``IICS Import Job Submitted``: import).
+    the kind the envelope says (``parse_kind``). ``internal``: the request an execution carries, which
+    may hold its promotion's record (``promotion``); the door never reads that field from outside.
 
     Other fields are ignored (upstream systems may carry their own context in the event) and never
     enter the execution: it carries ``ExportRequest.to_dict()`` only."""
@@ -315,7 +323,7 @@ def parse_request(
         attempt=_parse_attempt(raw.get("attempt")),
         kind=parse_kind(raw.get("kind"), announced),
         org=parse_org(raw.get("org"), orgs),
-        promotion=parse_track(raw.get("promotion")),
+        promotion=parse_track(raw.get("promotion")) if internal else None,
     )
 
 
