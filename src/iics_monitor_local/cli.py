@@ -2,9 +2,10 @@
 
     iics-export-monitor demo | emulator | watch JOB_ID | start --object ID ... | submit JOB_ID
     iics-export-monitor import PACKAGE.zip --org ORG
+    iics-export-monitor promote --from ORG --to ORG --object ID ...
 
 Commands parse their options here and call one piece of logic: ``watch.run`` (watch, start, import),
-``demo.run``, the emulator, or ``submit`` below. The local stack (moto) loads only when a command
+``promote.run``, ``demo.run``, the emulator, or ``submit`` below. The local stack (moto) loads only when a command
 runs it, so ``--help``, ``submit`` and ``emulator`` answer at once and work without the dev extra.
 docs/cli.md is the user's guide.
 """
@@ -12,6 +13,7 @@ docs/cli.md is the user's guide.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -180,11 +182,41 @@ _WATCH_OPTIONS = [
 ]
 
 
-def watch_options(command: Callable) -> Callable:
-    """The options watch and start share: where AWS runs, the IICS login, where the log goes, poll timing."""
+def watch_options(command: Callable, leave_out: Sequence[str] = ()) -> Callable:
+    """The options watch and start share: where AWS runs, the IICS login, where the log goes, poll timing;
+    those named in ``leave_out`` (by option name) left out."""
     for option in reversed(_WATCH_OPTIONS):
-        command = option(command)
+        if _option_name(option) not in leave_out:
+            command = option(command)
     return command
+
+
+def _option_name(option: Callable) -> str:
+    """The long name of a click.option decorator (its parameter's first declaration)."""
+    return option(lambda: None).__click_params__[0].opts[0]
+
+
+def object_option(help_text: str) -> Callable:
+    """``--object ID``, repeatable and required: what start exports and promote promotes."""
+    return click.option("--object", "object_ids", metavar="ID", multiple=True, required=True, help=help_text)
+
+
+INCLUDE_DEPENDENCIES = click.option(
+    "--include-dependencies/--no-include-dependencies",
+    default=None,
+    help="export each object's dependencies too, or not (default: not sent, IICS decides)",
+)
+
+
+def conflict_option(target: str) -> Callable:
+    """``--conflict``: what an import does with objects that already exist in ``target``."""
+    return click.option(
+        "--conflict",
+        type=click.Choice(CONFLICT_RESOLUTIONS),
+        default=CONFLICT_RESOLUTIONS[0],  # OVERWRITE: a promotion makes the target run what was exported
+        show_default=True,
+        help=f"objects that already exist in {target}: replaced by the package's (OVERWRITE), or kept (REUSE)",
+    )
 
 
 ORG_HELP = (
@@ -234,20 +266,9 @@ def watch_command(ctx: click.Context, job_id: str, kind: str, org: str | None, *
 
 
 @cli.command("start", epilog=EXIT_CODES_HELP + "\n\n" + ENVIRONMENT_HELP)
-@click.option(
-    "--object",
-    "object_ids",
-    metavar="ID",
-    multiple=True,
-    required=True,
-    help="an IICS object id (asset, project or folder) to export; repeat for more, at most 1000",
-)
+@object_option("an IICS object id (asset, project or folder) to export; repeat for more, at most 1000")
 @click.option("--name", help="the export job's name (default: IICS's, job-<epoch millis>)")
-@click.option(
-    "--include-dependencies/--no-include-dependencies",
-    default=None,
-    help="export each object's dependencies too, or not (default: not sent, IICS decides)",
-)
+@INCLUDE_DEPENDENCIES
 @watch_options
 @click.pass_context
 def start_command(
@@ -275,13 +296,7 @@ def start_command(
 @click.argument("package", metavar="PACKAGE.zip", type=click.Path(path_type=Path))
 @click.option("--org", metavar="ORG", required=True, help=ORG_HELP)
 @click.option("--name", help="the import job's name (default: the package file's name without .zip)")
-@click.option(
-    "--conflict",
-    type=click.Choice(CONFLICT_RESOLUTIONS),
-    default=CONFLICT_RESOLUTIONS[0],  # OVERWRITE: a promotion makes the target run what was exported
-    show_default=True,
-    help="objects that already exist in the org: replaced by the package's (OVERWRITE), or kept (REUSE)",
-)
+@conflict_option("the org")
 @click.option(
     "--relax-checksum",
     is_flag=True,
@@ -316,6 +331,114 @@ def import_command(
     watch = _load("watch")
     job = watch.ImportToStart(package, org, name, conflict, relax_checksum)
     ctx.exit(watch.run(job, watch.WatchOptions(**options), sys.stdout, sys.stderr))
+
+
+PROMOTE_EXIT_CODES_HELP = """\b
+Exit codes (Informatica RunAJob's; docs/cli.md):
+  0 SUCCESSFUL: exported and imported
+  1 SUCCESSFUL with a warning, or objects that failed to import
+  3 FAILED: the export or import failed, or the package was not imported (which step: its outcome)
+  5 ERROR: a job or the promotion itself met an error (its outcome says which step); or the command
+    lost track of it
+  7 the promotion could not start: the stack refused the request, or IICS refused to start the export
+  2 bad usage or configuration (an unknown org, a missing login, a bad object id): nothing was sent
+  6 stopped watching (Ctrl-C) before the promotion ended; it goes on in the stack and IICS"""
+
+PROMOTE_ENVIRONMENT_HELP = """\b
+Environment:
+  IICS_USERNAME, IICS_PASSWORD, IICS_LOGIN_URL  the source org's login, unless --from-credentials FILE
+                                                (emulated AWS only; --aws real uses the stack's secrets)
+  AWS_PROFILE, AWS_REGION, ...                  AWS credentials and region (--aws real)"""
+
+
+@cli.command("promote", epilog=PROMOTE_EXIT_CODES_HELP + "\n\n" + PROMOTE_ENVIRONMENT_HELP)
+@click.option(
+    "--from",
+    "from_org",
+    metavar="ORG",
+    help="the org to export from (default: the stack's own IICS secret's org)",
+)
+@click.option("--to", "to_org", metavar="ORG", required=True, help="the org to import into")
+@object_option("an IICS object id (asset, project or folder) to export from --from; repeat for more, at most 1000")
+@click.option("--name", help="the export's and the import's job name (default: IICS's)")
+@conflict_option("--to")
+@click.option(
+    "--include-object",
+    "include_objects",
+    metavar="ID",
+    multiple=True,
+    help="import only these objects of the package (IICS's includeObjects); repeat for more (default: all)",
+)
+@INCLUDE_DEPENDENCIES
+@click.option(
+    "--allow-unverified",
+    is_flag=True,
+    help="import the package even if it was not verified against its manifest (exportPackage.chksum)",
+)
+@click.option(
+    "--from-credentials",
+    "credentials",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='the login of --from\'s org as JSON {"username", "password", "loginUrl"} (default: IICS_USERNAME, '
+    "IICS_PASSWORD, IICS_LOGIN_URL). Emulated AWS only",
+)
+@click.option(
+    "--to-credentials",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the login of --to's org, the same JSON. Needed with emulated AWS; --aws real uses the stack's secrets",
+)
+@click.option(
+    "--out",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="keep export.log, import.log, promotion.json and, with emulated AWS, package.zip in "
+    "DIR/<promotionId>/ (default: ./archive)",
+)
+@functools.partial(watch_options, leave_out=("--credentials", "--s3", "--out"))
+@click.pass_context
+def promote_command(
+    ctx: click.Context,
+    from_org: str | None,
+    to_org: str,
+    object_ids: tuple[str, ...],
+    name: str | None,
+    conflict: str,
+    include_objects: tuple[str, ...],
+    include_dependencies: bool | None,
+    allow_unverified: bool,
+    to_credentials: Path | None,
+    **options: Any,
+) -> None:
+    """Promote objects from one org to another: export, upload the package, import; watch each step.
+
+    Announces a promotion request to the stack (the IICS Export Job Submitted event with
+    {"promote": ...}, docs/promotion.md), which exports the objects in --from, archives the export's
+    log and package, uploads the package to --to, starts the import and watches it, then announces
+    one IICS Promotion State Change. This command shows each step as it happens and keeps
+    export.log, import.log, the promotion outcome (promotion.json) and, with emulated AWS, the
+    package (package.zip) in --out DIR/<promotionId>/. A failed import prints the first error lines
+    of its log. The request is checked first, as the stack checks it; bad input exits 2, nothing sent.
+
+    With emulated AWS (the default) template.yaml is deployed into moto with each org's login as the
+    org's secret: --from-credentials (or IICS_*) and --to-credentials. With --aws real the event is
+    put on the deployed stack's bus (events:PutEvents) and the execution it starts followed; both
+    orgs must be in the stack's IicsOrgSecretArns (docs/orgs.md).
+
+    \b
+    Examples:
+      iics-export-monitor promote --from dev --to prod --object 9Sks3TsNfjHl3iRqWH8fxH --name release-42 \\
+          --from-credentials ~/.iics/dev.json --to-credentials ~/.iics/prod.json
+      iics-export-monitor promote --from dev --to prod --object 9Sks3TsNfjHl3iRqWH8fxH --conflict REUSE \\
+          --aws real --region eu-west-1 --out ./releases
+    """
+    promote = _load("promote")
+    promotion = promote.Promotion(
+        from_org, to_org, object_ids, name, conflict, include_objects, allow_unverified, include_dependencies
+    )
+    watch_options = _load("watch").WatchOptions(s3=None, **options)
+    ctx.exit(promote.run(promotion, watch_options, to_credentials, sys.stdout, sys.stderr))
 
 
 def _load(name: str) -> ModuleType:

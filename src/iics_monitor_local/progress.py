@@ -1,5 +1,7 @@
 """Live progress from the local stack: one line per status check per job, as the functions return
-(a check may poll IICS several times inline: its line shows the count so far).
+(a check may poll IICS several times inline: its line shows the count so far). A promotion adds a
+line when its export starts, its package is uploaded and its import started, and when it ends; its
+jobs are named by step and org ("export dev", "import prod"), learnt from the start results.
 
 Used as a listener: ``stack.on_invocation(Progress(out))``. It reads only what the functions
 returned, so it shows exactly what the state machine saw.
@@ -35,10 +37,12 @@ class Progress:
             if result.get("outcome"):
                 self.detected_at.setdefault(job_id, invocation.finished_at)
             line = self._poll_line(result)
+        elif isinstance(result, dict) and "promotionId" in result:
+            line = f"{'promotion':<18} {promotion_line(result)}"
         elif isinstance(result, dict) and "schemaVersion" in result:
-            job_id = result["jobId"]
-            where = result["log"]["key"] if result.get("log") else result.get("logError")
-            line = f"{self._label(job_id)} archived -> {result['state']}  {where}"
+            line = self._archive_line(result)
+        elif isinstance(result, dict) and "outcome" in result and ("request" in result or "reason" in result):
+            line = self._start_line(result)
         else:
             return
         with self._lock:
@@ -46,6 +50,28 @@ class Progress:
 
     def _label(self, job_id: str | None) -> str:
         return f"{self.labels.get(job_id or '', job_id or '?'):<18}"
+
+    def _archive_line(self, result: dict) -> str:
+        where = result["log"]["key"] if result.get("log") else result.get("logError")
+        line = f"{self._label(result['jobId'])} archived -> {result['state']}  {where}"
+        package = result.get("package")
+        return line + (f", package {package['key']} ({package['sizeBytes']} bytes)" if package else "")
+
+    def _start_line(self, result: dict) -> str:
+        """A promotion's StartExport or StartImport result: the job it started, named from now on by its
+        step and org, or why none started (only StartImport's refusal names a step)."""
+        request = result.get("request") or {}
+        step = "import" if request.get("kind") == "import" or "step" in result else "export"
+        label = f"{step} {request.get('org') or ''}".strip()
+        if result.get("outcome") is not None:
+            where = f"stopped at step {result['step']}: " if result.get("step") else ""
+            return f"{label:<18} {where}{result.get('reason')}"
+        self.labels.setdefault(request["jobId"], label)
+        if step == "import":
+            return (
+                f"{label:<18} uploaded the package to org {request.get('org')}, started import job {request['jobId']}"
+            )
+        return f"{label:<18} started export job {request['jobId']} ({request.get('name') or 'no name'})"
 
     def _poll_line(self, result: dict) -> str:
         iics = result.get("iicsState") or "-"
@@ -58,6 +84,13 @@ class Progress:
         if error:
             line += f"   ({error['type']}: {error['message']})"
         return line
+
+
+def promotion_line(detail: dict) -> str:
+    """How a promotion ended, in one line: its state, and the step that failed and why."""
+    if detail.get("failedStep"):
+        return f"{detail.get('state')} at step {detail['failedStep']}: {detail.get('reason')}"
+    return f"{detail.get('state')}" + (f" ({detail['reason']})" if detail.get("reason") else "")
 
 
 def _job_of(event: object) -> str | None:

@@ -24,6 +24,7 @@ the CLI back (``python -m`` reaches it through the ``__main__`` block). docs/cli
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +90,8 @@ MAX_S3_PREFIX = 900
 ARCHIVE_SLACK_SECONDS = 600
 # The state whose input carries the outcome detail it publishes, on the success and the ERROR paths.
 OUTCOME_STATE = "EmitOutcome"
+# Each state that puts an outcome on the bus, and the field of its input that holds it (the ASL's).
+OUTCOME_INPUTS = {OUTCOME_STATE: "outcome", "EmitImportOutcome": "outcome", "EmitPromotionOutcome": "promotionOutcome"}
 ORGS_PARAMETER = "IicsOrgSecretArns"
 
 
@@ -329,21 +332,14 @@ def run(job: JobSource, options: WatchOptions, out: TextIO, err: TextIO) -> int:
     """Check everything, start the job if it is new, watch it to the end, keep its log; the exit code.
 
     Errors are one line on ``err``, never a traceback, and never carry the password."""
+    return exit_code_of(lambda: _watch(job, options, out), err, "Stopped watching before the job ended")
+
+
+def exit_code_of(command: Callable[[], int], err: TextIO, stopped: str) -> int:
+    """``command()``'s exit code, or the code of the error it raised, which is one line on ``err``: the one
+    place the commands' errors become RunAJob's codes. ``stopped`` says what a Ctrl-C left running."""
     try:
-        job.check()
-        needs_login = options.aws == "emulated" or job.logs_in
-        credentials = read_credentials(options.credentials) if needs_login else None
-        hosts = laptop_hosts(credentials, options.allowed_hosts)
-        aws = EmulatedAws(options, credentials) if options.aws == "emulated" else RealAws(options, job.org)
-        destination = S3Destination.open(options.s3, options.region) if options.s3 else None
-        if options.aws == "real" and options.credentials is not None and not job.logs_in:
-            _say(
-                out, "Note: --credentials is not used with --aws real; the deployed functions read the deployed secret."
-            )
-        ref = job.begin(credentials, hosts, out)
-        with _archive_folder(options) as (root, shown):
-            detail, kept = aws.watch(ref, root / ref.job_id, out)
-            copied = destination.store(ref, detail, root / ref.job_id) if destination else []
+        return command()
     except (UsageError, InvalidInput, ConfigError) as error:
         print(f"error: {error}", file=err)
         return EXIT_CODES["USAGE"]
@@ -354,8 +350,23 @@ def run(job: JobSource, options: WatchOptions, out: TextIO, err: TextIO) -> int:
         print(f"error: {error}", file=err)
         return EXIT_CODES["NOT_STARTED"]
     except KeyboardInterrupt:
-        print("Stopped watching before the job ended; IICS goes on running it.", file=err)
+        print(f"{stopped}; IICS goes on running it.", file=err)
         return EXIT_CODES["STILL_RUNNING"]
+
+
+def _watch(job: JobSource, options: WatchOptions, out: TextIO) -> int:
+    job.check()
+    needs_login = options.aws == "emulated" or job.logs_in
+    credentials = read_credentials(options.credentials) if needs_login else None
+    hosts = laptop_hosts(credentials, options.allowed_hosts)
+    aws = EmulatedAws(options, credentials) if options.aws == "emulated" else RealAws(options, job.org)
+    destination = S3Destination.open(options.s3, options.region) if options.s3 else None
+    if options.aws == "real" and options.credentials is not None and not job.logs_in:
+        _say(out, "Note: --credentials is not used with --aws real; the deployed functions read the deployed secret.")
+    ref = job.begin(credentials, hosts, out)
+    with _archive_folder(options) as (root, shown):
+        detail, kept = aws.watch(ref, root / ref.job_id, out)
+        copied = destination.store(ref, detail, root / ref.job_id) if destination else []
     code = exit_code(detail)
     summarise(detail, kept if shown else [], copied, code, out)
     return code
@@ -540,7 +551,7 @@ def find_stack(cloudformation: Any, name: str) -> WatchedStack:
     try:
         settings = MonitorSettings(*(int(stack.parameters[parameter]) for _, parameter in WAIT_OPTIONS.values()))
         # The stack's own reading of IicsOrgSecretArns: an org is its secret name's last segment.
-        orgs = frozenset(org_secrets({"IICS_ORGS": stack.parameters.get(ORGS_PARAMETER, "")}))
+        orgs = frozenset(org_secrets({"IICS_ORGS": _listed(stack.parameters.get(ORGS_PARAMETER, ""))}))
         return WatchedStack(stack.outputs["StateMachineArn"], stack.outputs["ArchiveBucketName"], settings, orgs)
     except ConfigError as error:
         raise UsageError(f"stack {name}: {ORGS_PARAMETER}: {error}") from None
@@ -548,14 +559,34 @@ def find_stack(cloudformation: Any, name: str) -> WatchedStack:
         raise UsageError(f"stack {name} does not look like iics-export-monitor's: bad or missing {error}") from None
 
 
+def _listed(value: str) -> str:
+    """A CommaDelimitedList Parameter as CloudFormation reports it, "a,b". moto reports one given as
+    "a,b" as Python's ``"['a', 'b']"``; that is read back into "a,b" so a stack in moto reads the same."""
+    if value.startswith("[") and value.endswith("]"):
+        with contextlib.suppress(ValueError, SyntaxError):
+            listed = ast.literal_eval(value)
+            if isinstance(listed, list) and all(isinstance(item, str) for item in listed):
+                return ",".join(listed)
+    return value
+
+
 def follow(sfn: Any, arn: str, job_id: str, progress: Progress, out: TextIO, refresh: float) -> dict:
     """Poll the execution until it ends; replay its Lambda results through ``progress``; return the outcome."""
-    status, last_id, detail = None, 0, None
+    detail = follow_outcomes(sfn, arn, job_id, progress, out, refresh).get(OUTCOME_STATE)
+    if detail is None:
+        raise WatchFailed(f"execution {arn} ended without an outcome")
+    return detail
+
+
+def follow_outcomes(sfn: Any, arn: str, job_id: str, progress: Progress, out: TextIO, refresh: float) -> dict:
+    """Poll the execution until it ends; replay its Lambda results through ``progress``; return each
+    outcome it put on the bus, by the name of the state that put it (a promotion has several)."""
+    status, last_id, outcomes = None, 0, {}
     while True:
         described = sfn.describe_execution(executionArn=arn)
         for event in history_after(sfn, arn, last_id):
             last_id = event["id"]
-            detail = _outcome_in(event) or detail
+            outcomes.update(_outcome_in(event))
             invocation = _as_invocation(event, job_id)
             if invocation is not None:
                 progress(invocation)
@@ -563,11 +594,8 @@ def follow(sfn: Any, arn: str, job_id: str, progress: Progress, out: TextIO, ref
             status = described["status"]
             _say(out, f"{time.time() - progress.started:6.1f}s  execution {status}")
         if status in EXECUTION_ENDED:
-            break
+            return outcomes
         time.sleep(refresh)
-    if detail is None:
-        raise WatchFailed(f"execution {arn} ended {status} without an outcome")
-    return detail
 
 
 def history_after(sfn: Any, arn: str, last_id: int) -> list[dict]:
@@ -583,10 +611,14 @@ def history_after(sfn: Any, arn: str, last_id: int) -> list[dict]:
         request["nextToken"] = page["nextToken"]
 
 
-def _outcome_in(event: Mapping[str, Any]) -> dict | None:
-    if event["type"] != "TaskStateEntered" or event["stateEnteredEventDetails"]["name"] != OUTCOME_STATE:
-        return None
-    return _json(event["stateEnteredEventDetails"].get("input")).get("outcome", {}).get("detail")
+def _outcome_in(event: Mapping[str, Any]) -> dict[str, dict]:
+    """``{state: detail}`` when the event enters a state that puts an outcome on the bus (the ASL's
+    Emit* states: a job's outcome in ``$.outcome``, a promotion's in ``$.promotionOutcome``)."""
+    if event["type"] != "TaskStateEntered" or event["stateEnteredEventDetails"]["name"] not in OUTCOME_INPUTS:
+        return {}
+    state = event["stateEnteredEventDetails"]["name"]
+    detail = _json(event["stateEnteredEventDetails"].get("input")).get(OUTCOME_INPUTS[state], {}).get("detail")
+    return {state: detail} if isinstance(detail, dict) else {}
 
 
 def _as_invocation(event: Mapping[str, Any], job_id: str) -> LambdaInvocation | None:
