@@ -168,3 +168,21 @@ def test_a_successful_promotion_runs_these_states(stack, emulator, orgs):
 
     assert detail["state"] == "SUCCESSFUL"
     assert len(execution["path"]) == 28, execution["path"]
+
+
+def test_a_promotions_two_watches_share_one_poll_budget(emulator, orgs):
+    """Two watches in one execution: MaxPolls bounds them together, so the execution stays far below
+    Step Functions' 25,000 history events whatever each job does."""
+    dev, prod = orgs
+    emulator.set_org_states(dev.org_id, export_states=["IN_PROGRESS", "SUCCESSFUL"])
+    emulator.set_org_states(prod.org_id, import_states=["IN_PROGRESS"])  # never ends
+    logins = {"dev": DEV | {"loginUrl": emulator.url}, "prod": PROD | {"loginUrl": emulator.url}}
+    with deployed(emulator, FAST | {"MaxPolls": 4, "InlineWaitSeconds": 0}, orgs=logins) as pipeline:
+        detail, jobs, _ = promote(pipeline)
+
+    exported, imported = (e["detail"] for e in jobs)
+    assert (exported["polls"], imported["state"], imported["polls"]) == (2, "TIMED_OUT", 4)  # 2 + 2 of 4
+    assert (detail["state"], detail["failedStep"]) == ("FAILED", "import")
+    assert "poll budget" in imported["reason"]
+    import_polls = [r for r in emulator.requests if r.route == "status" and imported["jobId"] in r.path]
+    assert len([r for r in import_polls if "expand" not in r.path]) == 2  # the import had what the export left

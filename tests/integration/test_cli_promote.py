@@ -98,6 +98,8 @@ def test_a_failed_import_exits_3_and_prints_the_import_logs_first_error_line(emu
 
 
 def test_an_unverified_package_is_not_imported_without_allow_unverified(emulator, orgs, logins, tmp_path):
+    emulator.set_org_states(orgs[0].org_id, corrupt_packages=True)  # the export's package fails its manifest
+
     result = promote(logins, tmp_path)
 
     assert result.exit_code == EXIT_CODES["FAILED"], result.stdout + result.stderr

@@ -117,7 +117,8 @@ def test_an_outcome_eventbridge_refuses_is_kept_in_the_queue_the_alarm_watches()
 
 def test_the_door_comes_first_and_its_refusal_never_reaches_iics():
     states = ASL["States"]
-    choices = {c["Variable"]: c["Next"] for c in states[ASL["StartAt"]]["Choices"]}
+    # a rule guarded by IsPresent (And) is named by its first variable
+    choices = {c.get("Variable") or c["And"][0]["Variable"]: c["Next"] for c in states[ASL["StartAt"]]["Choices"]}
     # a refused import (or a further org's job) is reported as one: its refusal says its kind and org
     assert choices == {
         "$.refused.promotion": "BuildPromotionOutcome",  # a refused promotion: one promotion outcome says why

@@ -268,7 +268,7 @@ def test_the_package_goes_from_s3_to_the_target_org_in_bounded_memory():
     tracemalloc.start()
     try:
         answer = start_import(
-            {"startImport": {"request": request, "export": export_outcome(verified=True)}},
+            {"startImport": {"request": request, "export": export_outcome(verified=True, sizeBytes=size)}},
             source_for=lambda _: org,
             s3=BigS3(),
             config=CONFIG,
@@ -278,3 +278,44 @@ def test_the_package_goes_from_s3_to_the_target_org_in_bounded_memory():
         tracemalloc.stop()
     assert answer["outcome"] is None and org.calls[0] == ("upload", size)
     assert peak < 2 * 1024 * 1024  # 64 MiB went through; the function never held it
+
+
+def test_an_object_that_is_not_the_archived_package_is_not_uploaded():
+    org = FakeOrg()
+    answer = run_start(org, export_outcome(verified=True, sizeBytes=7))  # S3 holds 6 bytes
+    assert (answer["step"], org.calls) == ("verify", [])
+    assert "not the 7 archived" in answer["reason"]
+
+
+def test_a_package_allowed_in_unverified_is_uploaded_with_relax_checksum():
+    seen = {}
+
+    class Recording(FakeOrg):
+        def upload_package(self, stream, size, **kwargs):
+            seen.update(kwargs)
+            return super().upload_package(stream, size, **kwargs)
+
+    run_start(Recording(), export_outcome(verified=False), allowUnverified=True)
+    assert seen == {"relax_checksum": True}
+    run_start(Recording(), export_outcome(verified=True), allowUnverified=True)
+    assert seen == {"relax_checksum": False}  # a verified package needs no relaxing
+
+
+def test_a_throttled_upload_is_tried_again_because_nothing_was_sent(monkeypatch):
+    from iics_monitor import promotion
+    from iics_monitor.errors import Throttled
+
+    monkeypatch.setattr(promotion.time, "sleep", lambda _: None)
+
+    class ThrottledOnce(FakeOrg):
+        tries = 0
+
+        def upload_package(self, stream, size, **kwargs):
+            ThrottledOnce.tries += 1
+            if ThrottledOnce.tries == 1:
+                raise Throttled("the stack's budget is used up", retry_after=1)
+            return super().upload_package(stream, size, **kwargs)
+
+    org = ThrottledOnce()
+    assert run_start(org, export_outcome(verified=True))["outcome"] is None
+    assert ThrottledOnce.tries == 2

@@ -110,7 +110,8 @@ def finish_job(
         history.record(key, status.duration_seconds, now, state=status.state.value)
     log, log_error, log_summary, store_down = _archive_log(job_id, state, source, archiver, now, step, kind, org)
     package, package_check, package_error = None, None, None
-    if archive_package and state == "SUCCESSFUL" and kind == EXPORT:  # an import has no package to serve
+    # an import has no package to serve; a promotion's export always keeps its package (it is what gets imported)
+    if (archive_package or poll.get("promotion")) and state == "SUCCESSFUL" and kind == EXPORT:
         if store_down:  # S3 just refused the log six times: the event should not wait for six more
             package_error = "package not stored: S3 did not store the log either"
         else:

@@ -74,7 +74,10 @@ def build_outcome(
 ) -> dict[str, Any]:
     """The event detail for a job that reached SUCCESSFUL, FAILED or TIMED_OUT. ``package_check``: the
     package's ``verified``, ``verification`` and ``contents`` (``iics_monitor.package.check``)."""
-    return job_fields(kind, org, status.source_org_id if status and kind == IMPORT else None) | {
+    fields = job_fields(kind, org, status.source_org_id if status and kind == IMPORT else None)
+    if package and package_check:  # the package's check is a minor version 3 field too
+        fields["schemaMinorVersion"] = JOB_FIELDS_MINOR_VERSION
+    return fields | {
         "jobId": job_id,
         "jobName": (status and status.name) or poll.get("jobName"),
         "state": state,

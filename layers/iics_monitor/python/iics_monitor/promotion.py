@@ -16,13 +16,14 @@ leads here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from iics_monitor.config import PromoteConfig
-from iics_monitor.errors import BadRequest, IicsError, InvalidInput, MonitorError, StartUnconfirmed
+from iics_monitor.errors import BadRequest, IicsError, InvalidInput, MonitorError, StartUnconfirmed, Throttled
 from iics_monitor.observability import logger
 from iics_monitor.status import REASON_LIMIT, text
 from iics_monitor.validation import (
@@ -137,27 +138,62 @@ def _upload_and_start(
     client: ImportStarter, s3: Any, package: Mapping[str, Any], spec: PromotionSpec, name: str
 ) -> str:
     """Stream the package from S3 to the org's upload resource, then start the import; its job id."""
+    # a package allowed in unverified is one IICS's own check would refuse too: it is told to relax it
+    relax = spec.allow_unverified and package.get("verified") is not True
+
+    def upload() -> dict[str, Any]:  # each try reads the package afresh: a stream is read once
+        body, size = _archived(s3, package)
+        try:
+            return client.upload_package(body, size, relax_checksum=relax)
+        finally:
+            body.close()
+
     try:
-        stored = s3.get_object(Bucket=package["bucket"], Key=package["key"])
-    except (ClientError, BotoCoreError) as error:
-        raise StepFailed("upload", f"the archived package could not be read: {str(error)[:300]}", "ERROR") from None
-    body = stored["Body"]
-    try:
-        uploaded = client.upload_package(body, int(stored["ContentLength"]))
+        uploaded = _unthrottled(upload)
     except BadRequest as error:
         raise StepFailed("upload", f"IICS refused the package: {error}", error_type=type(error).__name__) from None
     except MonitorError as error:
         raise StepFailed("upload", f"the upload failed: {error}", "ERROR", type(error).__name__) from None
-    finally:
-        body.close()
     job_id = parse_job_id(uploaded.get("jobId"))
     try:
-        client.start_import(job_id, name, spec.conflict_resolution, spec.include_objects)
+        _unthrottled(lambda: client.start_import(job_id, name, spec.conflict_resolution, spec.include_objects))
     except StartUnconfirmed as error:
         raise StepFailed("start", f"the import start is unconfirmed: {error}", "ERROR", type(error).__name__) from None
     except (IicsError, MonitorError) as error:
         raise StepFailed("start", f"the import did not start: {error}", error_type=type(error).__name__) from None
     return job_id
+
+
+def _archived(s3: Any, package: Mapping[str, Any]) -> tuple[Any, int]:
+    """The archived package's body (unread) and size; it must be the object the archive step stored."""
+    try:
+        stored = s3.get_object(Bucket=package["bucket"], Key=package["key"])
+    except (ClientError, BotoCoreError) as error:
+        raise StepFailed("upload", f"the archived package could not be read: {str(error)[:300]}", "ERROR") from None
+    body, size = stored["Body"], int(stored["ContentLength"])
+    if size != package.get("sizeBytes"):  # not the object the archive step stored and checked
+        body.close()
+        raise StepFailed("verify", f"the archived package is {size} bytes, not the {package.get('sizeBytes')} archived")
+    return body, size
+
+
+THROTTLE_ATTEMPTS = 3
+MAX_THROTTLE_SLEEP_SECONDS = 10.0
+
+
+def _unthrottled(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``call()``, tried again while IICS (or the stack's request budget) throttles it: a throttled request
+    was refused, so nothing was uploaded or started, and trying again cannot import twice."""
+    for attempt in range(1, THROTTLE_ATTEMPTS + 1):
+        try:
+            return call()
+        except Throttled as error:
+            if attempt == THROTTLE_ATTEMPTS:
+                raise
+            wait = min(MAX_THROTTLE_SLEEP_SECONDS, error.retry_after if error.retry_after is not None else 2**attempt)
+            logger.warning("IICS throttled the promotion's request; trying again", extra={"waitSeconds": wait})
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def export_summary(detail: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,7 +241,10 @@ def _what_happened(state: Mapping[str, Any]) -> dict[str, Any]:
     job = (state.get("outcome") or {}).get("detail") or {}
     started = (state.get("start") or {}).get("started")
     if isinstance(state.get("error"), Mapping):  # the step between the jobs failed outright
-        why = f"the import could not be started: {state['error'].get('Error')}"
+        why = (
+            f"the step that uploads and starts the import stopped with {state['error'].get('Error')}: an import "
+            "may have been uploaded or even started in the target org; check IICS before promoting again"
+        )
         return orgs | {"failedStep": "upload", "reason": why, "export": export_summary(job)}
     if isinstance(started, Mapping) and started.get("outcome") is not None:
         return orgs | {

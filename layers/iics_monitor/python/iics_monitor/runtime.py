@@ -62,8 +62,12 @@ def promote_config() -> PromoteConfig:
 
 @functools.cache
 def s3():
-    """The promote function's reader of archived packages (the archive's writer is the LogArchiver's)."""
-    return boto3.client("s3")
+    """The promote function's reader of archived packages (the archive's writer is the LogArchiver's):
+    5 s to connect and 20 s a read, two tries, not botocore's 60 s, so a stuck read ends well inside the
+    function's time."""
+    return boto3.client(
+        "s3", config=Config(connect_timeout=5, read_timeout=20, retries={"mode": "standard", "total_max_attempts": 2})
+    )
 
 
 @functools.cache
