@@ -24,8 +24,8 @@ from iics_monitor.scrub import scrub
 
 _TEXT_LIMIT = 500  # bounds what one IICS string can add to a state payload or event
 REASON_LIMIT = 1000  # a reason or error text the monitor writes (it may quote IICS)
-WARNING_PREFIX = "IICS reported "
-_ORG_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # every outcome warning starts so; the alert rule matches on it
+WARNING_PREFIX = "IICS reported "  # every outcome warning starts so; the alert rule matches on it
+_ORG_ID = re.compile(r"[A-Za-z0-9]{1,64}")  # an IICS org id, as an import's sourceOrgId gives it
 
 
 class JobState(StrEnum):
