@@ -41,7 +41,7 @@ def failed_objects(status: JobStatus | None, limit: int = MAX_FAILED_OBJECTS) ->
     return [o.to_dict() for o in objects if o.state is JobState.FAILED][:limit]
 
 
-def job_fields(kind: str, org: str | None, source_org_id: str | None = None) -> dict[str, Any]:
+def versioned_fields(kind: str, org: str | None, source_org_id: str | None = None) -> dict[str, Any]:
     """The outcome's first fields: its schema version, and what job it is about when that is not an
     export of the stack's own org."""
     if kind == EXPORT and org is None:
@@ -74,7 +74,7 @@ def build_outcome(
 ) -> dict[str, Any]:
     """The event detail for a job that reached SUCCESSFUL, FAILED or TIMED_OUT. ``package_check``: the
     package's ``verified``, ``verification`` and ``contents`` (``iics_monitor.package.check``)."""
-    fields = job_fields(kind, org, status.source_org_id if status and kind == IMPORT else None)
+    fields = versioned_fields(kind, org, status.source_org_id if status and kind == IMPORT else None)
     if package and package_check:  # the package's check is a minor version 3 field too
         fields["schemaMinorVersion"] = JOB_FIELDS_MINOR_VERSION
     return fields | {
