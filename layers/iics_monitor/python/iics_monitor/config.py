@@ -344,30 +344,14 @@ class ArchiveConfig(OrgSecrets):
 
 
 @dataclass(frozen=True)
-class PromoteConfig(OrgSecrets):
-    """What functions/promote needs: the archive it reads packages from, and each org's login."""
+class PromoteConfig(ExportConfig):
+    """What functions/promote needs: what StartExport needs (each org's login, the request budget), and
+    the archive it reads packages from."""
 
-    secret_name: str
-    bucket: str
-    prefix: str
-    defaults: MonitorSettings
-    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
-    request_limit: RequestLimit | None = None
-    verdict_table: str | None = None
-    hosts: HostPolicy = INFORMATICA_ONLY
-    org_secrets: Mapping[str, str] = field(default_factory=dict)
+    bucket: str = ""
+    prefix: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PromoteConfig:
-        archive = ArchiveConfig.from_env(env)
-        return cls(
-            secret_name=archive.secret_name,
-            bucket=archive.bucket,
-            prefix=archive.prefix,
-            defaults=_poll_defaults(env),
-            read_timeout_seconds=archive.read_timeout_seconds,
-            request_limit=archive.request_limit,
-            verdict_table=archive.verdict_table,
-            hosts=archive.hosts,
-            org_secrets=archive.org_secrets,
-        )
+        archive = ArchiveConfig.from_env(env)  # the archive's own checks of ARCHIVE_BUCKET and ARCHIVE_PREFIX
+        return cls(**vars(ExportConfig.from_env(env)), bucket=archive.bucket, prefix=archive.prefix)
