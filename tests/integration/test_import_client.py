@@ -244,3 +244,47 @@ def test_exports_are_still_the_default(emulator, client):
     with client.open_log(job_id) as log:
         assert b"Starting export operation." in log.read()
     assert all("/public/core/v3/export/" in r.path for r in emulator.requests if r.route != "login")
+
+
+class SlowZip:
+    """A package's bytes handed over slowly, over ``seconds`` in all, as a far-away pod takes them."""
+
+    def __init__(self, data: bytes, seconds: float) -> None:
+        self._stream = io.BytesIO(data)
+        self._pause = seconds / max(1, len(data) // (64 * 1024))
+
+    def read(self, size: int = -1) -> bytes:
+        import time
+
+        time.sleep(self._pause)
+        return self._stream.read(size)
+
+
+def big_package(size: int) -> bytes:
+    """A real-layout package with one stored entry of ``size`` bytes, its manifest right."""
+    import hashlib
+
+    entry = os.urandom(size)
+    metadata = json.dumps({"name": "big", "sourceOrgId": "fg1dzqDZ1K3lbHp8uq5vQB", "exportedObjects": []}).encode()
+    manifest = "#\n#Sat Dec 05 00:00:00 UTC 2026\n" + "".join(
+        f"{name}={hashlib.sha256(data).hexdigest().upper()}\n"
+        for name, data in (("Explore/big.DTEMPLATE.zip", entry), ("exportMetadata.v2.json", metadata))
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("Explore/big.DTEMPLATE.zip", entry)
+        archive.writestr("exportMetadata.v2.json", metadata)
+        archive.writestr("exportPackage.chksum", manifest)
+    return out.getvalue()
+
+
+def test_an_upload_slower_than_one_requests_time_still_goes_up(emulator):
+    """One IICS request may take request_seconds in all; an upload has that plus its bytes at 1 MiB/s,
+    so a package that takes longer to send than request_seconds is not cut off mid-send."""
+    credentials = Credentials(username=USERNAME, password=PASSWORD, login_url=emulator.url)
+    client = IicsClient(lambda: credentials, hosts=EMULATOR_HOSTS, request_seconds=1.0)
+    data = big_package(2 * MIB)
+
+    uploaded = client.upload_package(SlowZip(data, seconds=1.5), len(data))  # 1.5 s to send; allowed 1 + 2 s
+
+    assert uploaded["checksumValid"] is True

@@ -267,7 +267,12 @@ class IicsClient:
             self.login()  # a failure here cannot have uploaded anything
         try:
             response = self._call(
-                "POST", f"{JOB_PATHS['import']}/package{query}", body=body, headers=headers, whole_budget=True
+                "POST",
+                f"{JOB_PATHS['import']}/package{query}",
+                body=body,
+                headers=headers,
+                whole_budget=True,
+                seconds=upload_seconds(self.request_seconds, size),
             )
         except IicsUnavailable as error:
             if isinstance(error, NotSent):
@@ -367,9 +372,11 @@ class IicsClient:
         body: Body | None = None,
         headers: dict[str, str] | None = None,
         whole_budget: bool = False,
+        seconds: float | None = None,
     ) -> Answer | urllib3.BaseHTTPResponse:
         """The answer (read whole), or for ``stream`` the response with its body unread. A body is JSON
-        unless ``headers`` say otherwise."""
+        unless ``headers`` say otherwise. ``seconds``: what this request may take in all, when it is not
+        ``request_seconds`` (an upload, whose body takes its own time to send)."""
         fresh = self._session is None
         session = self._session or self.login()
         body_headers = ({"Content-Type": "application/json"} if body is not None else {}) | (headers or {})
@@ -384,6 +391,7 @@ class IicsClient:
                 headers=_auth(session) | body_headers,
                 stream=stream,
                 whole_budget=whole_budget,
+                seconds=seconds,
             )
 
         response = send(session)
@@ -419,14 +427,16 @@ class IicsClient:
         headers: dict[str, str] | None = None,
         stream: bool = False,
         whole_budget: bool = False,
+        seconds: float | None = None,
     ) -> Answer | urllib3.BaseHTTPResponse:
         self._hosts.check(url)  # before anything is sent: no password or session id to a stranger
+        allowed = self.request_seconds if seconds is None else seconds
         left = self._until - self._clock()
-        if left <= 0 or (whole_budget and left < self.request_seconds):
-            raise NotSent(f"{left:.1f} s left: too little for an IICS request that may take {self.request_seconds:g} s")
+        if left <= 0 or (whole_budget and left < allowed):
+            raise NotSent(f"{left:.1f} s left: too little for an IICS request that may take {allowed:g} s")
         if self._before_request is not None:
             self._before_request()
-        deadline = self._request_deadline()
+        deadline = self._request_deadline(allowed)
         seconds = max(deadline - self._clock(), 0.001)
         timeout = urllib3.Timeout(
             total=seconds,
@@ -451,11 +461,24 @@ class IicsClient:
         with LogStream(response, deadline, self._read_seconds(), self._clock, what="the answer") as body_stream:
             return Answer(response.status, response.headers, _bounded_body(response, body_stream))
 
-    def _request_deadline(self) -> float:
-        return min(self._clock() + self.request_seconds, self._until)
+    def _request_deadline(self, seconds: float | None = None) -> float:
+        return min(self._clock() + (self.request_seconds if seconds is None else seconds), self._until)
 
     def _read_seconds(self) -> float:
         return _seconds(self._timeout.read_timeout, self.request_seconds)
+
+
+# The slowest upload an IICS pod is expected to take: the zip's bytes at this rate, on top of
+# request_seconds for IICS to check it and answer. A package that cannot go up within the invocation's
+# time at this rate is not begun (NotSent).
+MIN_UPLOAD_BYTES_PER_SECOND = 1024 * 1024
+
+
+def upload_seconds(request_seconds: float, size: int) -> float:
+    """What an upload of ``size`` bytes may take in all: sending it at the slowest expected rate, then
+    ``request_seconds`` for the answer (a package of tens of MiB has as long as it needs; one request's
+    ``IicsReadTimeoutSeconds`` alone would cut a large one off mid-send)."""
+    return request_seconds + size / MIN_UPLOAD_BYTES_PER_SECOND
 
 
 class BinaryStream(Protocol):
