@@ -16,7 +16,7 @@ from iics_monitor.history import DurationHistory, history_key
 from iics_monitor_local import template
 from iics_monitor_local.stack import TopicInbox
 from tests.conftest import EMULATOR_HOSTS
-from tests.e2e.conftest import FAST, Pipeline, deployed, probe_in_place_of
+from tests.e2e.conftest import FAST, Pipeline, deployed, probe_in_place_of, queue_depth
 
 IMPORT_SUBMITTED = "IICS Import Job Submitted"
 REAL_PACKAGE = Path(__file__).resolve().parents[1] / "golden" / "real-export-package-2021.zip"
@@ -133,7 +133,7 @@ def test_a_failed_import_archives_its_log_and_alerts_quoting_its_first_errors(tw
     assert "Org:        prod" in message["Message"]
     assert "First errors in the log:" in message["Message"]
     assert "Connection __ff does not exist in the target org" in message["Message"]
-    assert run.stack.client("sqs")  # the ERROR queue is not involved: a FAILED import is not an ERROR
+    assert queue_depth(run.stack, "ErrorOutcomeQueue") == 0  # a FAILED import is not an ERROR
 
 
 def test_an_import_naming_an_org_the_stack_does_not_have_is_one_error_import_outcome(two_orgs: Pipeline, emulator):

@@ -26,10 +26,9 @@ from iics_monitor.policy import next_wait_seconds, sleeps_inline
 from iics_monitor.status import REASON_LIMIT, JobStatus, parse_time, text
 from iics_monitor.validation import (
     EXPORT,
-    KINDS,
-    ORG_NAME,
     ExportRequest,
     job_fields,
+    job_fields_as_far_as_valid,
     parse_job_id,
     parse_request,
     parse_track,
@@ -237,16 +236,14 @@ def _error_result(event: Mapping[str, Any], error: MonitorError, config: CheckCo
 def _job_fields_of(request: Mapping[str, Any]) -> dict[str, Any]:
     """An unparsable request's kind and org, as far as they are valid: its ERROR outcome still says
     what job it was (an import, a further org's)."""
-    kind, org = request.get("kind"), request.get("org")
-    valid_org = org if isinstance(org, str) and ORG_NAME.fullmatch(org) else None
-    kind = kind if kind in KINDS else EXPORT
+    fields = job_fields_as_far_as_valid(request)
     try:  # a promotion's job still leads to its promotion outcome
         track = parse_track(request.get("promotion"))
     except InvalidInput:
         track = None
     if track is None:
-        return job_fields(kind, valid_org)
-    return {"kind": kind, "org": valid_org, "promotion": track}
+        return fields
+    return {"kind": fields.get("kind", EXPORT), "org": fields.get("org"), "promotion": track}
 
 
 def _after_transient_error(

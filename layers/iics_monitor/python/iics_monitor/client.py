@@ -48,7 +48,7 @@ from iics_monitor.errors import (
 )
 from iics_monitor.hosts import INFORMATICA_ONLY, HostPolicy, service_url_parts
 from iics_monitor.scrub import remember, scrub
-from iics_monitor.validation import ExportSpec, parse_job_id
+from iics_monitor.validation import CONFLICT_RESOLUTIONS, ExportSpec, parse_job_id
 from iics_monitor.verdicts import SecretVerdicts
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -69,7 +69,6 @@ _SECONDS = re.compile(r"\d{1,30}(\.\d{1,6})?")
 _TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 # Where each kind of job lives: the import resources mirror the export ones (iics-import-and-packages.md).
 JOB_PATHS = {"export": "/public/core/v3/export", "import": "/public/core/v3/import"}
-CONFLICT_RESOLUTIONS = ("OVERWRITE", "REUSE")
 _FILENAME = re.compile(r"[\w .()+-]{1,200}")  # what may stand in the upload's Content-Disposition unquoted
 
 # A body sent as it is made: bytes, or a function that makes its chunks (called once per attempt).

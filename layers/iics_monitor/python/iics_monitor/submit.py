@@ -41,13 +41,11 @@ from iics_monitor.status import REASON_LIMIT, text
 from iics_monitor.validation import (
     EXPORT,
     IMPORT,
-    KINDS,
-    ORG_NAME,
     ExportRequest,
     MonitorSettings,
     PromotionRequest,
     StartExportRequest,
-    job_fields,
+    job_fields_as_far_as_valid,
     parse_announcement,
     parse_job_id,
 )
@@ -94,12 +92,10 @@ def _refusal(detail: Any, error: InvalidInput, announced: str | None = None) -> 
         job_id = parse_job_id(fields.get("jobId")) if "jobId" in fields else None
     except InvalidInput:
         job_id = None
-    kind = announced or (fields.get("kind") if fields.get("kind") in KINDS else EXPORT)
-    org = fields.get("org") if isinstance(fields.get("org"), str) and ORG_NAME.fullmatch(fields["org"]) else None
     refusal = {"reason": text(error, REASON_LIMIT), "errorType": type(error).__name__, "jobId": job_id}
     if "promote" in fields:  # a refused promotion is told as one: its promotion outcome says why
         return refusal | {"promotion": True}
-    return refusal | job_fields(kind, org)
+    return refusal | job_fields_as_far_as_valid(fields, announced)
 
 
 def start_monitor(

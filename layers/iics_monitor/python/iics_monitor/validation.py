@@ -229,6 +229,14 @@ class MonitorSettings:
 _EXECUTION_NAME = 80  # Step Functions' limit
 
 
+def job_fields_as_far_as_valid(raw: Mapping[str, Any], announced: str | None = None) -> dict[str, Any]:
+    """``job_fields`` of input that did not parse (a refused announcement, an unparsable request): its
+    kind and org where they are valid, so its ERROR outcome still says what job it was."""
+    kind, org = raw.get("kind"), raw.get("org")
+    kind = announced or (kind if kind in KINDS else EXPORT)
+    return job_fields(kind, org if isinstance(org, str) and ORG_NAME.fullmatch(org) else None)
+
+
 def job_fields(kind: str, org: str | None) -> dict[str, Any]:
     """``{"kind", "org"}`` for an import or a job of a further org; nothing for an export of the stack's
     own org. What a request, a poll record and a refusal carry: the state machine routes on their
@@ -334,7 +342,6 @@ CONFLICT_RESOLUTIONS = ("OVERWRITE", "REUSE")  # IICS's defaultConflictResolutio
 # 500 of each keeps its largest state under 60% of Step Functions' 256 KiB (bench/state_size.py).
 MAX_PROMOTION_OBJECTS = 500
 _PROMOTE_FIELDS = {"from", "to", "objects", "name", "conflictResolution", "includeObjects", "allowUnverified"}
-PROMOTION_STEPS = ("export", "verify", "upload", "start", "import")
 
 
 @dataclass(frozen=True)
